@@ -1,0 +1,1 @@
+//! `BotSpec`: bot YAML -> raw file struct (`deny_unknown_fields`) -> validated spec.

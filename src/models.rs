@@ -1,0 +1,1 @@
+//! Model registry, `model pull` (sources, checksum, progress, atomic write), path resolution.

@@ -1,0 +1,1 @@
+//! Terminal front end (The Elm Architecture: `App`, `Msg`, `update`, `view`).

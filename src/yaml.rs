@@ -1,0 +1,1 @@
+//! The one place YAML is parsed: size cap, errors as `path:line:col: field: problem`.
