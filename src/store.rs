@@ -199,6 +199,11 @@ impl Store {
         })
     }
 
+    /// Whether `dir` holds a database (without creating one).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(SLED_DIR).join("conf").is_file()
+    }
+
     /// The storage directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -1,6 +1,9 @@
 //! The sled store on real on-disk databases: sessions, message order, limits, export and
 //! import, the directory lock, corrupt values, the `history` CLI, and a SIGKILL test.
 
+mod cli;
+mod kill;
+
 use parlor::chat::{ReplySource, Role, SessionId, TurnStats};
 use parlor::store::{SessionInfo, Store, StoreError, StoredMessage};
 use tempfile::TempDir;
