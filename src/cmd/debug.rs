@@ -17,6 +17,20 @@ pub enum Command {
     /// message (the kill test). Each message text is `<sha256 of body> <body>`, so a partial
     /// write is detectable even for messages never acknowledged.
     StoreWriter(StoreWriterArgs),
+    /// Measure the store on a temporary database: appends/s with and without a flush each,
+    /// and `recent_messages` on a short and a long session (it must not grow with history).
+    StoreBench(StoreBenchArgs),
+}
+
+/// Options of `parlor debug store-bench`.
+#[derive(Debug, clap::Args)]
+pub struct StoreBenchArgs {
+    /// Messages in the long session.
+    #[arg(long, default_value_t = 50_000)]
+    pub history: u64,
+    /// Appends measured with a flush after each.
+    #[arg(long, default_value_t = 1_000)]
+    pub flushed: u64,
 }
 
 /// Options of `parlor debug store-writer`.
@@ -45,6 +59,9 @@ pub async fn run(_global: &GlobalArgs, command: Command) -> anyhow::Result<super
         Command::StoreWriter(args) => tokio::task::spawn_blocking(move || store_writer(args))
             .await
             .context("the store writer thread failed")?,
+        Command::StoreBench(args) => tokio::task::spawn_blocking(move || store_bench(args))
+            .await
+            .context("the store bench thread failed")?,
     }
 }
 
@@ -90,6 +107,54 @@ fn store_writer(args: StoreWriterArgs) -> anyhow::Result<super::ExitCode> {
         written as f64 / secs,
         flushes as f64 / secs
     );
+    Ok(0)
+}
+
+fn store_bench(args: StoreBenchArgs) -> anyhow::Result<super::ExitCode> {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let store = Store::open(dir.path())?;
+    let text = "x".repeat(200);
+    let msg = |i: u64| StoredMessage::new(Role::User, format!("{i} {text}"));
+    let short = store.create_session("short", "bench", "none")?.id;
+    let long = store.create_session("long", "bench", "none")?.id;
+    let t = Instant::now();
+    for i in 0..args.flushed {
+        store.append_message(short, msg(i))?;
+        store.flush()?;
+    }
+    let flushed = args.flushed as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for i in 0..args.history {
+        store.append_message(long, msg(i))?;
+    }
+    store.flush()?;
+    let unflushed = args.history as f64 / t.elapsed().as_secs_f64();
+    let recent = |id| -> anyhow::Result<f64> {
+        const REPS: u32 = 200;
+        let t = Instant::now();
+        for _ in 0..REPS {
+            store.recent_messages(id, 20)?;
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(REPS))
+    };
+    let (recent_short, recent_long) = (recent(short)?, recent(long)?);
+    let t = Instant::now();
+    let all = store.messages(long)?.len();
+    let scan_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!("| measure (200-byte messages) | value |");
+    println!("|---|---|");
+    println!("| appends/s, flush after each | {flushed:.0} |");
+    println!("| appends/s, no flush | {unflushed:.0} |");
+    println!(
+        "| recent_messages(20), {} messages | {recent_short:.0} us |",
+        args.flushed
+    );
+    println!(
+        "| recent_messages(20), {} messages | {recent_long:.0} us |",
+        args.history
+    );
+    println!("| messages(), {all} messages | {scan_ms:.0} ms |");
     Ok(0)
 }
 

@@ -250,3 +250,16 @@ fn a_database_held_by_another_process_is_locked() {
     writer.wait().unwrap();
     Store::open(dir.path()).expect("free again once the holder is gone");
 }
+
+#[test]
+fn the_store_bench_prints_its_table() {
+    let out = Command::new(parlor_bin())
+        .args(["debug", "store-bench", "--history", "200", "--flushed", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 7, "{text}");
+    assert!(text.contains("| appends/s, flush after each | "), "{text}");
+    assert!(text.contains("| messages(), 200 messages | "), "{text}");
+}
