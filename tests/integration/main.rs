@@ -2,4 +2,5 @@
 //! Each module covers one area; shared helpers live in `common`.
 
 mod common;
+mod engine;
 mod store;
