@@ -157,6 +157,35 @@ fn taken_names_are_refused() {
 }
 
 #[test]
+fn blank_long_or_multi_line_names_are_refused() {
+    let (_dir, store) = temp_store();
+    let a = store.create_session("a", "p", "m").unwrap();
+    let long = "n".repeat(129);
+    for (name, reason) in [
+        ("", "it is empty"),
+        ("  ", "it is empty"),
+        (long.as_str(), "it is longer than 128 characters"),
+        (
+            "two\nlines",
+            "it contains control characters (such as a newline)",
+        ),
+    ] {
+        let err = store.create_session(name, "p", "m").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("bad session name {name:?}: {reason}")
+        );
+        assert!(matches!(
+            store.rename_session(a.id, name),
+            Err(StoreError::BadName { .. })
+        ));
+    }
+    store.create_session(&"n".repeat(128), "p", "m").unwrap();
+    store.create_session("café ✓", "p", "m").unwrap();
+    assert_eq!(store.sessions().unwrap().len(), 3);
+}
+
+#[test]
 fn delete_removes_the_session_and_its_messages_only() {
     let (_dir, store) = temp_store();
     let a = store.create_session("a", "p", "m").unwrap().id;
