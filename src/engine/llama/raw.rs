@@ -57,17 +57,15 @@ pub fn raw_decode_loop(
     }
     let prompt_secs = started.elapsed().as_secs_f64();
     let mut sampler = LlamaSampler::greedy();
-    let mut pos = prompt.len() as i32;
     let mut last = batch.n_tokens() - 1;
     let gen_start = Instant::now();
-    for _ in 0..n_gen {
+    for pos in (prompt.len() as i32..).take(n_gen) {
         let tok = sampler.sample(&ctx, last);
         batch.clear();
         batch
             .add(tok, pos, &[0], true)
             .map_err(|e| failed(e.to_string()))?;
         ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
-        pos += 1;
         last = 0;
     }
     let gen_secs = gen_start.elapsed().as_secs_f64();
