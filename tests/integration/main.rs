@@ -3,3 +3,7 @@
 
 mod check;
 mod common;
+mod engine;
+mod slots;
+mod store;
+mod turns;
