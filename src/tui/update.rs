@@ -391,3 +391,6 @@ fn slash_command(app: &mut App, cmd: Slash) -> Vec<Command> {
         Slash::Quit => quit(app),
     }
 }
+
+#[cfg(test)]
+mod tests;
