@@ -141,55 +141,56 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let (state, state_style) = status_text(&app.status);
     let mut spans = vec![
         Span::styled(
-            format!(" {}", inert_line(&app.persona)),
-            BAR.add_modifier(Modifier::BOLD),
+            format!(" {state}"),
+            state_style.add_modifier(Modifier::BOLD),
         ),
-        Span::styled(format!(" · {}", inert_line(&app.model)), BAR),
-        Span::styled(format!(" · {}", inert_line(&app.session.name)), BAR),
         sep.clone(),
-        Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
+        Span::styled(inert_line(&app.persona), BAR.add_modifier(Modifier::BOLD)),
+        Span::styled(format!(" · {}", inert_line(&app.session.name)), BAR),
     ];
-    if let Some(stats) = &app.last_stats {
-        if stats.tokens_per_second > 0.0 {
-            spans.push(sep.clone());
-            spans.push(Span::styled(
-                format!("{:.1} tok/s", stats.tokens_per_second),
-                BAR,
-            ));
-        }
-        let window = if stats.context_window > 0 {
-            stats.context_window
-        } else {
-            app.context_window
-        };
+    // Most important first: what is cut off at narrow widths is the end.
+    let stats = app.last_stats.clone().unwrap_or_default();
+    if stats.trimmed_messages > 0 {
         spans.push(sep.clone());
         spans.push(Span::styled(
-            format!(
-                "ctx {}/{}",
-                stats.prompt_tokens + stats.completion_tokens,
-                window
-            ),
-            BAR,
+            format!("⚠ {} older messages left out", stats.trimmed_messages),
+            BAR.fg(Color::LightYellow),
         ));
-        if stats.trimmed_messages > 0 {
-            spans.push(sep.clone());
-            spans.push(Span::styled(
-                format!("⚠ {} older messages left out", stats.trimmed_messages),
-                BAR.fg(Color::LightYellow),
-            ));
-        }
-    } else {
-        spans.push(sep.clone());
-        spans.push(Span::styled(format!("ctx 0/{}", app.context_window), BAR));
     }
     if let Some(n) = &app.notice {
-        spans.push(sep);
+        spans.push(sep.clone());
         spans.push(Span::styled(inert_line(n), BAR.fg(Color::LightCyan)));
     }
-    buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    if stats.tokens_per_second > 0.0 {
+        spans.push(sep.clone());
+        spans.push(Span::styled(
+            format!("{:.1} tok/s", stats.tokens_per_second),
+            BAR,
+        ));
+    }
+    let window = if stats.context_window > 0 {
+        stats.context_window
+    } else {
+        app.context_window
+    };
+    spans.push(sep.clone());
+    spans.push(Span::styled(
+        format!(
+            "ctx {}/{}",
+            stats.prompt_tokens + stats.completion_tokens,
+            window
+        ),
+        BAR,
+    ));
+    // The model name matters least: it goes last and is the first thing cut off.
+    spans.push(sep);
+    spans.push(Span::styled(inert_line(&app.model), BAR.fg(Color::Gray)));
+    let line = Line::from(spans);
+    let used = line.width() as u16;
+    buf.set_line(area.x, area.y, &line, area.width);
     let help = " F1 help ";
     let w = help.len() as u16;
-    if area.width > w + 40 {
+    if area.width >= used + w {
         buf.set_string(area.x + area.width - w, area.y, help, BAR.fg(Color::Gray));
     }
 }
@@ -258,21 +259,26 @@ fn render_list(
     let first = selected.saturating_sub(list_h.saturating_sub(1));
     for (i, row) in rows.iter().skip(first).take(list_h).enumerate() {
         let y = inner.y + i as u16;
-        let style = if first + i == selected {
+        let chosen = first + i == selected;
+        let style = if chosen {
             Style::new().bg(Color::Blue).fg(Color::White)
         } else {
             Style::default()
         };
         buf.set_style(Rect::new(inner.x, y, inner.width, 1), style);
-        buf.set_line(inner.x, y, &row.clone().patch_style(style), inner.width);
+        // A visible marker too, for terminals without colour.
+        let mut line = Line::from(if chosen { "› " } else { "  " });
+        line.spans.extend(row.spans.iter().cloned());
+        buf.set_line(inner.x, y, &line.patch_style(style), inner.width);
     }
     if rows.is_empty() {
         buf.set_string(inner.x, inner.y, "(none)", Style::new().fg(Color::DarkGray));
     }
-    buf.set_string(
+    buf.set_stringn(
         inner.x,
         inner.y + inner.height - 1,
         footer,
+        usize::from(inner.width),
         Style::new().fg(Color::Gray),
     );
 }

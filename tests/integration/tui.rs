@@ -49,7 +49,11 @@ fn app(messages: Vec<StoredMessage>) -> App {
 }
 
 fn screen(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(W, H)).expect("test terminal");
+    screen_sized(app, W, H)
+}
+
+fn screen_sized(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     terminal
         .draw(|f| f.render_widget(app, f.area()))
         .expect("draw");
@@ -58,13 +62,19 @@ fn screen(app: &App) -> String {
 
 fn typed(app: &mut App, text: &str) {
     for c in text.chars() {
-        update(app, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+        update(
+            app,
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        );
     }
 }
 
 fn send(app: &mut App, text: &str) {
     typed(app, text);
-    update(app, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    update(
+        app,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
 }
 
 fn stream(app: &mut App, text: &str) {
@@ -79,6 +89,7 @@ fn done(app: &mut App, text: &str) {
         Msg::Reply(ReplyEvent::Done(TurnOutcome {
             text: text.into(),
             stats: TurnStats {
+                trimmed_messages: 6,
                 prompt_tokens: 412,
                 completion_tokens: 96,
                 tokens_per_second: 171.4,
@@ -100,7 +111,10 @@ fn screen_empty_session_with_greeting() {
 fn screen_mid_stream() {
     let mut app = app(Vec::new());
     send(&mut app, "Tell me about sled.");
-    stream(&mut app, "sled is an embedded database written in Rust. It keeps");
+    stream(
+        &mut app,
+        "sled is an embedded database written in Rust. It keeps",
+    );
     typed(&mut app, "and its");
     insta::assert_snapshot!(screen(&app));
 }
@@ -115,13 +129,13 @@ read sequentially\n\n> Tip: `read_to_string` is simpler when the file is small."
 #[test]
 fn screen_long_wrapped_markdown_reply_with_code() {
     let mut app = app(Vec::new());
+    update(&mut app, Msg::Resize(100, 36));
     send(&mut app, "How do I read a file line by line?");
     stream(&mut app, LONG_REPLY);
     done(&mut app, LONG_REPLY);
-    // Scroll to the top of the reply so the heading and the code block are both in view.
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE)));
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE)));
-    insta::assert_snapshot!(screen(&app));
+    // Narrower than at first: the reply reflows.
+    update(&mut app, Msg::Resize(W, 36));
+    insta::assert_snapshot!(screen_sized(&app, W, 36));
 }
 
 #[test]
@@ -139,12 +153,11 @@ fn screen_error_state() {
 #[test]
 fn screen_help_overlay() {
     let mut app = app(Vec::new());
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)));
-    let mut terminal = Terminal::new(TestBackend::new(100, 26)).expect("test terminal");
-    terminal
-        .draw(|f| f.render_widget(&app, f.area()))
-        .expect("draw");
-    insta::assert_snapshot!(terminal.backend().to_string());
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)),
+    );
+    insta::assert_snapshot!(screen_sized(&app, 100, 26));
 }
 
 #[test]
@@ -158,14 +171,21 @@ fn screen_session_list() {
             session(2, "pirate stories", "pirate", 230),
         ]),
     );
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)));
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE)));
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+    );
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::NONE)),
+    );
     insta::assert_snapshot!(screen(&app));
 }
 
 /// What a model might emit to attack or break a terminal: clear screen, cursor moves, OSC
 /// title and clipboard sequences, a C1 CSI, BEL, backspaces and a bidi override.
-const HOSTILE: &str = "ok\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07 \u{9b}31mred \x08\x08gone \u{202E}txt";
+const HOSTILE: &str =
+    "ok\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07 \u{9b}31mred \x08\x08gone \u{202E}txt";
 
 #[test]
 fn control_characters_from_the_model_reach_the_screen_inert() {
@@ -176,6 +196,24 @@ fn control_characters_from_the_model_reach_the_screen_inert() {
     for bad in ['\x1b', '\x07', '\x08', '\u{9b}', '\u{202E}'] {
         assert!(!text.contains(bad), "{bad:?} reached the screen:\n{text}");
     }
-    assert!(text.contains("ok^[[2J^[[H^[]0;pwned^G^[]52;c;ZXZpbA==^G"), "{text}");
-    assert!(text.contains("\u{FFFD}31mred ^H^Hgone \u{FFFD}txt"), "{text}");
+    assert!(
+        text.contains("ok^[[2J^[[H^[]0;pwned^G^[]52;c;ZXZpbA==^G"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\u{FFFD}31mred ^H^Hgone \u{FFFD}txt"),
+        "{text}"
+    );
+
+    // The same text from stored history.
+    let stored = screen(&app_with_reply(HOSTILE));
+    assert!(!stored.contains('\x1b'), "{stored}");
+    assert!(stored.contains("ok^[[2J^[[H"), "{stored}");
+}
+
+fn app_with_reply(text: &str) -> App {
+    app(vec![
+        StoredMessage::new(Role::User, "hi"),
+        StoredMessage::new(Role::Assistant, text),
+    ])
 }

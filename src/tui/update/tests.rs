@@ -256,9 +256,7 @@ fn an_unknown_slash_command_says_so_and_sends_nothing() {
     type_text(&mut app, "/frobnicate");
     let cmds = update(&mut app, key(KeyCode::Enter));
     assert!(
-        !cmds
-            .iter()
-            .any(|c| matches!(c, Command::StartTurn { .. })),
+        !cmds.iter().any(|c| matches!(c, Command::StartTurn { .. })),
         "{cmds:?}"
     );
     let last = app.transcript.entries.last().unwrap();
@@ -269,7 +267,12 @@ fn an_unknown_slash_command_says_so_and_sends_nothing() {
 #[test]
 fn slash_commands_become_commands() {
     let cases: &[(&str, Command)] = &[
-        ("/new work", Command::NewSession { name: Some("work".into()) }),
+        (
+            "/new work",
+            Command::NewSession {
+                name: Some("work".into()),
+            },
+        ),
         ("/reset", Command::ResetSession(SessionId(7))),
         ("/persona pirate", Command::SwitchPersona("pirate".into())),
         ("/persona", Command::ListPersonas),
@@ -429,7 +432,10 @@ fn session_list_renames_and_deletes_only_after_confirmation() {
 fn persona_picker_starts_a_session_with_the_chosen_persona() {
     let mut app = app();
     assert_eq!(update(&mut app, ctrl('p')), [Command::ListPersonas]);
-    update(&mut app, Msg::PersonasListed(vec!["ada".into(), "pirate".into()]));
+    update(
+        &mut app,
+        Msg::PersonasListed(vec!["ada".into(), "pirate".into()]),
+    );
     update(&mut app, key(KeyCode::Down));
     assert_eq!(
         update(&mut app, key(KeyCode::Enter)),
@@ -467,10 +473,7 @@ fn ctrl_y_copies_the_last_reply() {
     let mut app = app();
     streaming(&mut app);
     update(&mut app, done("Hello"));
-    assert_eq!(
-        update(&mut app, ctrl('y')),
-        [Command::Copy("Hello".into())]
-    );
+    assert_eq!(update(&mut app, ctrl('y')), [Command::Copy("Hello".into())]);
 }
 
 #[test]
