@@ -3,4 +3,6 @@
 
 mod common;
 mod engine;
+mod slots;
+mod store;
 mod tui;
