@@ -17,13 +17,9 @@ pub struct Args {
 /// Run `parlor chat`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let launched = crate::launch::open_bot(global, &args.bot).await?;
-    let home = match &global.home {
-        Some(h) => h.clone(),
-        None => std::env::current_dir()?,
-    };
     let opts = ChatOptions {
         session: args.session,
-        personas_dir: Some(home.join("personas")),
+        personas_dir: Some(launched.home.personas_dir()),
     };
     crate::tui::run(launched.bot, opts).await?;
     Ok(0)

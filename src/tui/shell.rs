@@ -465,20 +465,11 @@ fn export(
     let file = std::fs::File::create(&path)
         .map_err(|e| format!("could not write \"{}\": {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let messages = bot.store().messages(session).map_err(|e| e.to_string())?;
-    // TODO(merge): use the store's export_markdown / export_jsonl once they land in main.
-    let io = |e: std::io::Error| format!("could not write \"{}\": {e}", path.display());
-    for m in &messages {
-        match format {
-            ExportFormat::Markdown => {
-                writeln!(out, "**{}:**\n\n{}\n", m.role.as_str(), m.text.trim_end()).map_err(io)?
-            }
-            ExportFormat::Jsonl => {
-                let line = serde_json::to_string(m).map_err(|e| e.to_string())?;
-                writeln!(out, "{line}").map_err(io)?
-            }
-        }
-    }
-    out.flush().map_err(io)?;
+    let store = bot.store();
+    let written = match format {
+        ExportFormat::Markdown => store.export_markdown(session, &mut out),
+        ExportFormat::Jsonl => store.export_jsonl(session, &mut out),
+    };
+    written.map_err(|e| e.to_string())?;
     Ok(Msg::Notice(format!("exported to \"{}\"", path.display())))
 }

@@ -217,3 +217,59 @@ fn app_with_reply(text: &str) -> App {
         StoredMessage::new(Role::Assistant, text),
     ])
 }
+
+/// The real pipeline minus the terminal: a scripted engine emits hostile text, the bot stores
+/// it in a real sled store, the app renders it; then the session is opened again from disk.
+#[tokio::test]
+async fn hostile_model_output_is_stored_exactly_and_shown_inert_live_and_from_history() {
+    use parlor::bot::Bot;
+    use parlor::engine::ScriptedEngine;
+    use parlor::engine::scripted::Scripted;
+    use parlor::persona::Persona;
+    use parlor::store::Store;
+    use parlor::tui::Command;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("db")).expect("store");
+    let persona = Persona::parse(
+        std::path::Path::new("personas/ada.yaml"),
+        "name: Ada\nsystem: You are Ada.\ngreeting: Hi there.\n",
+    )
+    .expect("persona");
+    let engine = ScriptedEngine::new([Scripted::Text(HOSTILE.into())]);
+    let bot = Bot::new(persona, Arc::new(engine), store.clone());
+    let info = bot.new_session(Some("hostile")).expect("session");
+
+    let mut app = app(Vec::new());
+    update(
+        &mut app,
+        Msg::SessionOpened {
+            session: info.clone(),
+            messages: Vec::new(),
+            greeting: Some("Hi there.".into()),
+            persona_name: "Ada".into(),
+        },
+    );
+    typed(&mut app, "say something odd");
+    let cmds = update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    let Some(Command::StartTurn { session, text }) = cmds.last().cloned() else {
+        panic!("expected a turn: {cmds:?}");
+    };
+    let mut reply = bot.turn(session, &text);
+    while let Some(ev) = reply.next().await {
+        update(&mut app, Msg::Reply(ev));
+    }
+    let live = screen(&app);
+    assert!(!live.contains('\x1b') && !live.contains('\u{9b}'), "{live}");
+    assert!(live.contains("ok^[[2J^[[H^[]0;pwned^G"), "{live}");
+
+    let stored = store.messages(info.id).expect("messages");
+    assert_eq!(stored.last().map(|m| m.text.as_str()), Some(HOSTILE));
+    let again = screen(&self::app(stored));
+    assert!(!again.contains('\x1b'), "{again}");
+    assert!(again.contains("ok^[[2J^[[H^[]0;pwned^G"), "{again}");
+}
