@@ -6,4 +6,5 @@ mod common;
 mod engine;
 mod slots;
 mod store;
+mod tui;
 mod turns;
