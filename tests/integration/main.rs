@@ -2,3 +2,6 @@
 //! Each module covers one area; shared helpers live in `common`.
 
 mod common;
+mod engine;
+mod slots;
+mod store;
