@@ -2,10 +2,11 @@
 //! `telegram:` section until SIGTERM or Ctrl+C, or diagnose the setup with `--check`.
 
 use crate::cli::{BotArgs, GlobalArgs};
+use crate::config::BotSpec;
+use crate::home::Home;
 use crate::telegram::{Service, TelegramConfig, Token, api_url};
 use anyhow::Context;
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -20,41 +21,24 @@ pub struct Args {
     pub check: bool,
 }
 
-/// The bot YAML file named by `--bot` (a path, or `bots/NAME.yaml` under the home).
-fn bot_file(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<PathBuf> {
+/// The `telegram:` section of the bot named by `--bot`, validated.
+pub fn load_section(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<TelegramConfig> {
     let name = args
         .bot
         .as_deref()
         .context("`parlor telegram` needs --bot NAME (bots/NAME.yaml) or --bot PATH")?;
-    let p = PathBuf::from(name);
-    if p.extension().is_some_and(|e| e == "yaml" || e == "yml") || p.components().count() > 1 {
-        return Ok(p);
-    }
-    let home = global.home.clone().unwrap_or_else(|| PathBuf::from("."));
-    Ok(home.join("bots").join(format!("{name}.yaml")))
-}
-
-/// The `telegram:` section of the bot file, validated.
-pub fn load_section(path: &std::path::Path) -> anyhow::Result<TelegramConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read \"{}\"", path.display()))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
-        .with_context(|| format!("\"{}\" is not valid YAML", path.display()))?;
-    let section = doc.get("telegram").cloned().with_context(|| {
-        format!(
-            "\"{}\" has no `telegram:` section; add one (see docs/telegram.md)",
-            path.display()
-        )
+    let home = Home::resolve(global)?;
+    let spec = BotSpec::load_from(&home, name)?;
+    let where_ = spec
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| name.to_string());
+    let cfg = spec.telegram().cloned().with_context(|| {
+        format!("\"{where_}\" has no `telegram:` section; add one (see docs/telegram.md)")
     })?;
-    let cfg: TelegramConfig = serde_yaml::from_value(section)
-        .map_err(|e| anyhow::anyhow!("{}: telegram: {e}", path.display()))?;
     let problems = cfg.validate();
     if !problems.is_empty() {
-        anyhow::bail!(
-            "{}: {}",
-            path.display(),
-            problems.join(&format!("\n{}: ", path.display()))
-        );
+        anyhow::bail!("{where_}: {}", problems.join(&format!("\n{where_}: ")));
     }
     Ok(cfg)
 }
@@ -71,8 +55,7 @@ fn token(cfg: &TelegramConfig) -> anyhow::Result<Token> {
 
 /// Run `parlor telegram`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let file = bot_file(global, &args.bot)?;
-    let cfg = load_section(&file)?;
+    let cfg = load_section(global, &args.bot)?;
     if args.check {
         return check(global, &args, &cfg).await;
     }

@@ -153,7 +153,13 @@ impl FakeBotApi {
 
     /// Queue a raw update as given (duplicates, odd kinds).
     pub fn push_raw(&self, update: Value) {
-        self.lock().updates.push_back(update);
+        {
+            let mut g = self.lock();
+            if let Some(id) = update.get("update_id").and_then(Value::as_i64) {
+                g.next_update = g.next_update.max(id + 1);
+            }
+            g.updates.push_back(update);
+        }
         self.state.updates_added.notify_waiters();
     }
 
@@ -222,6 +228,11 @@ impl FakeBotApi {
             .unwrap_or_default()
     }
 
+    /// Ids of the messages the bot sent to `chat`, in send order.
+    pub fn sent_message_ids(&self, chat: i64) -> Vec<i64> {
+        self.lock().order.get(&chat).cloned().unwrap_or_default()
+    }
+
     /// Updates not yet acknowledged by a getUpdates offset.
     pub fn unacknowledged(&self) -> usize {
         self.lock().updates.len()
@@ -236,11 +247,9 @@ impl FakeBotApi {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.state.changed.notified();
-            {
-                let g = self.lock();
-                if pred(&g.calls) {
-                    return Ok(g.calls.clone());
-                }
+            let calls = self.calls();
+            if pred(&calls) {
+                return Ok(calls);
             }
             tokio::select! {
                 _ = notified => {}

@@ -116,6 +116,7 @@ impl Outbox {
                 .filter(|_| per_chat)
                 .map(|t| (t.chat, self.interval(t)));
             self.pacer.wait_turn(chat).await;
+            tracing::debug!(method, chat = target.map(|t| t.chat), "telegram call");
             match self.api.call(method, params, Duration::from_secs(30)).await {
                 Ok(v) => return Ok(v),
                 Err(ApiError::RetryAfter(d)) => {

@@ -144,7 +144,13 @@ pub async fn deliver(
     text: &str,
     reply_to: Option<i64>,
 ) {
-    for (i, chunk) in split_markdown(text, CHUNK_BUDGET).iter().enumerate() {
+    let chunks = split_markdown(text, CHUNK_BUDGET);
+    tracing::debug!(
+        chat = target.chat,
+        chunks = chunks.len(),
+        "sending the final reply"
+    );
+    for (i, chunk) in chunks.iter().enumerate() {
         let html = markdown_to_html(chunk);
         let html = (!html.trim().is_empty()).then_some(html);
         let sent = match (i, streamed) {

@@ -5,3 +5,4 @@ mod common;
 mod engine;
 mod slots;
 mod store;
+mod telegram;
