@@ -1,6 +1,7 @@
 //! The Telegram front end against the fake Bot API server (`parlor::telegram::fake`) on
 //! 127.0.0.1: every scenario drives real HTTP long polling and asserts on the recorded calls.
 
+mod cli;
 mod handoff;
 mod reliability;
 mod scenarios;
