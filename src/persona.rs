@@ -103,3 +103,8 @@ impl Persona {
         todo!()
     }
 }
+
+pub mod faq;
+pub mod knowledge;
+pub mod problem;
+pub mod text;
