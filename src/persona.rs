@@ -107,4 +107,5 @@ impl Persona {
 pub mod faq;
 pub mod knowledge;
 pub mod problem;
+pub mod rules;
 pub mod text;
