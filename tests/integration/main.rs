@@ -2,3 +2,4 @@
 //! Each module covers one area; shared helpers live in `common`.
 
 mod common;
+mod engine;
