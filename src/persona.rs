@@ -105,6 +105,7 @@ impl Persona {
 }
 
 pub mod faq;
+pub mod import;
 pub mod knowledge;
 pub mod problem;
 pub mod rules;

@@ -386,7 +386,7 @@ fn check_actions(actions: &[Action], at: &str) -> Vec<Problem> {
                 for name in vars.keys().filter(|n| !is_var_name(n)) {
                     problems.push(Problem::new(
                         format!("{at}[{i}].set_var"),
-                        format!("\"{name}\" is not a variable name (letters, digits, `_`, `-`)"),
+                        format!("\"{name}\" is not a variable name (letters, digits and `_`)"),
                     ));
                 }
             }
@@ -411,10 +411,7 @@ fn check_actions(actions: &[Action], at: &str) -> Vec<Problem> {
 
 /// Whether `name` can be a session variable (`{{var.NAME}}`).
 pub fn is_var_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// Compile a rule regex (case-insensitive by default); a syntax error says where.
