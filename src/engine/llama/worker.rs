@@ -124,7 +124,11 @@ impl Worker {
             .with_n_seq_max(self.slots)
             .with_n_threads(self.threads as i32)
             .with_n_threads_batch(self.threads as i32)
-            .with_kv_unified(true);
+            // One KV stream per slot (not a unified pool): each conversation gets exactly its
+            // window, and its attention is computed exactly as if it ran alone, so a chat's
+            // greedy reply is bit-identical with or without other chats in the batch (a unified
+            // pool changed near-tie tokens: measured by the `slots` integration tests).
+            .with_kv_unified(false);
         let model = self.model.clone();
         let ctx = match model.new_context(backend, params) {
             Ok(c) => c,
