@@ -1,1 +1,415 @@
 //! `BotSpec`: bot YAML -> raw file struct (`deny_unknown_fields`) -> validated spec.
+//!
+//! A bot joins a persona (by file stem or path), a model, engine settings (`kind: llama`, the
+//! default, or `kind: openai` for a remote server), a storage directory and front-end sections
+//! (`telegram:`, owned by [`crate::telegram`]).
+
+use crate::home::{Home, Source};
+use crate::persona::join_lines;
+use crate::telegram::TelegramConfig;
+use crate::yaml::{self, Checker, Location, Problem};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Model used when neither the command line, the bot nor the persona names one.
+pub const DEFAULT_MODEL: &str = "smollm2-135m";
+/// Context window per conversation when the bot does not set `engine.context`.
+pub const DEFAULT_CONTEXT: u32 = 4096;
+/// Timeout of a remote engine when `engine.timeout_secs` is not set.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// Errors of loading a bot file: each problem one line `file:line:col: field.path: problem`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Problems found in the file (or in reading it), each with its position.
+    #[error("{}", join_lines(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The problems, one per line when printed.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+        }
+    }
+}
+
+/// A bot file (v1) as parsed: the one place listing its fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBot {
+    persona: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    engine: RawEngine,
+    storage: Option<String>,
+    telegram: Option<TelegramConfig>,
+}
+
+/// Which engine runs the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum EngineKind {
+    #[default]
+    Llama,
+    Openai,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    kind: Option<EngineKind>,
+    // Both kinds.
+    context: Option<u32>,
+    // kind: llama
+    threads: Option<u32>,
+    gpu_layers: Option<u32>,
+    slots: Option<u32>,
+    // kind: openai
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key_env: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+/// llama.cpp in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlamaSpec {
+    /// CPU threads; `None` = physical cores.
+    pub threads: Option<u32>,
+    /// Context window per conversation, tokens.
+    pub context: u32,
+    /// Conversations evaluated at the same time.
+    pub slots: u32,
+    /// Layers offloaded to a GPU (GPU builds only).
+    pub gpu_layers: u32,
+}
+
+impl Default for LlamaSpec {
+    fn default() -> Self {
+        Self {
+            threads: None,
+            context: DEFAULT_CONTEXT,
+            slots: 1,
+            gpu_layers: 0,
+        }
+    }
+}
+
+/// A remote OpenAI-compatible server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAiSpec {
+    /// e.g. `http://127.0.0.1:8080/v1`.
+    pub base_url: String,
+    /// Model name the server knows.
+    pub model: String,
+    /// Environment variable holding the API key, if any.
+    pub api_key_env: Option<String>,
+    /// Context window assumed for prompt budgeting, tokens.
+    pub context: u32,
+    /// Request timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+/// The `engine:` section, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineSpec {
+    /// `kind: llama` (the default).
+    Llama(LlamaSpec),
+    /// `kind: openai`.
+    OpenAi(OpenAiSpec),
+}
+
+/// A validated bot definition.
+#[derive(Debug, Clone)]
+pub struct BotSpec {
+    name: String,
+    path: Option<PathBuf>,
+    file: String,
+    persona: String,
+    persona_at: Option<Location>,
+    model: Option<String>,
+    engine: EngineSpec,
+    storage: Option<PathBuf>,
+    telegram: Option<TelegramConfig>,
+}
+
+impl BotSpec {
+    /// Load and validate `path` (refused over [`yaml::MAX_FILE_BYTES`]).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = yaml::read(path).map_err(|p| ConfigError::Invalid(vec![p]))?;
+        let mut spec = Self::parse(path, &text)?;
+        spec.path = Some(path.to_path_buf());
+        Ok(spec)
+    }
+
+    /// Load the bot `name_or_path` of `home` (a file in `bots/`, a path, or a built-in bot).
+    pub fn load_from(home: &Home, name_or_path: &str) -> Result<Self, ConfigError> {
+        match home.bot_source(name_or_path) {
+            Some(Source::File(p)) => Self::load(&p),
+            Some(Source::Builtin { name, text }) => {
+                Self::parse(&Path::new("bots").join(format!("{name}.yaml")), text)
+            }
+            None => Err(ConfigError::Invalid(vec![Problem {
+                file: yaml::display_path(&home.bots_dir().join(format!("{name_or_path}.yaml"))),
+                location: None,
+                field: String::new(),
+                message: format!("no bot \"{name_or_path}\""),
+                hint: Some(format!(
+                    "bots are YAML files in {}; or give a path to one",
+                    yaml::display_path(&home.bots_dir())
+                )),
+            }])),
+        }
+    }
+
+    /// Validate `text` as the content of `path` (its file stem is the bot's name).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = yaml::display_path(path);
+        let raw: RawBot = yaml::parse(&file, text).map_err(|p| ConfigError::Invalid(vec![p]))?;
+        let mut check = Checker::new(file, text);
+        let mut spec = validate(&mut check, name, raw);
+        spec.file = check.file().to_string();
+        check.finish(spec).map_err(ConfigError::Invalid)
+    }
+
+    /// The bot used with `--persona` alone: `persona`, default model and engine, storage
+    /// `storage/<name>/`.
+    pub fn with_defaults(name: &str, persona: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            path: None,
+            file: String::new(),
+            persona: persona.to_string(),
+            persona_at: None,
+            model: None,
+            engine: EngineSpec::Llama(LlamaSpec::default()),
+            storage: None,
+            telegram: None,
+        }
+    }
+
+    /// The bot's name (file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The file it was loaded from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+    /// The persona: a file stem in `personas/` or a path.
+    pub fn persona(&self) -> &str {
+        &self.persona
+    }
+    /// The model the bot names, if any (registry name or .gguf path).
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+    /// Engine settings.
+    pub fn engine(&self) -> &EngineSpec {
+        &self.engine
+    }
+    /// The `telegram:` section, if any.
+    pub fn telegram(&self) -> Option<&TelegramConfig> {
+        self.telegram.as_ref()
+    }
+    /// The storage directory: `storage:` relative to the home, default `storage/<name>/`.
+    pub fn storage_dir(&self, home: &Home) -> PathBuf {
+        match &self.storage {
+            Some(p) => home.join(p),
+            None => home.bot_storage_dir(&self.name),
+        }
+    }
+
+    /// Use another persona (the `--persona` override).
+    pub fn set_persona(&mut self, persona: impl Into<String>) {
+        self.persona = persona.into();
+        self.persona_at = None;
+    }
+
+    /// Use another model (the `--model` override).
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = Some(model.into());
+    }
+
+    /// Where the bot's persona comes from in `home`; a problem at the `persona:` line (with
+    /// a "did you mean" hint) if there is no such persona.
+    pub fn find_persona(&self, home: &Home) -> Result<Source, Problem> {
+        if let Some(source) = home.persona_source(&self.persona) {
+            return Ok(source);
+        }
+        let names = home.persona_names();
+        let hint = match yaml::did_you_mean(&self.persona, names.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean \"{best}\"?"),
+            None => format!("known personas: {}", names.join(", ")),
+        };
+        Err(Problem {
+            file: if self.file.is_empty() {
+                "--persona".to_string()
+            } else {
+                self.file.clone()
+            },
+            location: self.persona_at,
+            field: if self.persona_at.is_some() {
+                "persona".into()
+            } else {
+                String::new()
+            },
+            message: if crate::home::looks_like_path(&self.persona) {
+                format!("no persona file \"{}\"", self.persona)
+            } else {
+                format!(
+                    "no persona \"{}\" in {}",
+                    self.persona,
+                    yaml::display_path(&home.personas_dir())
+                )
+            },
+            hint: Some(hint),
+        })
+    }
+}
+
+/// Raw -> validated, recording every problem in `check`.
+fn validate(check: &mut Checker<'_>, name: String, raw: RawBot) -> BotSpec {
+    let persona = match raw.persona {
+        Some(p) if !p.trim().is_empty() => p,
+        Some(_) => {
+            check.error_hint(
+                "persona",
+                "is empty",
+                "name a persona in personas/, e.g. assistant",
+            );
+            String::new()
+        }
+        None => {
+            check.error_hint(
+                "persona",
+                "missing (required)",
+                "name a persona in personas/, e.g. `persona: assistant`",
+            );
+            String::new()
+        }
+    };
+    let persona_at = yaml::locate(check.text(), "persona");
+    if raw.model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+        check.error_hint(
+            "model",
+            "is empty",
+            "name a model such as \"smollm2-135m\" or remove the line",
+        );
+    }
+    if raw.storage.as_ref().is_some_and(|s| s.trim().is_empty()) {
+        check.error_hint(
+            "storage",
+            "is empty",
+            "remove the line to use storage/<bot name>/",
+        );
+    }
+    let e = raw.engine;
+    check.range("engine.context", e.context, 128..=1_048_576);
+    let context = e.context.unwrap_or(DEFAULT_CONTEXT);
+    let engine = match e.kind.unwrap_or_default() {
+        EngineKind::Llama => {
+            for (field, set) in [
+                ("base_url", e.base_url.is_some()),
+                ("model", e.model.is_some()),
+                ("api_key_env", e.api_key_env.is_some()),
+                ("timeout_secs", e.timeout_secs.is_some()),
+            ] {
+                if set {
+                    check.error_hint(
+                        &format!("engine.{field}"),
+                        "only used with `kind: openai`",
+                        if field == "model" {
+                            "for llama.cpp, name the model with the top-level `model:`"
+                        } else {
+                            "remove it, or set `kind: openai`"
+                        },
+                    );
+                }
+            }
+            check.range("engine.threads", e.threads, 1..=1024);
+            check.range("engine.slots", e.slots, 1..=256);
+            check.range("engine.gpu_layers", e.gpu_layers, 0..=10_000);
+            EngineSpec::Llama(LlamaSpec {
+                threads: e.threads,
+                context,
+                slots: e.slots.unwrap_or(1),
+                gpu_layers: e.gpu_layers.unwrap_or(0),
+            })
+        }
+        EngineKind::Openai => {
+            for (field, set) in [
+                ("threads", e.threads.is_some()),
+                ("slots", e.slots.is_some()),
+                ("gpu_layers", e.gpu_layers.is_some()),
+            ] {
+                if set {
+                    check.error_hint(
+                        &format!("engine.{field}"),
+                        "only used with `kind: llama`",
+                        "remove it, or set `kind: llama`",
+                    );
+                }
+            }
+            let base_url = e.base_url.unwrap_or_default();
+            if base_url.is_empty() {
+                check.error_hint(
+                    "engine.base_url",
+                    "missing (required with `kind: openai`)",
+                    "e.g. `base_url: http://127.0.0.1:8080/v1`",
+                );
+            } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                check.error_hint(
+                    "engine.base_url",
+                    format!("\"{base_url}\" is not an http:// or https:// URL"),
+                    "e.g. `base_url: http://127.0.0.1:8080/v1`",
+                );
+            }
+            let model = e.model.or_else(|| raw.model.clone()).unwrap_or_default();
+            if model.trim().is_empty() {
+                check.error_hint(
+                    "engine.model",
+                    "missing (required with `kind: openai`)",
+                    "the model name the server knows",
+                );
+            }
+            if let Some(var) = &e.api_key_env
+                && (var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            {
+                check.error_hint(
+                    "engine.api_key_env",
+                    format!("\"{var}\" is not an environment variable name"),
+                    "name the variable that holds the key, e.g. OPENAI_API_KEY (never the key itself)",
+                );
+            }
+            check.range("engine.timeout_secs", e.timeout_secs, 1..=3600);
+            EngineSpec::OpenAi(OpenAiSpec {
+                base_url,
+                model,
+                api_key_env: e.api_key_env,
+                context,
+                timeout_secs: e.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS),
+            })
+        }
+    };
+    BotSpec {
+        name,
+        path: None,
+        file: String::new(),
+        persona,
+        persona_at,
+        model: raw.model,
+        engine,
+        storage: raw.storage.map(PathBuf::from),
+        telegram: raw.telegram,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@
 pub mod llama;
 pub mod openai;
 pub mod scripted;
+pub mod stop;
 
 use crate::chat::{ChatMessage, FinishReason};
 use serde::{Deserialize, Serialize};

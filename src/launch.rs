@@ -1,8 +1,72 @@
 //! From command-line choices to a ready [`Bot`]: resolve the home, load the bot spec (default
 //! `bots/terminal.yaml`), the persona, the model path, open the store and load the engine.
+//! Also sets up logging to `storage/logs/` (never the terminal).
+//!
+//! Precedence: `--persona` over the bot's `persona:`; `--model` over the bot's `model:` over
+//! the persona's `model:` over [`DEFAULT_MODEL`]. `--persona` without `--bot` needs no bot
+//! file: defaults fill the rest (bot name `terminal`, so history lands in `storage/terminal/`).
 
 use crate::bot::Bot;
 use crate::cli::{BotArgs, GlobalArgs};
+use crate::config::{BotSpec, ConfigError, DEFAULT_MODEL, EngineSpec};
+use crate::engine::{
+    Engine, EngineError, EngineSettings, LlamaEngine, OpenAiEngine, OpenAiSettings,
+};
+use crate::home::{self, DEFAULT_BOT, Home, HomeError, Source};
+use crate::persona::{Persona, PersonaError};
+use crate::store::{Store, StoreError};
+use crate::yaml::Problem;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors of building a bot. Messages name the file and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// No usable home directory.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The bot file is missing or invalid.
+    #[error(transparent)]
+    Bot(#[from] ConfigError),
+    /// The persona file is invalid.
+    #[error(transparent)]
+    Persona(#[from] PersonaError),
+    /// The persona the bot or `--persona` names does not exist.
+    #[error("{0}")]
+    PersonaMissing(Problem),
+    /// The model could not be found or loaded.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The conversation database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The environment variable named by `engine.api_key_env` is not set.
+    #[error(
+        "the environment variable \"{var}\" (engine.api_key_env of bot \"{bot}\") is not set; export it with the server's API key"
+    )]
+    ApiKeyMissing {
+        /// The variable.
+        var: String,
+        /// The bot.
+        bot: String,
+    },
+    /// The log file could not be opened.
+    #[error("could not open the log file \"{}\": {source}; pass another --home DIR", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `--log` / `PARLOR_LOG` is not a valid filter.
+    #[error("invalid log filter \"{filter}\": {reason}; use e.g. `info` or `parlor=debug`")]
+    LogFilter {
+        /// The filter given.
+        filter: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
 
 /// A bot ready to serve, with what it was built from.
 pub struct Launched {
@@ -10,10 +74,238 @@ pub struct Launched {
     pub bot: Bot,
     /// The bot's name (file stem of its YAML, or `terminal`).
     pub bot_name: String,
+    /// The home directory.
+    pub home: Home,
+    /// The bot spec (after `--persona` / `--model` overrides).
+    pub spec: BotSpec,
+    /// Where the persona came from (for hot reload: a file to watch, or a built-in).
+    pub persona_source: Source,
+    /// The model as named (registry name, .gguf path, or remote model name).
+    pub model: String,
+    /// The GGUF file loaded (`None` for a remote engine).
+    pub model_path: Option<PathBuf>,
+    /// The bot's database directory.
+    pub storage_dir: PathBuf,
+}
+
+impl Launched {
+    /// The persona file, if the persona came from one.
+    pub fn persona_path(&self) -> Option<&Path> {
+        match &self.persona_source {
+            Source::File(p) => Some(p),
+            Source::Builtin { .. } => None,
+        }
+    }
+}
+
+/// What to build, decided from files and flags without loading anything heavy.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The home directory.
+    pub home: Home,
+    /// The bot spec after overrides.
+    pub spec: BotSpec,
+    /// The persona, loaded and validated.
+    pub persona: Persona,
+    /// Where the persona came from.
+    pub persona_source: Source,
+    /// The model as named.
+    pub model: String,
+    /// The bot's database directory.
+    pub storage_dir: PathBuf,
+}
+
+/// Decide bot, persona and model from `args` in `home` (loads and validates the YAML files).
+pub fn plan(home: Home, args: &BotArgs) -> Result<Plan, LaunchError> {
+    let mut spec = match (&args.bot, &args.persona) {
+        (Some(bot), _) => BotSpec::load_from(&home, bot)?,
+        (None, Some(persona)) => BotSpec::with_defaults(DEFAULT_BOT, persona),
+        (None, None) => BotSpec::load_from(&home, DEFAULT_BOT)?,
+    };
+    if let Some(p) = &args.persona {
+        spec.set_persona(p.clone());
+    }
+    let persona_source = spec
+        .find_persona(&home)
+        .map_err(LaunchError::PersonaMissing)?;
+    let persona = load_persona(&persona_source)?;
+    if let Some(m) = &args.model {
+        spec.set_model(m.clone());
+    }
+    let model = match spec.engine() {
+        EngineSpec::OpenAi(o) => args.model.clone().unwrap_or_else(|| o.model.clone()),
+        EngineSpec::Llama(_) => spec
+            .model()
+            .or(persona.model())
+            .unwrap_or(DEFAULT_MODEL)
+            .to_string(),
+    };
+    let storage_dir = spec.storage_dir(&home);
+    Ok(Plan {
+        home,
+        spec,
+        persona,
+        persona_source,
+        model,
+        storage_dir,
+    })
+}
+
+/// Load a persona from where it lives.
+pub fn load_persona(source: &Source) -> Result<Persona, PersonaError> {
+    match source {
+        Source::File(p) => Persona::load(p),
+        Source::Builtin { name, text } => {
+            Persona::parse(&Path::new("personas").join(format!("{name}.yaml")), text)
+        }
+    }
 }
 
 /// Build the bot the user asked for. Errors say which file and what to do.
 pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Launched> {
-    let _ = (global, args);
-    anyhow::bail!("launch::open_bot is not built yet")
+    let home = Home::resolve(global)?;
+    init_logging(&home, global.log.as_deref())?;
+    let plan = plan(home, args)?;
+    let store = Store::open(&plan.storage_dir)?;
+    let (engine, model_path) = build_engine(&plan).await?;
+    tracing::info!(
+        bot = plan.spec.name(),
+        persona = plan.persona.id(),
+        model = %plan.model,
+        storage = %plan.storage_dir.display(),
+        "bot ready"
+    );
+    Ok(Launched {
+        bot: Bot::new(plan.persona, engine, store),
+        bot_name: plan.spec.name().to_string(),
+        home: plan.home,
+        spec: plan.spec,
+        persona_source: plan.persona_source,
+        model: plan.model,
+        model_path,
+        storage_dir: plan.storage_dir,
+    })
 }
+
+/// The engine of `plan`: llama.cpp loaded on a blocking thread, or a remote client.
+pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBuf>), LaunchError> {
+    match plan.spec.engine() {
+        EngineSpec::Llama(l) => {
+            let path = resolve_model(&plan.home.models_dir(), &plan.model)?;
+            let mut settings = EngineSettings::new(&path, model_label(&plan.model));
+            settings.threads = l.threads;
+            settings.context = l.context;
+            settings.slots = l.slots;
+            settings.gpu_layers = l.gpu_layers;
+            // Warm resume: each session's KV cache is saved beside its history.
+            settings.state_dir = Some(plan.storage_dir.join("kv-state"));
+            let engine = tokio::task::spawn_blocking(move || LlamaEngine::load(settings))
+                .await
+                .map_err(|e| EngineError::ModelLoad {
+                    path: path.display().to_string(),
+                    reason: format!("the loading thread failed: {e}"),
+                })??;
+            Ok((Arc::new(engine), Some(path)))
+        }
+        EngineSpec::OpenAi(o) => {
+            let api_key = match &o.api_key_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| LaunchError::ApiKeyMissing {
+                    var: var.clone(),
+                    bot: plan.spec.name().to_string(),
+                })?),
+                None => None,
+            };
+            let engine = OpenAiEngine::new(OpenAiSettings {
+                base_url: o.base_url.clone(),
+                model: plan.model.clone(),
+                api_key,
+                context: o.context,
+                timeout_secs: o.timeout_secs,
+            })?;
+            Ok((Arc::new(engine), None))
+        }
+    }
+}
+
+/// Short model name for status bars: the registry name, or the file stem of a path.
+pub fn model_label(name_or_path: &str) -> String {
+    if home::looks_like_path(name_or_path) || name_or_path.ends_with(".gguf") {
+        Path::new(name_or_path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name_or_path.to_string())
+    } else {
+        name_or_path.to_string()
+    }
+}
+
+/// Known registry names and their file names in `storage/models/`, until [`crate::models`]
+/// provides the registry (`models::resolve`).
+const FALLBACK_REGISTRY: &[(&str, &str)] = &[("smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")];
+
+/// The GGUF file for a model name or path: an existing path (`.gguf` or containing `/`), or a
+/// registry name's file in `models_dir`.
+// TODO(models): replace the body with `crate::models::resolve(models_dir, name_or_path)` once
+// the registry lands.
+pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, EngineError> {
+    if home::looks_like_path(name_or_path) || name_or_path.ends_with(".gguf") {
+        let p = PathBuf::from(name_or_path);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(EngineError::ModelMissing {
+                path: name_or_path.to_string(),
+                hint: DEFAULT_MODEL.to_string(),
+            })
+        };
+    }
+    let file = FALLBACK_REGISTRY
+        .iter()
+        .find(|(n, _)| *n == name_or_path)
+        .map(|(_, f)| f.to_string())
+        .unwrap_or_else(|| format!("{name_or_path}.gguf"));
+    let p = models_dir.join(file);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(EngineError::ModelMissing {
+            path: p.display().to_string(),
+            hint: name_or_path.to_string(),
+        })
+    }
+}
+
+/// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the
+/// terminal). `filter` is tracing's `RUST_LOG` syntax (default `info`). Calling it again in
+/// the same process keeps the first set-up. Returns the log file.
+pub fn init_logging(home: &Home, filter: Option<&str>) -> Result<PathBuf, LaunchError> {
+    let filter_text = filter.unwrap_or("info");
+    let env_filter = tracing_subscriber::EnvFilter::try_new(filter_text).map_err(|e| {
+        LaunchError::LogFilter {
+            filter: filter_text.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    let dir = home.logs_dir();
+    let path = dir.join("parlor.log");
+    let log_err = |source| LaunchError::Log {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(log_err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(log_err)?;
+    // Fails only when a subscriber is already set (a second call, or a test harness).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init();
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests;

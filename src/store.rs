@@ -2,9 +2,27 @@
 //! big-endian, so a prefix scan is one session in order), a small key-value tree for front ends
 //! (`kv`), flush points, and JSONL / Markdown export and import.
 
+mod export;
+mod keys;
+mod kv;
+mod messages;
+mod records;
+
 use crate::chat::{ReplySource, Role, SessionId, TurnStats};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use records::{SessionRecord, VERSION, decode, encode};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, abort};
 use std::path::{Path, PathBuf};
+
+/// sled's page cache size. sled's memory can reach about 10x this (field notes), and the
+/// default of 1 GiB is far more than chat history needs.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// Subdirectory of the storage directory that holds the sled files.
+const SLED_DIR: &str = "sled";
+
+/// Result inside a sled transaction closure.
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Errors of the store. Messages are for users.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +54,26 @@ pub enum StoreError {
     /// No session with this name or id.
     #[error("no session \"{0}\"; `parlor history list` shows the sessions")]
     NoSession(String),
+    /// The session has no message with this sequence number.
+    #[error(
+        "session \"{session}\" has no message {seq}; `parlor history show {session}` lists them"
+    )]
+    NoMessage {
+        /// The session id.
+        session: String,
+        /// The missing sequence number.
+        seq: u64,
+    },
+    /// A session name that cannot be used.
+    #[error("bad session name {name:?}: {reason}")]
+    BadName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A session with this name exists already.
-    #[error("a session named \"{0}\" exists already")]
+    #[error("a session named \"{0}\" exists already; pick another name")]
     NameTaken(String),
     /// Reading or writing an export file failed.
     #[error("{path}: {source}")]
@@ -46,6 +82,14 @@ pub enum StoreError {
         path: String,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A value given to the `kv` tree could not be encoded as JSON.
+    #[error("cannot store the value of \"{key}\": {reason}")]
+    Encode {
+        /// The `kv` key.
+        key: String,
+        /// Why.
+        reason: String,
     },
     /// An import file line is not a valid record.
     #[error("{path}:{line}: {reason}")]
@@ -115,29 +159,71 @@ impl StoredMessage {
     }
 }
 
-/// Handle to one sled database. Cheap to clone.
+/// Handle to one sled database. Cheap to clone: clones share the database.
+///
+/// Concurrency: every change that touches more than one record (create, rename, append,
+/// truncate) is one sled transaction, so it is atomic both against other threads of this
+/// process and against a crash (sled recovers a transaction whole or not at all). sled's
+/// directory lock keeps other processes out.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    sessions: sled::Tree,
+    messages: sled::Tree,
+    meta: sled::Tree,
+    kv: sled::Tree,
     dir: PathBuf,
 }
 
-impl Store {
-    /// Open (or create) the database in `dir` with a small cache. A second process gets
-    /// [`StoreError::Locked`].
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let _ = dir;
-        todo!()
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
     }
+}
+
+impl Store {
+    /// Open (or create) the database in `dir` (its files go to `dir/sled/`) with a small
+    /// cache. A second process gets [`StoreError::Locked`], and so does a second `open` of the
+    /// same directory in one process: open once and clone the handle.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let dir = dir.to_path_buf();
+        let sled_err = |e: sled::Error| map_sled_error(&dir, e);
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join(SLED_DIR))
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(sled_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        Ok(Self {
+            sessions: tree("sessions")?,
+            messages: tree("messages")?,
+            meta: tree("meta")?,
+            kv: tree("kv")?,
+            db,
+            dir,
+        })
+    }
+
+    /// Whether `dir` holds a database (without creating one).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(SLED_DIR).join("conf").is_file()
+    }
+
     /// The storage directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
     /// Make everything written so far durable against a process crash.
     pub fn flush(&self) -> Result<(), StoreError> {
-        let _ = &self.db;
-        todo!()
+        // One log serves every tree of the database: flushing it covers them all.
+        self.db.flush().map(|_| ()).map_err(|e| self.sled_err(e))
     }
+
     /// Create a session; `name` must be unique.
     pub fn create_session(
         &self,
@@ -145,97 +231,219 @@ impl Store {
         persona: &str,
         model: &str,
     ) -> Result<SessionInfo, StoreError> {
-        let _ = (name, persona, model);
-        todo!()
+        check_name(name)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let record = SessionRecord {
+            v: VERSION,
+            name: name.to_string(),
+            persona: persona.to_string(),
+            model: model.to_string(),
+            created: now,
+            updated: now,
+            message_count: 0,
+            next_seq: 1,
+        };
+        let id = self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
+            if meta.get(keys::name_key(name))?.is_some() {
+                return abort(StoreError::NameTaken(name.to_string()));
+            }
+            let id = next_session_id(meta)?;
+            meta.insert(keys::name_key(name), &keys::session_key(id))?;
+            sessions.insert(&keys::session_key(id), encode(&record))?;
+            Ok(id)
+        })?;
+        Ok(record.info(id))
     }
+
     /// A session by id.
     pub fn session(&self, id: SessionId) -> Result<Option<SessionInfo>, StoreError> {
-        let _ = id;
-        todo!()
+        Ok(self.session_record(id)?.map(|r| r.info(id)))
     }
-    /// A session by name, or by numeric id given as text.
+
+    /// A session by name, or by numeric id given as text. A name wins over an id.
     pub fn find_session(&self, name_or_id: &str) -> Result<Option<SessionInfo>, StoreError> {
-        let _ = name_or_id;
-        todo!()
+        let by_name = self
+            .meta
+            .get(keys::name_key(name_or_id))
+            .map_err(|e| self.sled_err(e))?;
+        if let Some(id_bytes) = by_name {
+            let id = keys::split_session_key(&id_bytes).ok_or_else(|| StoreError::Corrupt {
+                key: format!("meta/name/{name_or_id}"),
+                reason: "the name index does not hold a session id".to_string(),
+            })?;
+            return self.session(id);
+        }
+        match name_or_id.parse::<u64>() {
+            Ok(id) => self.session(SessionId(id)),
+            Err(_) => Ok(None),
+        }
     }
+
     /// All sessions, most recently updated first.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
-        todo!()
+        let mut out = Vec::new();
+        for item in self.sessions.iter() {
+            let (key, value) = item.map_err(|e| self.sled_err(e))?;
+            let id = keys::split_session_key(&key).ok_or_else(|| StoreError::Corrupt {
+                key: format!("sessions/{}", hex::encode(&key)),
+                reason: "the key is not a session id".to_string(),
+            })?;
+            let record: SessionRecord = decode(|| format!("sessions/{id}"), &value)?;
+            out.push(record.info(id));
+        }
+        out.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
+        Ok(out)
     }
+
     /// Rename a session (the new name must be free).
     pub fn rename_session(&self, id: SessionId, name: &str) -> Result<(), StoreError> {
-        let _ = (id, name);
-        todo!()
+        check_name(name)?;
+        self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
+            let mut record = tx_session(sessions, id)?;
+            rename_in(meta, id, &mut record, name)?;
+            sessions.insert(&keys::session_key(id), encode(&record))?;
+            Ok(())
+        })
     }
-    /// Change a session's persona or model.
+
+    /// Change a session's persona, model or name (the store keeps its own counts and times).
     pub fn update_session(&self, info: &SessionInfo) -> Result<(), StoreError> {
-        let _ = info;
-        todo!()
+        check_name(&info.name)?;
+        self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
+            let mut record = tx_session(sessions, info.id)?;
+            rename_in(meta, info.id, &mut record, &info.name)?;
+            record.persona = info.persona.clone();
+            record.model = info.model.clone();
+            sessions.insert(&keys::session_key(info.id), encode(&record))?;
+            Ok(())
+        })
     }
+
     /// Delete a session and all its messages.
     pub fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
-        let _ = id;
-        todo!()
+        // First the record and its name, atomically: from then on appends to this session fail
+        // and nothing lists it. Then its messages, in one batch. A crash in between leaves
+        // unreachable messages under an id that is never handed out again (ids come from a
+        // counter), never a session with half its messages.
+        self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
+            let record = tx_session(sessions, id)?;
+            sessions.remove(&keys::session_key(id))?;
+            meta.remove(keys::name_key(&record.name))?;
+            Ok(())
+        })?;
+        let mut batch = sled::Batch::default();
+        for item in self.messages.scan_prefix(keys::message_prefix(id)).keys() {
+            batch.remove(item.map_err(|e| self.sled_err(e))?);
+        }
+        self.messages
+            .apply_batch(batch)
+            .map_err(|e| self.sled_err(e))
     }
-    /// Append a message; returns it with its `seq`. Not flushed: call [`Store::flush`] before
-    /// telling anyone it is saved.
-    pub fn append_message(
-        &self,
-        session: SessionId,
-        msg: StoredMessage,
-    ) -> Result<StoredMessage, StoreError> {
-        let _ = (session, msg);
-        todo!()
+
+    fn session_record(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let value = self
+            .sessions
+            .get(keys::session_key(id))
+            .map_err(|e| self.sled_err(e))?;
+        value
+            .map(|v| decode(|| format!("sessions/{id}"), &v))
+            .transpose()
     }
-    /// Replace a stored message (same session and seq).
-    pub fn update_message(
-        &self,
-        session: SessionId,
-        msg: &StoredMessage,
-    ) -> Result<(), StoreError> {
-        let _ = (session, msg);
-        todo!()
+
+    fn sled_err(&self, e: sled::Error) -> StoreError {
+        map_sled_error(&self.dir, e)
     }
-    /// Delete the messages of a session from `seq` on (for regenerate).
-    pub fn truncate_messages(&self, session: SessionId, from_seq: u64) -> Result<(), StoreError> {
-        let _ = (session, from_seq);
-        todo!()
+
+    /// Run a sled transaction over `trees`, mapping its errors to [`StoreError`].
+    fn tx<T, R>(&self, trees: T, f: impl Fn(&T::View) -> TxResult<R>) -> Result<R, StoreError>
+    where
+        T: sled::Transactional<StoreError>,
+    {
+        trees.transaction(f).map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.sled_err(e),
+        })
     }
-    /// All messages of a session, in order.
-    pub fn messages(&self, session: SessionId) -> Result<Vec<StoredMessage>, StoreError> {
-        let _ = session;
-        todo!()
+}
+
+/// Turn a sled error into ours. sled reports a held directory lock only as an IO error text.
+fn map_sled_error(dir: &Path, e: sled::Error) -> StoreError {
+    match &e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Locked {
+                dir: dir.to_path_buf(),
+            }
+        }
+        _ => StoreError::Sled {
+            dir: dir.to_path_buf(),
+            source: e,
+        },
     }
-    /// The last `limit` messages of a session, in order.
-    pub fn recent_messages(
-        &self,
-        session: SessionId,
-        limit: usize,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let _ = (session, limit);
-        todo!()
+}
+
+/// Longest session name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// A session name must be printable on one line and not blank.
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        "it is longer than 128 characters"
+    } else if name.chars().any(char::is_control) {
+        "it contains control characters (such as a newline)"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::BadName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+/// Read a session record inside a transaction; abort with `NoSession` when missing.
+fn tx_session(sessions: &TransactionalTree, id: SessionId) -> TxResult<SessionRecord> {
+    match sessions.get(keys::session_key(id))? {
+        Some(v) => {
+            decode(|| format!("sessions/{id}"), &v).map_err(ConflictableTransactionError::Abort)
+        }
+        None => abort(StoreError::NoSession(id.to_string())),
     }
-    /// A value of the `kv` tree (front-end state: Telegram chats, pending updates, handoffs).
-    pub fn kv_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        let _ = key;
-        todo!()
+}
+
+/// Take the next session id from the counter in `meta` (ids start at 1, never reused).
+fn next_session_id(meta: &TransactionalTree) -> TxResult<SessionId> {
+    let next = match meta.get(keys::NEXT_SESSION_ID)? {
+        Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
+            Ok(b) => u64::from_be_bytes(b),
+            Err(_) => {
+                return abort(StoreError::Corrupt {
+                    key: "meta/next_session_id".to_string(),
+                    reason: format!("expected 8 bytes, found {}", v.len()),
+                });
+            }
+        },
+        None => 1,
+    };
+    meta.insert(keys::NEXT_SESSION_ID, &(next + 1).to_be_bytes())?;
+    Ok(SessionId(next))
+}
+
+/// Move `record` (session `id`) to `name` in the name index, if `name` is free or its own.
+fn rename_in(
+    meta: &TransactionalTree,
+    id: SessionId,
+    record: &mut SessionRecord,
+    name: &str,
+) -> TxResult<()> {
+    if record.name == name {
+        return Ok(());
     }
-    /// Store a value in the `kv` tree (not flushed).
-    pub fn kv_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let _ = (key, serde_json::to_vec(value));
-        todo!()
+    if meta.get(keys::name_key(name))?.is_some() {
+        return abort(StoreError::NameTaken(name.to_string()));
     }
-    /// Remove a `kv` value.
-    pub fn kv_remove(&self, key: &str) -> Result<(), StoreError> {
-        let _ = key;
-        todo!()
-    }
-    /// All `kv` values whose key starts with `prefix`, in key order.
-    pub fn kv_scan<T: DeserializeOwned>(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(String, T)>, StoreError> {
-        let _ = prefix;
-        todo!()
-    }
+    meta.remove(keys::name_key(&record.name))?;
+    meta.insert(keys::name_key(name), &keys::session_key(id))?;
+    record.name = name.to_string();
+    Ok(())
 }

@@ -1,12 +1,178 @@
-//! `parlor check`.
+//! `parlor check`: validate persona and bot files. Each problem is one line
+//! `file:line:col: field.path: problem` (with a hint where one helps); exit 1 if any, else 0
+//! with a one-line summary.
 
 use crate::cli::GlobalArgs;
+use crate::config::BotSpec;
+use crate::home::{self, Home};
+use crate::persona::Persona;
+use crate::yaml::{self, Problem};
+use std::path::{Path, PathBuf};
 
 /// Options of `parlor check`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Files or directories to check (default: all personas and bots under the home). A
+    /// directory holding `personas/` or `bots/` is checked like a home.
+    pub paths: Vec<PathBuf>,
+}
+
+/// What a file defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A persona (`personas/*.yaml`).
+    Persona,
+    /// A bot (`bots/*.yaml`).
+    Bot,
+}
+
+/// The result of checking some files.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Personas checked.
+    pub personas: usize,
+    /// Bots checked.
+    pub bots: usize,
+    /// Files with at least one problem.
+    pub bad_files: usize,
+    /// Every problem, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// `checked 3 personas and 2 bots: no problems` (or `: 2 problems in 1 file`).
+    pub fn summary(&self) -> String {
+        let counted = format!(
+            "checked {} and {}",
+            plural(self.personas, "persona"),
+            plural(self.bots, "bot")
+        );
+        if self.problems.is_empty() {
+            format!("{counted}: no problems")
+        } else {
+            format!(
+                "{counted}: {} in {}",
+                plural(self.problems.len(), "problem"),
+                plural(self.bad_files, "file")
+            )
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
 
 /// Run `parlor check`.
-pub fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<super::ExitCode> {
-    anyhow::bail!("`parlor check` is not built yet")
+pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
+    let home = Home::resolve(global)?;
+    let report = check_paths(&home, &args.paths);
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!("{}", report.summary());
+    Ok(if report.problems.is_empty() { 0 } else { 1 })
+}
+
+/// Check `paths` (files or directories), or the whole home when `paths` is empty.
+pub fn check_paths(home: &Home, paths: &[PathBuf]) -> Report {
+    let mut report = Report::default();
+    let mut targets = Vec::new();
+    if paths.is_empty() {
+        collect_home(home.root(), &mut targets);
+    }
+    for path in paths {
+        if path.is_dir() {
+            if path.join("personas").is_dir() || path.join("bots").is_dir() {
+                collect_home(path, &mut targets);
+            } else {
+                for file in home::yaml_files(path) {
+                    let kind = classify(&file, None);
+                    targets.push((kind, file));
+                }
+            }
+        } else {
+            targets.push((classify(path, None), path.clone()));
+        }
+    }
+    for (kind, path) in targets {
+        let problems = check_file(home, kind, &path);
+        match kind {
+            Kind::Persona => report.personas += 1,
+            Kind::Bot => report.bots += 1,
+        }
+        if !problems.is_empty() {
+            report.bad_files += 1;
+            report.problems.extend(problems);
+        }
+    }
+    report
+}
+
+fn collect_home(root: &Path, targets: &mut Vec<(Kind, PathBuf)>) {
+    let at = Home::at(root);
+    targets.extend(at.persona_files().into_iter().map(|f| (Kind::Persona, f)));
+    targets.extend(at.bot_files().into_iter().map(|f| (Kind::Bot, f)));
+}
+
+/// Persona or bot: by the directory it is in (`personas/`, `bots/`), else by its top-level
+/// keys (a bot has `persona:` or `engine:`).
+fn classify(path: &Path, text: Option<&str>) -> Kind {
+    match path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+    {
+        Some("bots") => return Kind::Bot,
+        Some("personas") => return Kind::Persona,
+        _ => {}
+    }
+    let owned;
+    let text = match text {
+        Some(t) => t,
+        None => {
+            owned = yaml::read(path).unwrap_or_default();
+            &owned
+        }
+    };
+    let keys = yaml::top_level_keys(text);
+    if keys.iter().any(|k| k == "persona" || k == "engine") && !keys.iter().any(|k| k == "system") {
+        Kind::Bot
+    } else {
+        Kind::Persona
+    }
+}
+
+/// The problems of one file. A bot's persona must exist (in the home the bot file belongs to:
+/// the parent of its `bots/` directory, else `home`).
+pub fn check_file(home: &Home, kind: Kind, path: &Path) -> Vec<Problem> {
+    let text = match yaml::read(path) {
+        Ok(t) => t,
+        Err(p) => return vec![p],
+    };
+    match kind {
+        Kind::Persona => match Persona::parse(path, &text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().to_vec(),
+        },
+        Kind::Bot => match BotSpec::parse(path, &text) {
+            Ok(spec) => {
+                let own_home = path
+                    .parent()
+                    .filter(|d| d.file_name().is_some_and(|n| n == "bots"))
+                    .and_then(Path::parent)
+                    .map(Home::at)
+                    .unwrap_or_else(|| home.clone());
+                match spec.find_persona(&own_home) {
+                    Ok(_) => Vec::new(),
+                    Err(p) => vec![p],
+                }
+            }
+            Err(e) => e.problems().to_vec(),
+        },
+    }
 }

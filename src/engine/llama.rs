@@ -1,9 +1,26 @@
-//! `LlamaEngine`: llama.cpp in-process. A handle to one dedicated OS thread that owns the
-//! backend, the model and the context (the context is not thread-safe) with N sequence slots.
+//! `LlamaEngine`: llama.cpp in-process. A handle to one dedicated OS thread ([`worker`]) that
+//! owns the context (llama.cpp contexts are not thread-safe) with N sequence slots; the model
+//! itself is shared read-only so prompts can be measured (templated and tokenized) on the
+//! caller's thread without a round trip.
 
-use super::{Engine, EngineError, EventStream, GenerateRequest};
+mod gguf;
+mod logs;
+mod raw;
+mod state;
+mod worker;
+
+pub use raw::{RawSpeed, raw_decode_loop};
+
+use super::{EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest};
 use crate::chat::ChatMessage;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::token::LlamaToken;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, mpsc as std_mpsc};
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
 
 /// How to load and run a model (bot YAML `engine:` section plus the resolved model path).
 #[derive(Debug, Clone)]
@@ -42,31 +59,224 @@ impl EngineSettings {
     }
 }
 
-/// Handle to the inference thread. Cheap to share behind an `Arc`.
+/// A generation request as the worker sees it.
+pub(crate) struct Job {
+    req: GenerateRequest,
+    tx: mpsc::Sender<EngineEvent>,
+    submitted: std::time::Instant,
+    /// Queue position last told to the requester (0 = never queued).
+    announced: usize,
+}
+
+/// Messages to the inference thread.
+pub(crate) enum Control {
+    Generate(Job),
+    Shutdown,
+}
+
+/// Handle to the inference thread. Share it behind an `Arc`; dropping the last handle stops the
+/// thread after saving warm-resume state.
 pub struct LlamaEngine {
     settings: EngineSettings,
+    model: Arc<LlamaModel>,
+    template: LlamaChatTemplate,
+    control: Mutex<std_mpsc::Sender<Control>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: u32,
+}
+
+/// llama.cpp's backend can be initialised once per process; every engine shares it.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            logs::route_to_tracing();
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Generation(format!("could not start llama.cpp: {e}")))
+}
+
+/// Physical cores (llama.cpp is slower with one thread per hyper-thread).
+pub fn physical_cores() -> u32 {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return logical;
+    };
+    let mut cores = std::collections::HashSet::new();
+    let mut physical = "";
+    for line in info.lines() {
+        if let Some(v) = line.strip_prefix("physical id") {
+            physical = v.trim_start_matches([' ', '\t', ':']);
+        } else if let Some(v) = line.strip_prefix("core id") {
+            cores.insert((
+                physical.to_string(),
+                v.trim_start_matches([' ', '\t', ':']).to_string(),
+            ));
+        }
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        (cores.len() as u32).min(logical)
+    }
 }
 
 impl LlamaEngine {
-    /// Load the model on a new inference thread. Fails with a message naming the file and the
-    /// reason for a missing, empty, truncated or non-GGUF file.
+    /// Load the model and start the inference thread. Fails with a message naming the file and
+    /// the reason for a missing, empty, truncated or non-GGUF file. Blocking: call it from a
+    /// blocking thread in async code.
     pub fn load(settings: EngineSettings) -> Result<Self, EngineError> {
-        let _ = &settings;
-        todo!("LlamaEngine::load")
+        let path = &settings.model_path;
+        let shown = path.display().to_string();
+        gguf::check_header(path, &settings.model_name)?;
+        let backend = backend()?;
+        let threads = settings.threads.unwrap_or_else(physical_cores).max(1);
+        let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
+        let (model, log) = logs::capture(|| LlamaModel::load_from_file(backend, path, &params));
+        let model = model.map_err(|e| EngineError::ModelLoad {
+            path: shown.clone(),
+            reason: log.unwrap_or_else(|| e.to_string()),
+        })?;
+        let model = Arc::new(model);
+        let template = model
+            .chat_template(None)
+            .or_else(|_| LlamaChatTemplate::new("chatml"))
+            .map_err(|e| EngineError::ModelLoad {
+                path: shown.clone(),
+                reason: format!("no usable chat template: {e}"),
+            })?;
+        let model_id = gguf::model_id(path).map_err(|e| EngineError::ModelLoad {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+
+        let (control_tx, control_rx) = std_mpsc::channel();
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let worker = worker::Worker::new(
+            model.clone(),
+            template.clone(),
+            &settings,
+            threads,
+            model_id,
+        );
+        let thread = std::thread::Builder::new()
+            .name("parlor-inference".into())
+            .spawn(move || worker.run(backend, control_rx, ready_tx))
+            .map_err(|e| {
+                EngineError::Generation(format!("could not start the inference thread: {e}"))
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                let _ = thread.join();
+                return Err(EngineError::ModelLoad {
+                    path: shown,
+                    reason,
+                });
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(EngineError::ModelLoad {
+                    path: shown,
+                    reason: "the inference thread stopped while creating the context".into(),
+                });
+            }
+        }
+        tracing::info!(model = %shown, threads, context = settings.context, slots = settings.slots, "model loaded");
+        Ok(Self {
+            settings,
+            model,
+            template,
+            control: Mutex::new(control_tx),
+            thread: Mutex::new(Some(thread)),
+            threads,
+        })
+    }
+
+    /// CPU threads used for decoding.
+    pub fn threads(&self) -> u32 {
+        self.threads
+    }
+
+    /// The settings the engine was loaded with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// The loaded model (for benchmarks that drive llama-cpp-2 directly).
+    pub fn model(&self) -> &Arc<LlamaModel> {
+        &self.model
+    }
+
+    /// The templated, tokenized prompt for `messages` (with the assistant prefix).
+    pub fn tokenize_prompt(
+        &self,
+        messages: &[ChatMessage],
+    ) -> Result<Vec<LlamaToken>, EngineError> {
+        tokenize_prompt(&self.model, &self.template, messages)
     }
 }
 
+/// Apply the chat template and tokenize (shared by the handle and the worker).
+pub(crate) fn tokenize_prompt(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    messages: &[ChatMessage],
+) -> Result<Vec<LlamaToken>, EngineError> {
+    let chat = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.replace('\0', "")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::Generation(format!("bad message: {e}")))?;
+    let text = model
+        .apply_chat_template(template, &chat, true)
+        .map_err(|e| EngineError::Generation(format!("chat template failed: {e}")))?;
+    Ok(model.vocab().tokenize(text.as_bytes(), true, true))
+}
+
 impl Engine for LlamaEngine {
-    fn generate(&self, _req: GenerateRequest) -> EventStream {
-        todo!()
+    fn generate(&self, req: GenerateRequest) -> EventStream {
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        let job = Job {
+            req,
+            tx,
+            submitted: std::time::Instant::now(),
+            announced: 0,
+        };
+        let sent = self
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Control::Generate(job));
+        if let Err(std_mpsc::SendError(Control::Generate(job))) = sent {
+            let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Stopped));
+        }
+        rx
     }
-    fn count_tokens(&self, _messages: &[ChatMessage]) -> Result<u32, EngineError> {
-        todo!()
+
+    fn count_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError> {
+        Ok(self.tokenize_prompt(messages)?.len() as u32)
     }
+
     fn context_window(&self) -> u32 {
         self.settings.context
     }
+
     fn model_name(&self) -> String {
         self.settings.model_name.clone()
+    }
+}
+
+impl Drop for LlamaEngine {
+    fn drop(&mut self) {
+        let _ = self
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Control::Shutdown);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
     }
 }

@@ -1,0 +1,182 @@
+//! Warm resume: files holding one session's KV cache (llama.cpp per-sequence state), keyed by
+//! session, persona version and model identity, each with a checksum so a corrupt or stale file
+//! is ignored (and the prompt evaluated again) instead of giving a wrong answer. The directory
+//! is kept under a size cap by evicting the least recently used files.
+
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The saved-state directory of one engine.
+pub struct StateDir {
+    dir: PathBuf,
+    cap_bytes: u64,
+    model_id: String,
+}
+
+fn file_sha(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+impl StateDir {
+    /// Use `dir` (created if missing) for states of the model `model_id`.
+    pub fn new(dir: PathBuf, cap_bytes: u64, model_id: String) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            cap_bytes,
+            model_id,
+        })
+    }
+
+    /// The state file of a cache key.
+    pub fn path_for(&self, key: &str) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(self.model_id.as_bytes());
+        h.update([0]);
+        h.update(key.as_bytes());
+        self.dir
+            .join(format!("{}.kv", hex::encode(&h.finalize()[..16])))
+    }
+
+    fn sum_path(path: &Path) -> PathBuf {
+        path.with_extension("sha256")
+    }
+
+    /// The state file of `key` if one exists and its checksum matches; a file that fails the
+    /// check is deleted (logged). Touches the file for LRU eviction.
+    pub fn verified(&self, key: &str) -> Option<PathBuf> {
+        let path = self.path_for(key);
+        if !path.exists() {
+            return None;
+        }
+        let expected = std::fs::read_to_string(Self::sum_path(&path)).ok();
+        let actual = file_sha(&path).ok();
+        if expected.is_none() || expected.as_deref().map(str::trim) != actual.as_deref() {
+            tracing::warn!(file = %path.display(), "saved session state fails its checksum; ignoring it and evaluating the prompt again");
+            self.remove(key);
+            return None;
+        }
+        if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+        Some(path)
+    }
+
+    /// Delete the state of `key`.
+    pub fn remove(&self, key: &str) {
+        let path = self.path_for(key);
+        let _ = std::fs::remove_file(Self::sum_path(&path));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Save through `write` (which writes the state to the path it is given) atomically, with
+    /// its checksum; then evict old states over the cap. Returns the file size.
+    pub fn save(
+        &self,
+        key: &str,
+        write: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<u64, String> {
+        let path = self.path_for(key);
+        let tmp = path.with_extension("kv.tmp");
+        write(&tmp)?;
+        let sum = file_sha(&tmp).map_err(|e| e.to_string())?;
+        let size = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
+        // Checksum first: a crash between the two renames leaves a state that fails its check.
+        let sum_path = Self::sum_path(&path);
+        std::fs::write(&sum_path, &sum).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        self.enforce_cap();
+        Ok(size)
+    }
+
+    /// Delete least recently used states until the total is under the cap.
+    fn enforce_cap(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "kv"))
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some((m.modified().ok()?, m.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.cap_bytes {
+                break;
+            }
+            let _ = std::fs::remove_file(Self::sum_path(&path));
+            let _ = std::fs::remove_file(&path);
+            total -= len;
+            tracing::info!(file = %path.display(), "evicted saved session state (size cap)");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_state_verifies_and_a_tampered_one_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = StateDir::new(dir.path().into(), 1 << 30, "m".into()).unwrap();
+        states
+            .save("k", |p| {
+                std::fs::write(p, b"state").map_err(|e| e.to_string())
+            })
+            .unwrap();
+        assert!(states.verified("k").is_some());
+        std::fs::write(states.path_for("k"), b"other").unwrap();
+        assert!(states.verified("k").is_none());
+        assert!(!states.path_for("k").exists());
+    }
+
+    #[test]
+    fn keys_of_other_models_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = StateDir::new(dir.path().into(), 1 << 30, "a".into()).unwrap();
+        let b = StateDir::new(dir.path().into(), 1 << 30, "b".into()).unwrap();
+        assert_ne!(a.path_for("k"), b.path_for("k"));
+    }
+
+    #[test]
+    fn the_cap_evicts_the_least_recently_used_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = StateDir::new(dir.path().into(), 10, "m".into()).unwrap();
+        let old = SystemTime::now() - std::time::Duration::from_secs(60);
+        states
+            .save("old", |p| {
+                std::fs::write(p, b"123456").map_err(|e| e.to_string())
+            })
+            .unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(states.path_for("old"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        states
+            .save("new", |p| {
+                std::fs::write(p, b"123456").map_err(|e| e.to_string())
+            })
+            .unwrap();
+        assert!(!states.path_for("old").exists());
+        assert!(states.path_for("new").exists());
+    }
+}

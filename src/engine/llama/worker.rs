@@ -1,0 +1,663 @@
+//! The inference thread. It owns the llama context with one sequence slot per concurrent
+//! conversation and runs a loop: take requests, bind them to slots (reusing the longest cached
+//! token prefix of the same conversation, or its saved state), then decode ONE batch per step
+//! holding the next token of every generating slot plus a chunk of pending prompt tokens, so no
+//! chat waits for another to finish. Cancellation is noticed between steps (the requester
+//! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
+
+use super::state::StateDir;
+use super::{Control, EngineSettings, Job, tokenize_prompt};
+use crate::chat::FinishReason;
+use crate::engine::stop::{Filtered, StopFilter};
+use crate::engine::{EngineError, EngineEvent, GenerationStats, Sampling};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// Tokens per decode call (llama.cpp's n_batch).
+const BATCH: usize = 512;
+/// Tokens per physical compute pass (llama.cpp's n_ubatch). Measured at n_ctx 4096: peak
+/// memory is model (114 MB) + KV cache (94 MB) + store; the compute buffer llama.cpp reserves
+/// for this many rows of logits is never touched (we request one output row per sequence).
+pub(crate) const UBATCH: u32 = 512;
+/// Prompt tokens per step while other chats are streaming: bounds how long one new prompt
+/// stalls the others (about 0.1 s on 2 cores for this model size).
+const SHARED_PROMPT_CHUNK: usize = 64;
+/// Save changed session states after the engine has been idle this long (not right after a
+/// turn: the next turn would wait for the write).
+const IDLE_SAVE_DELAY: Duration = Duration::from_millis(400);
+/// Wait for new requests this long when every slot is paused on a full outbox.
+const BLOCKED_WAIT: Duration = Duration::from_millis(2);
+
+/// Everything the thread needs, built on the caller's thread.
+pub struct Worker {
+    model: Arc<LlamaModel>,
+    template: LlamaChatTemplate,
+    window: u32,
+    slots: u32,
+    threads: u32,
+    state_dir: Option<(std::path::PathBuf, u64)>,
+    model_id: String,
+}
+
+/// A conversation being answered in a slot.
+struct Active {
+    job: Job,
+    prompt: Vec<LlamaToken>,
+    next_prompt: usize,
+    reused: u32,
+    sampler: LlamaSampler,
+    decoder: encoding_rs::Decoder,
+    stop: StopFilter,
+    generated: u32,
+    pending: Option<LlamaToken>,
+    logits_at: Option<i32>,
+    outbox: VecDeque<EngineEvent>,
+    started: Instant,
+    prompt_done: Option<Instant>,
+    first_text: Option<Instant>,
+    finish: Option<FinishReason>,
+}
+
+/// One llama.cpp sequence and the tokens its KV cache holds.
+struct Slot {
+    seq: i32,
+    key: Option<String>,
+    cached: Vec<LlamaToken>,
+    last_used: Instant,
+    dirty: bool,
+    active: Option<Active>,
+}
+
+struct Run<'a> {
+    model: &'a LlamaModel,
+    template: &'a LlamaChatTemplate,
+    ctx: LlamaContext<'a>,
+    batch: LlamaBatch<'static>,
+    window: u32,
+    slots: Vec<Slot>,
+    queue: VecDeque<Job>,
+    states: Option<StateDir>,
+    round_robin: usize,
+}
+
+impl Worker {
+    /// Prepare a worker for `settings`.
+    pub fn new(
+        model: Arc<LlamaModel>,
+        template: LlamaChatTemplate,
+        settings: &EngineSettings,
+        threads: u32,
+        model_id: String,
+    ) -> Self {
+        Self {
+            model,
+            template,
+            window: settings.context.max(64),
+            slots: settings.slots.max(1),
+            threads,
+            state_dir: settings
+                .state_dir
+                .clone()
+                .map(|d| (d, settings.state_cap_bytes)),
+            model_id,
+        }
+    }
+
+    /// The thread body: create the context, report readiness, serve until shutdown.
+    pub fn run(
+        self,
+        backend: &'static LlamaBackend,
+        control: Receiver<Control>,
+        ready: Sender<Result<(), String>>,
+    ) {
+        let n_ctx = self.window * self.slots;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(BATCH as u32)
+            .with_n_ubatch(UBATCH)
+            .with_n_seq_max(self.slots)
+            .with_n_threads(self.threads as i32)
+            .with_n_threads_batch(self.threads as i32)
+            // One KV stream per slot (not a unified pool): each conversation gets exactly its
+            // window, and its attention is computed exactly as if it ran alone, so a chat's
+            // greedy reply is bit-identical with or without other chats in the batch (a unified
+            // pool changed near-tie tokens: measured by the `slots` integration tests).
+            .with_kv_unified(false);
+        let model = self.model.clone();
+        let ctx = match model.new_context(backend, params) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = ready.send(Err(format!(
+                    "could not create a context of {n_ctx} tokens: {e}"
+                )));
+                return;
+            }
+        };
+        let states = self.state_dir.and_then(|(dir, cap)| {
+            StateDir::new(dir.clone(), cap, self.model_id.clone())
+                .map_err(|e| tracing::warn!(dir = %dir.display(), "warm resume disabled: {e}"))
+                .ok()
+        });
+        let now = Instant::now();
+        let mut run = Run {
+            model: &model,
+            template: &self.template,
+            ctx,
+            batch: LlamaBatch::new(BATCH, self.slots as i32),
+            window: self.window,
+            slots: (0..self.slots)
+                .map(|seq| Slot {
+                    seq: seq as i32,
+                    key: None,
+                    cached: Vec::new(),
+                    last_used: now,
+                    dirty: false,
+                    active: None,
+                })
+                .collect(),
+            queue: VecDeque::new(),
+            states,
+            round_robin: 0,
+        };
+        let _ = ready.send(Ok(()));
+        run.serve(&control);
+        run.save_all();
+    }
+}
+
+/// Length of the common prefix of two token lists.
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The persona's sampler chain.
+fn sampler_for(model: &LlamaModel, s: &Sampling) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if s.repeat_penalty != 1.0 && s.repeat_last_n != 0 {
+        chain.push(LlamaSampler::penalties(
+            model.n_vocab(),
+            s.repeat_last_n,
+            s.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if s.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if s.top_k > 0 {
+            chain.push(LlamaSampler::top_k(s.top_k));
+        }
+        if s.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(s.top_p, 1));
+        }
+        if s.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(s.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(s.temperature));
+        chain.push(LlamaSampler::dist(s.seed));
+    }
+    LlamaSampler::chain_simple(chain)
+}
+
+impl Run<'_> {
+    /// The main loop; returns on shutdown.
+    fn serve(&mut self, control: &Receiver<Control>) {
+        loop {
+            let busy = self.slots.iter().any(|s| s.active.is_some()) || !self.queue.is_empty();
+            if !busy {
+                // Idle: wait for work; save changed states once idle for a moment.
+                match control.recv_timeout(IDLE_SAVE_DELAY) {
+                    Ok(c) => {
+                        if !self.accept(c) {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.save_all();
+                        match control.recv() {
+                            Ok(c) => {
+                                if !self.accept(c) {
+                                    return;
+                                }
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            loop {
+                match control.try_recv() {
+                    Ok(c) => {
+                        if !self.accept(c) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            self.reap_cancelled();
+            self.assign();
+            self.announce_queue();
+            self.flush_outboxes();
+            if !self.step() {
+                self.flush_outboxes();
+                let waiting = self
+                    .slots
+                    .iter()
+                    .any(|s| s.active.as_ref().is_some_and(|a| !a.outbox.is_empty()));
+                if waiting {
+                    match control.recv_timeout(BLOCKED_WAIT) {
+                        Ok(c) => {
+                            if !self.accept(c) {
+                                return;
+                            }
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take one control message; false on shutdown.
+    fn accept(&mut self, c: Control) -> bool {
+        match c {
+            Control::Generate(job) => {
+                self.queue.push_back(job);
+                true
+            }
+            Control::Shutdown => false,
+        }
+    }
+
+    /// Requesters that dropped their stream: free their slots (the evaluated tokens stay
+    /// cached) and drop their queued jobs.
+    fn reap_cancelled(&mut self) {
+        self.queue.retain(|j| !j.tx.is_closed());
+        for slot in &mut self.slots {
+            if slot.active.as_ref().is_some_and(|a| a.job.tx.is_closed()) {
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+        }
+    }
+
+    /// Bind queued jobs to slots: the slot already holding the conversation, else the least
+    /// recently used free slot.
+    fn assign(&mut self) {
+        let mut i = 0;
+        while i < self.queue.len() {
+            let key = &self.queue[i].req.cache_key;
+            let own = self.slots.iter().position(|s| s.key.as_ref() == Some(key));
+            let pick = match own {
+                Some(idx) if self.slots[idx].active.is_none() => Some(idx),
+                Some(_) => None, // the same conversation is still being answered
+                None => self
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.active.is_none())
+                    .min_by_key(|(_, s)| (s.key.is_some(), s.last_used))
+                    .map(|(idx, _)| idx),
+            };
+            match pick {
+                Some(idx) => {
+                    let job = self.queue.remove(i).expect("index in range");
+                    self.start(idx, job);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Tell queued requesters their place in line when it changes.
+    fn announce_queue(&mut self) {
+        for (pos, job) in self.queue.iter_mut().enumerate() {
+            if job.announced != pos + 1
+                && job
+                    .tx
+                    .try_send(EngineEvent::Queued { position: pos + 1 })
+                    .is_ok()
+            {
+                job.announced = pos + 1;
+            }
+        }
+    }
+
+    /// Start answering `job` in slot `idx`.
+    fn start(&mut self, idx: usize, job: Job) {
+        let tokens = match tokenize_prompt(self.model, self.template, &job.req.messages) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = job.tx.try_send(EngineEvent::Failed(e));
+                return;
+            }
+        };
+        if tokens.is_empty() || tokens.len() as u32 + 1 >= self.window {
+            let _ = job
+                .tx
+                .try_send(EngineEvent::Failed(EngineError::PromptTooLong {
+                    needed: tokens.len() as u32 + 1,
+                    available: self.window,
+                }));
+            return;
+        }
+        let key = job.req.cache_key.clone();
+        if self.slots[idx].key.as_ref() != Some(&key) {
+            self.save_slot(idx);
+            let seq = self.slots[idx].seq;
+            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+            self.slots[idx].cached.clear();
+            self.slots[idx].key = Some(key.clone());
+            self.slots[idx].dirty = false;
+            self.restore(idx, &key);
+        }
+        let slot = &mut self.slots[idx];
+        let mut common = common_prefix(&slot.cached, &tokens);
+        if common == tokens.len() {
+            common -= 1; // the last prompt token must be evaluated again to get its logits
+        }
+        if common < slot.cached.len() {
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.seq as u32), Some(common as u32), None);
+            slot.cached.truncate(common);
+        }
+        let sampler = sampler_for(self.model, &job.req.sampling);
+        let stop = StopFilter::new(&job.req.stop);
+        slot.active = Some(Active {
+            prompt: tokens,
+            next_prompt: common,
+            reused: common as u32,
+            sampler,
+            decoder: encoding_rs::UTF_8.new_decoder(),
+            stop,
+            generated: 0,
+            pending: None,
+            logits_at: None,
+            outbox: VecDeque::new(),
+            started: Instant::now(),
+            prompt_done: None,
+            first_text: None,
+            finish: None,
+            job,
+        });
+    }
+
+    /// Load the saved state of `key` into slot `idx`, if a valid one exists.
+    fn restore(&mut self, idx: usize, key: &str) {
+        let Some(states) = &self.states else { return };
+        let Some(path) = states.verified(key) else {
+            return;
+        };
+        let slot = &mut self.slots[idx];
+        match self
+            .ctx
+            .state_seq_load_file(&path, slot.seq, self.window as usize)
+        {
+            Ok((tokens, _))
+                if !tokens.is_empty()
+                    && self.ctx.kv_cache_seq_pos_max(slot.seq) == tokens.len() as i32 - 1 =>
+            {
+                tracing::debug!(key, tokens = tokens.len(), "restored saved session state");
+                slot.cached = tokens;
+            }
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "its token count does not match the cache".to_string(),
+                };
+                tracing::warn!(file = %path.display(), "ignoring saved session state ({why}); evaluating the prompt again");
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                slot.cached.clear();
+                states.remove(key);
+            }
+        }
+    }
+
+    /// Save the state of an idle slot whose cache changed.
+    fn save_slot(&mut self, idx: usize) {
+        let Some(states) = &self.states else { return };
+        let slot = &mut self.slots[idx];
+        if !slot.dirty || slot.active.is_some() || slot.cached.is_empty() {
+            return;
+        }
+        let Some(key) = slot.key.clone() else { return };
+        let ctx = &self.ctx;
+        let (seq, cached) = (slot.seq, &slot.cached);
+        match states.save(&key, |p| {
+            ctx.state_seq_save_file(p, seq, cached)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(bytes) => tracing::debug!(key, bytes, tokens = cached.len(), "saved session state"),
+            Err(e) => tracing::warn!(key, "could not save session state: {e}"),
+        }
+        slot.dirty = false;
+    }
+
+    fn save_all(&mut self) {
+        for idx in 0..self.slots.len() {
+            self.save_slot(idx);
+        }
+    }
+
+    /// Send what slots have produced; free slots whose reply is complete and delivered.
+    fn flush_outboxes(&mut self) {
+        for slot in &mut self.slots {
+            let Some(a) = &mut slot.active else { continue };
+            while !a.outbox.is_empty() {
+                match a.job.tx.try_reserve() {
+                    Ok(permit) => permit.send(a.outbox.pop_front().expect("not empty")),
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
+                        a.outbox.clear();
+                        a.finish.get_or_insert(FinishReason::Cancelled);
+                    }
+                }
+            }
+            if a.finish.is_some() && a.outbox.is_empty() {
+                slot.active = None;
+                slot.last_used = Instant::now();
+            }
+        }
+    }
+
+    /// Decode one batch: the next token of every generating slot plus prompt chunks. Returns
+    /// false when there was nothing to decode.
+    fn step(&mut self) -> bool {
+        self.batch.clear();
+        let mut generating = 0;
+        for slot in &mut self.slots {
+            let Some(a) = &mut slot.active else { continue };
+            if a.finish.is_some() || !a.outbox.is_empty() {
+                continue;
+            }
+            if let Some(tok) = a.pending {
+                a.logits_at = Some(self.batch.n_tokens());
+                if self
+                    .batch
+                    .add(tok, slot.cached.len() as i32, &[slot.seq], true)
+                    .is_err()
+                {
+                    a.logits_at = None;
+                    continue;
+                }
+                generating += 1;
+            }
+        }
+        let mut budget = if generating == 0 {
+            BATCH
+        } else {
+            SHARED_PROMPT_CHUNK.min(BATCH - generating)
+        };
+        let n = self.slots.len();
+        let mut chunks = vec![0usize; n];
+        for k in 0..n {
+            let i = (self.round_robin + k) % n;
+            let slot = &mut self.slots[i];
+            let Some(a) = &mut slot.active else { continue };
+            if a.finish.is_some() || a.next_prompt >= a.prompt.len() || budget == 0 {
+                continue;
+            }
+            let end = a.prompt.len().min(a.next_prompt + budget);
+            for p in a.next_prompt..end {
+                let last = p + 1 == a.prompt.len();
+                if last {
+                    a.logits_at = Some(self.batch.n_tokens());
+                }
+                let _ = self.batch.add(a.prompt[p], p as i32, &[slot.seq], last);
+            }
+            chunks[i] = end - a.next_prompt;
+            budget -= chunks[i];
+        }
+        self.round_robin = self.round_robin.wrapping_add(1);
+        if self.batch.n_tokens() == 0 {
+            return false;
+        }
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
+            self.fail_batch(&chunks, &e.to_string());
+            return true;
+        }
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(a) = &mut slot.active else { continue };
+            if chunks[i] > 0 {
+                slot.cached
+                    .extend_from_slice(&a.prompt[a.next_prompt..a.next_prompt + chunks[i]]);
+                a.next_prompt += chunks[i];
+                slot.dirty = true;
+            } else if a.logits_at.is_some()
+                && let Some(tok) = a.pending.take()
+            {
+                slot.cached.push(tok);
+                slot.dirty = true;
+            }
+        }
+        for i in 0..n {
+            let Some(idx) = self.slots[i]
+                .active
+                .as_mut()
+                .and_then(|a| a.logits_at.take())
+            else {
+                continue;
+            };
+            let a = self.slots[i].active.as_mut().expect("active");
+            let tok = a.sampler.sample(&self.ctx, idx);
+            self.accept_token(i, tok);
+        }
+        true
+    }
+
+    /// A decode failed: fail every reply that had tokens in the batch and forget their cache.
+    fn fail_batch(&mut self, chunks: &[usize], reason: &str) {
+        tracing::error!("llama.cpp decode failed: {reason}");
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(a) = &mut slot.active else { continue };
+            if chunks[i] == 0 && a.logits_at.is_none() {
+                continue;
+            }
+            a.outbox
+                .push_back(EngineEvent::Failed(EngineError::Generation(format!(
+                    "llama.cpp could not evaluate the prompt: {reason}"
+                ))));
+            a.finish = Some(FinishReason::Cancelled);
+            a.logits_at = None;
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            slot.cached.clear();
+        }
+    }
+
+    /// Handle a sampled token of slot `i`: end of text, stop strings, limits, streaming.
+    fn accept_token(&mut self, i: usize, tok: LlamaToken) {
+        let vocab = self.model.vocab();
+        let window = self.window as usize;
+        let slot = &mut self.slots[i];
+        let a = slot.active.as_mut().expect("active");
+        let now = Instant::now();
+        a.prompt_done.get_or_insert(now);
+        if vocab.is_eog(tok) {
+            finish(a, FinishReason::EndOfText);
+            return;
+        }
+        a.generated += 1;
+        let bytes = vocab.token_to_piece(tok, false, None);
+        let mut text = String::with_capacity(
+            a.decoder
+                .max_utf8_buffer_length(bytes.len())
+                .unwrap_or(bytes.len() * 3 + 4),
+        );
+        let _ = a.decoder.decode_to_string(&bytes, &mut text, false);
+        match a.stop.push(&text) {
+            Filtered::Continue(t) => emit(a, t),
+            Filtered::Stop(t) => {
+                emit(a, t);
+                finish(a, FinishReason::StopString);
+                return;
+            }
+        }
+        a.pending = Some(tok);
+        if a.generated >= a.job.req.max_tokens {
+            finish(a, FinishReason::MaxTokens);
+        } else if slot.cached.len() + 2 >= window {
+            finish(a, FinishReason::ContextFull);
+        }
+    }
+}
+
+/// Queue streamed text (nothing for an empty piece).
+fn emit(a: &mut Active, text: String) {
+    if text.is_empty() {
+        return;
+    }
+    a.first_text.get_or_insert_with(Instant::now);
+    a.outbox.push_back(EngineEvent::Token(text));
+}
+
+/// End a reply: release held-back text (unless a stop string ended it) and queue `Done`.
+fn finish(a: &mut Active, reason: FinishReason) {
+    let mut tail = String::with_capacity(8);
+    let _ = a.decoder.decode_to_string(&[], &mut tail, true);
+    if reason != FinishReason::StopString {
+        let (Filtered::Continue(t) | Filtered::Stop(t)) = a.stop.push(&tail);
+        emit(a, t);
+        let rest = a.stop.finish();
+        emit(a, rest);
+    }
+    let end = Instant::now();
+    let first = a.first_text.unwrap_or(end);
+    let stats = GenerationStats {
+        prompt_tokens: a.prompt.len() as u32,
+        reused_tokens: a.reused,
+        completion_tokens: a.generated,
+        ttft_ms: first.duration_since(a.job.submitted).as_secs_f64() * 1000.0,
+        prompt_ms: a
+            .prompt_done
+            .unwrap_or(end)
+            .duration_since(a.started)
+            .as_secs_f64()
+            * 1000.0,
+        generation_ms: end.duration_since(first).as_secs_f64() * 1000.0,
+        finish: reason,
+    };
+    a.pending = None;
+    a.outbox.push_back(EngineEvent::Done(stats));
+    a.finish = Some(reason);
+}

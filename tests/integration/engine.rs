@@ -1,0 +1,215 @@
+//! The real llama.cpp engine on the real default model: determinism, prefix reuse, stop
+//! strings, limits, cancellation, bad model files, concurrent slots and warm resume.
+
+use crate::common::model_path;
+use parlor::chat::{ChatMessage, FinishReason, Role};
+use parlor::engine::{
+    Engine, EngineError, EngineEvent, EngineSettings, GenerateRequest, GenerationStats,
+    LlamaEngine, Sampling,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// An engine on the default model with `slots` sequence slots.
+pub fn engine(slots: u32, state_dir: Option<&Path>) -> Arc<LlamaEngine> {
+    let mut s = EngineSettings::new(model_path(), "smollm2-135m");
+    s.context = 2048;
+    s.slots = slots;
+    s.threads = Some(2);
+    s.state_dir = state_dir.map(Path::to_path_buf);
+    Arc::new(LlamaEngine::load(s).expect("the default model loads"))
+}
+
+fn request(key: &str, turns: &[&str], max_tokens: u32) -> GenerateRequest {
+    let mut messages = vec![ChatMessage::new(
+        Role::System,
+        "You are a helpful assistant. Answer briefly.",
+    )];
+    for (i, t) in turns.iter().enumerate() {
+        let role = if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        messages.push(ChatMessage::new(role, *t));
+    }
+    GenerateRequest {
+        cache_key: key.to_string(),
+        messages,
+        sampling: Sampling::greedy(),
+        max_tokens,
+        stop: vec![],
+    }
+}
+
+/// Run a request to the end: the streamed text and the final stats.
+pub async fn run(engine: &dyn Engine, req: GenerateRequest) -> (String, GenerationStats) {
+    let mut rx = engine.generate(req);
+    let mut text = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            EngineEvent::Token(t) => text.push_str(&t),
+            EngineEvent::Done(stats) => return (text, stats),
+            EngineEvent::Failed(e) => panic!("generation failed: {e}"),
+            EngineEvent::Queued { .. } => {}
+        }
+    }
+    panic!("stream ended without Done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greedy_generation_is_repeatable_and_streams_real_text() {
+    let e = engine(1, None);
+    let (a, sa) = run(&*e, request("a", &["What is the capital of France?"], 32)).await;
+    let (b, _) = run(&*e, request("b", &["What is the capital of France?"], 32)).await;
+    assert!(!a.trim().is_empty(), "the model said something");
+    assert_eq!(a, b, "same input, same greedy output");
+    assert!(sa.completion_tokens > 0 && sa.prompt_tokens > 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_turn_reuses_the_cached_prefix() {
+    let e = engine(1, None);
+    let (first, s1) = run(&*e, request("chat", &["Name a fruit."], 24)).await;
+    assert_eq!(s1.reused_tokens, 0);
+    let (_, s2) = run(
+        &*e,
+        request("chat", &["Name a fruit.", &first, "Name another one."], 24),
+    )
+    .await;
+    assert!(
+        s2.reused_tokens >= s1.prompt_tokens,
+        "turn 2 reused {} tokens, turn 1 prompt had {}",
+        s2.reused_tokens,
+        s1.prompt_tokens
+    );
+    assert!(s2.prompt_tokens > s2.reused_tokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_caps_the_reply() {
+    let e = engine(1, None);
+    let (_, s) = run(
+        &*e,
+        request("m", &["Tell me a long story about a dragon."], 5),
+    )
+    .await;
+    assert_eq!(s.completion_tokens, 5);
+    assert_eq!(s.finish, FinishReason::MaxTokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_string_ends_the_reply_before_it() {
+    let e = engine(1, None);
+    let q = ["Tell me a long story about a dragon."];
+    let (full, _) = run(&*e, request("s1", &q, 40)).await;
+    let words: Vec<&str> = full.split_whitespace().collect();
+    assert!(
+        words.len() > 6,
+        "need a longer reply to pick a stop word: {full:?}"
+    );
+    let stop = words[5].to_string();
+    let mut req = request("s2", &q, 40);
+    req.stop = vec![stop.clone()];
+    let (cut, s) = run(&*e, req).await;
+    assert_eq!(s.finish, FinishReason::StopString);
+    assert!(
+        !cut.contains(&stop),
+        "{cut:?} must not contain the stop string {stop:?}"
+    );
+    let at = full.find(&stop).expect("stop word is in the full reply");
+    assert_eq!(
+        cut,
+        full[..at],
+        "the reply is the text before the stop string"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_stream_cancels_and_the_engine_keeps_serving() {
+    let e = engine(1, None);
+    let mut rx = e.generate(request("c", &["Tell me a long story about a dragon."], 400));
+    loop {
+        match rx.recv().await.expect("stream open") {
+            EngineEvent::Token(_) => break,
+            EngineEvent::Queued { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(rx);
+    let (text, s) = run(&*e, request("c2", &["Say hello."], 8)).await;
+    assert!(!text.is_empty());
+    assert!(s.completion_tokens <= 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_larger_than_the_window_is_refused_clearly() {
+    let e = engine(1, None);
+    let long = "word ".repeat(3000);
+    let mut rx = e.generate(request("long", &[&long], 8));
+    match rx.recv().await {
+        Some(EngineEvent::Failed(EngineError::PromptTooLong { needed, available })) => {
+            assert!(needed > available);
+        }
+        other => panic!("expected PromptTooLong, got {other:?}"),
+    }
+}
+
+fn load_error(path: &Path) -> String {
+    let mut s = EngineSettings::new(path, "smollm2-135m");
+    s.context = 256;
+    match LlamaEngine::load(s) {
+        Ok(_) => panic!("{} must not load", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_model_files_give_errors_naming_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.gguf");
+    let msg = load_error(&missing);
+    assert!(
+        msg.contains("missing.gguf") && msg.contains("parlor model pull"),
+        "{msg}"
+    );
+
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let msg = load_error(&empty);
+    assert!(msg.contains("empty.gguf") && msg.contains("empty"), "{msg}");
+
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, b"hello, this is not a model").unwrap();
+    let msg = load_error(&text);
+    assert!(
+        msg.contains("notes.gguf") && msg.contains("not a GGUF"),
+        "{msg}"
+    );
+
+    let random = dir.path().join("random.gguf");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, bytes).unwrap();
+    let msg = load_error(&random);
+    assert!(
+        msg.contains("random.gguf") && msg.contains("not a GGUF"),
+        "{msg}"
+    );
+
+    // A real header with the rest cut off: only llama.cpp can tell, and we show its reason.
+    let truncated = dir.path().join("truncated.gguf");
+    let real = std::fs::read(model_path()).unwrap();
+    std::fs::write(&truncated, &real[..real.len() / 3]).unwrap();
+    let msg = load_error(&truncated);
+    eprintln!("truncated: {msg}");
+    assert!(
+        msg.contains("truncated.gguf") && msg.contains("could not load"),
+        "{msg}"
+    );
+    assert!(
+        msg.len() > "could not load model \"\": ".len() + truncated.display().to_string().len() + 5,
+        "a reason is given: {msg}"
+    );
+}

@@ -1,0 +1,197 @@
+//! Many chats on one engine (shared batch, no leakage, independent cancellation) and warm
+//! resume across restarts (saved per-session KV state; corrupt state falls back cleanly).
+
+use crate::engine::{engine, run};
+use parlor::chat::{ChatMessage, Role};
+use parlor::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
+
+/// Open questions: their greedy replies hinge on close logits, so any leak of another chat's
+/// tokens or cache, or any difference in how a slot's attention is computed, shows.
+const QUESTIONS: [&str; 4] = [
+    "What color is the sky on a clear day?",
+    "Write one sentence about cats.",
+    "How many legs does a spider have?",
+    "Give me a tip for learning to cook.",
+];
+
+fn ask(key: &str, history: &[String], max_tokens: u32) -> GenerateRequest {
+    let mut messages = vec![ChatMessage::new(
+        Role::System,
+        "You are a helpful assistant.",
+    )];
+    for (i, t) in history.iter().enumerate() {
+        let role = if i % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        };
+        messages.push(ChatMessage::new(role, t.clone()));
+    }
+    GenerateRequest {
+        cache_key: key.into(),
+        messages,
+        sampling: Sampling::greedy(),
+        max_tokens,
+        stop: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_concurrent_chats_get_the_same_replies_as_alone() {
+    let alone_engine = engine(1, None);
+    let mut alone = Vec::new();
+    for (i, q) in QUESTIONS.iter().enumerate() {
+        let (text, _) = run(
+            &*alone_engine,
+            ask(&format!("alone{i}"), &[q.to_string()], 32),
+        )
+        .await;
+        alone.push(text);
+    }
+    drop(alone_engine);
+
+    let shared = engine(4, None);
+    let tasks: Vec<_> = QUESTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let e = shared.clone();
+            let req = ask(&format!("chat{i}"), &[q.to_string()], 32);
+            tokio::spawn(async move { run(&*e, req).await })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (text, stats) = t.await.unwrap();
+        assert_eq!(
+            text, alone[i],
+            "chat {i} answered differently when sharing the engine: nothing may leak between slots"
+        );
+        assert_eq!(
+            stats.reused_tokens, 0,
+            "a new chat must not reuse another chat's cache"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_one_of_several_replies_leaves_the_others_intact() {
+    let e = engine(3, None);
+    let (expected_a, _) = run(&*e, ask("ref-a", &[QUESTIONS[0].into()], 24)).await;
+    let (expected_b, _) = run(&*e, ask("ref-b", &[QUESTIONS[2].into()], 24)).await;
+
+    let a = {
+        let e = e.clone();
+        tokio::spawn(async move { run(&*e, ask("a", &[QUESTIONS[0].into()], 24)).await })
+    };
+    let mut victim = e.generate(ask("victim", &["Tell me a very long story.".into()], 400));
+    let b = {
+        let e = e.clone();
+        tokio::spawn(async move { run(&*e, ask("b", &[QUESTIONS[2].into()], 24)).await })
+    };
+    loop {
+        if let EngineEvent::Token(_) = victim.recv().await.expect("victim streams") {
+            break;
+        }
+    }
+    drop(victim);
+    assert_eq!(a.await.unwrap().0, expected_a);
+    assert_eq!(b.await.unwrap().0, expected_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_chats_than_slots_wait_in_line_and_are_told_their_position() {
+    let e = engine(1, None);
+    let first = e.generate(ask("q1", &[QUESTIONS[0].into()], 16));
+    let mut second = e.generate(ask("q2", &[QUESTIONS[1].into()], 16));
+    let mut saw_position = false;
+    let mut text = String::new();
+    while let Some(ev) = second.recv().await {
+        match ev {
+            EngineEvent::Queued { position } => {
+                assert_eq!(position, 1);
+                saw_position = true;
+            }
+            EngineEvent::Token(t) => text.push_str(&t),
+            EngineEvent::Done(_) => break,
+            EngineEvent::Failed(e) => panic!("{e}"),
+        }
+    }
+    drop(first);
+    assert!(saw_position, "the waiting chat was told it is next in line");
+    assert!(!text.is_empty());
+}
+
+/// Turn 1, then turn 2 of one session; the engine for turn 2 is given by `second`.
+async fn two_turns(
+    first: &dyn Engine,
+    second: &dyn Engine,
+) -> (String, parlor::engine::GenerationStats) {
+    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
+    let (a1, _) = run(first, ask("session-7", std::slice::from_ref(&q1), 24)).await;
+    let history = vec![q1, a1, "And one for a dog?".to_string()];
+    run(second, ask("session-7", &history, 24)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumed_from_saved_state_continues_exactly_as_without_a_restart() {
+    let baseline = engine(1, None);
+    let (expected, _) = two_turns(&*baseline, &*baseline).await;
+    drop(baseline);
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = engine(1, Some(dir.path()));
+    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
+    let (a1, s1) = run(&*before, ask("session-7", std::slice::from_ref(&q1), 24)).await;
+    drop(before); // shutdown saves the session's state
+    let saved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "kv"))
+        .collect();
+    assert_eq!(saved.len(), 1, "one state file saved");
+
+    let after = engine(1, Some(dir.path()));
+    let history = vec![q1, a1, "And one for a dog?".to_string()];
+    let (text, s2) = run(&*after, ask("session-7", &history, 24)).await;
+    assert_eq!(
+        text, expected,
+        "same text as the session would have produced without a restart"
+    );
+    assert!(
+        s2.reused_tokens >= s1.prompt_tokens,
+        "turn 2 after restart reused {} tokens (turn 1 prompt: {})",
+        s2.reused_tokens,
+        s1.prompt_tokens
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_saved_state_is_ignored_and_the_prompt_evaluated_again() {
+    let baseline = engine(1, None);
+    let (expected, _) = two_turns(&*baseline, &*baseline).await;
+    drop(baseline);
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = engine(1, Some(dir.path()));
+    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
+    let (a1, _) = run(&*before, ask("session-7", std::slice::from_ref(&q1), 24)).await;
+    drop(before);
+    for entry in std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        if entry.path().extension().is_some_and(|x| x == "kv") {
+            let mut bytes = std::fs::read(entry.path()).unwrap();
+            let mid = bytes.len() / 2;
+            for b in &mut bytes[mid..mid + 64] {
+                *b ^= 0x5a;
+            }
+            std::fs::write(entry.path(), bytes).unwrap();
+        }
+    }
+    let after = engine(1, Some(dir.path()));
+    let history = vec![q1, a1, "And one for a dog?".to_string()];
+    let (text, s2) = run(&*after, ask("session-7", &history, 24)).await;
+    assert_eq!(s2.reused_tokens, 0, "the corrupt state was not used");
+    assert_eq!(text, expected);
+}
