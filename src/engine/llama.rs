@@ -3,6 +3,7 @@
 //! itself is shared read-only so prompts can be measured (templated and tokenized) on the
 //! caller's thread without a round trip.
 
+mod active;
 mod gguf;
 mod logs;
 mod raw;

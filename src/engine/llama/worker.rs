@@ -5,6 +5,7 @@
 //! chat waits for another to finish. Cancellation is noticed between steps (the requester
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
+use super::active::{Active, common_prefix, emit, finish, sampler_for};
 use super::state::StateDir;
 use super::{Control, EngineSettings, Job, tokenize_prompt};
 use crate::chat::FinishReason;
@@ -50,25 +51,6 @@ pub struct Worker {
     threads: u32,
     state_dir: Option<(std::path::PathBuf, u64)>,
     model_id: String,
-}
-
-/// A conversation being answered in a slot.
-struct Active {
-    job: Job,
-    prompt: Vec<LlamaToken>,
-    next_prompt: usize,
-    reused: u32,
-    sampler: LlamaSampler,
-    decoder: encoding_rs::Decoder,
-    stop: StopFilter,
-    generated: u32,
-    pending: Option<LlamaToken>,
-    logits_at: Option<i32>,
-    outbox: VecDeque<EngineEvent>,
-    started: Instant,
-    prompt_done: Option<Instant>,
-    first_text: Option<Instant>,
-    finish: Option<FinishReason>,
 }
 
 /// One llama.cpp sequence and the tokens its KV cache holds.
@@ -176,41 +158,6 @@ impl Worker {
         run.serve(&control);
         run.save_all();
     }
-}
-
-/// Length of the common prefix of two token lists.
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// The persona's sampler chain.
-fn sampler_for(model: &LlamaModel, s: &Sampling) -> LlamaSampler {
-    let mut chain = Vec::new();
-    if s.repeat_penalty != 1.0 && s.repeat_last_n != 0 {
-        chain.push(LlamaSampler::penalties(
-            model.n_vocab(),
-            s.repeat_last_n,
-            s.repeat_penalty,
-            0.0,
-            0.0,
-        ));
-    }
-    if s.temperature <= 0.0 {
-        chain.push(LlamaSampler::greedy());
-    } else {
-        if s.top_k > 0 {
-            chain.push(LlamaSampler::top_k(s.top_k));
-        }
-        if s.top_p < 1.0 {
-            chain.push(LlamaSampler::top_p(s.top_p, 1));
-        }
-        if s.min_p > 0.0 {
-            chain.push(LlamaSampler::min_p(s.min_p, 1));
-        }
-        chain.push(LlamaSampler::temp(s.temperature));
-        chain.push(LlamaSampler::dist(s.seed));
-    }
-    LlamaSampler::chain_simple(chain)
 }
 
 impl Run<'_> {
@@ -631,42 +578,3 @@ impl Run<'_> {
     }
 }
 
-/// Queue streamed text (nothing for an empty piece).
-fn emit(a: &mut Active, text: String) {
-    if text.is_empty() {
-        return;
-    }
-    a.first_text.get_or_insert_with(Instant::now);
-    a.outbox.push_back(EngineEvent::Token(text));
-}
-
-/// End a reply: release held-back text (unless a stop string ended it) and queue `Done`.
-fn finish(a: &mut Active, reason: FinishReason) {
-    let mut tail = String::with_capacity(8);
-    let _ = a.decoder.decode_to_string(&[], &mut tail, true);
-    if reason != FinishReason::StopString {
-        let (Filtered::Continue(t) | Filtered::Stop(t)) = a.stop.push(&tail);
-        emit(a, t);
-        let rest = a.stop.finish();
-        emit(a, rest);
-    }
-    let end = Instant::now();
-    let first = a.first_text.unwrap_or(end);
-    let stats = GenerationStats {
-        prompt_tokens: a.prompt.len() as u32,
-        reused_tokens: a.reused,
-        completion_tokens: a.generated,
-        ttft_ms: first.duration_since(a.job.submitted).as_secs_f64() * 1000.0,
-        prompt_ms: a
-            .prompt_done
-            .unwrap_or(end)
-            .duration_since(a.started)
-            .as_secs_f64()
-            * 1000.0,
-        generation_ms: end.duration_since(first).as_secs_f64() * 1000.0,
-        finish: reason,
-    };
-    a.pending = None;
-    a.outbox.push_back(EngineEvent::Done(stats));
-    a.finish = Some(reason);
-}
