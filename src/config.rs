@@ -151,16 +151,38 @@ impl BotSpec {
             Some(Source::Builtin { name, text }) => {
                 Self::parse(&Path::new("bots").join(format!("{name}.yaml")), text)
             }
-            None => Err(ConfigError::Invalid(vec![Problem {
-                file: yaml::display_path(&home.bots_dir().join(format!("{name_or_path}.yaml"))),
-                location: None,
-                field: String::new(),
-                message: format!("no bot \"{name_or_path}\""),
-                hint: Some(format!(
-                    "bots are YAML files in {}; or give a path to one",
-                    yaml::display_path(&home.bots_dir())
-                )),
-            }])),
+            None if crate::home::looks_like_path(name_or_path) => {
+                Err(ConfigError::Invalid(vec![Problem {
+                    file: name_or_path.to_string(),
+                    location: None,
+                    field: String::new(),
+                    message: "no such bot file".to_string(),
+                    hint: Some("check the path given to --bot".to_string()),
+                }]))
+            }
+            None => {
+                let names: Vec<String> = home
+                    .bot_files()
+                    .iter()
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .chain(crate::home::BUILTIN_BOTS.iter().map(|(n, _)| n.to_string()))
+                    .collect();
+                let hint = match yaml::did_you_mean(name_or_path, names.iter().map(String::as_str))
+                {
+                    Some(best) => format!("did you mean \"{best}\"?"),
+                    None => format!(
+                        "bots are YAML files in {}; or give a path to one",
+                        yaml::display_path(&home.bots_dir())
+                    ),
+                };
+                Err(ConfigError::Invalid(vec![Problem {
+                    file: "--bot".to_string(),
+                    location: None,
+                    field: String::new(),
+                    message: format!("no bot \"{name_or_path}\""),
+                    hint: Some(hint),
+                }]))
+            }
         }
     }
 
@@ -249,10 +271,10 @@ impl BotSpec {
             None => format!("known personas: {}", names.join(", ")),
         };
         Err(Problem {
-            file: if self.file.is_empty() {
-                "--persona".to_string()
-            } else {
-                self.file.clone()
+            // Without a position the persona came from `--persona`, not from the file.
+            file: match self.persona_at {
+                Some(_) if !self.file.is_empty() => self.file.clone(),
+                _ => "--persona".to_string(),
             },
             location: self.persona_at,
             field: if self.persona_at.is_some() {
