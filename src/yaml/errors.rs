@@ -27,6 +27,12 @@ pub(super) fn describe(file: &str, text: &str, path: &str, err: &serde_yaml::Err
         && let Some(rest) = message.strip_prefix(&format!("{field}: "))
     {
         message = rest.to_string();
+    } else if let Some((prefix, rest)) = message.split_once(": ")
+        && !prefix.is_empty()
+        && field.starts_with(prefix)
+    {
+        // serde_yaml names the parent of a value that failed in a custom `TryFrom`.
+        message = rest.to_string();
     }
     let mut hint = None;
     if let Some((name, expected)) = parse_unknown_field(&message) {

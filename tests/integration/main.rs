@@ -6,4 +6,6 @@ mod common;
 mod engine;
 mod slots;
 mod store;
+mod telegram;
+mod tui;
 mod turns;
