@@ -11,6 +11,9 @@ use crate::yaml::{self, Checker, Location, Problem};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod engine;
+pub use engine::{EngineSpec, LlamaSpec, OpenAiSpec};
+
 /// Model used when neither the command line, the bot nor the persona names one.
 pub const DEFAULT_MODEL: &str = "smollm2-135m";
 /// Context window per conversation when the bot does not set `engine.context`.
@@ -42,83 +45,9 @@ struct RawBot {
     persona: Option<String>,
     model: Option<String>,
     #[serde(default)]
-    engine: RawEngine,
+    engine: engine::RawEngine,
     storage: Option<String>,
     telegram: Option<TelegramConfig>,
-}
-
-/// Which engine runs the model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum EngineKind {
-    #[default]
-    Llama,
-    Openai,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEngine {
-    kind: Option<EngineKind>,
-    // Both kinds.
-    context: Option<u32>,
-    // kind: llama
-    threads: Option<u32>,
-    gpu_layers: Option<u32>,
-    slots: Option<u32>,
-    // kind: openai
-    base_url: Option<String>,
-    model: Option<String>,
-    api_key_env: Option<String>,
-    timeout_secs: Option<u64>,
-}
-
-/// llama.cpp in this process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LlamaSpec {
-    /// CPU threads; `None` = physical cores.
-    pub threads: Option<u32>,
-    /// Context window per conversation, tokens.
-    pub context: u32,
-    /// Conversations evaluated at the same time.
-    pub slots: u32,
-    /// Layers offloaded to a GPU (GPU builds only).
-    pub gpu_layers: u32,
-}
-
-impl Default for LlamaSpec {
-    fn default() -> Self {
-        Self {
-            threads: None,
-            context: DEFAULT_CONTEXT,
-            slots: 1,
-            gpu_layers: 0,
-        }
-    }
-}
-
-/// A remote OpenAI-compatible server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenAiSpec {
-    /// e.g. `http://127.0.0.1:8080/v1`.
-    pub base_url: String,
-    /// Model name the server knows.
-    pub model: String,
-    /// Environment variable holding the API key, if any.
-    pub api_key_env: Option<String>,
-    /// Context window assumed for prompt budgeting, tokens.
-    pub context: u32,
-    /// Request timeout, seconds.
-    pub timeout_secs: u64,
-}
-
-/// The `engine:` section, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineSpec {
-    /// `kind: llama` (the default).
-    Llama(LlamaSpec),
-    /// `kind: openai`.
-    OpenAi(OpenAiSpec),
 }
 
 /// A validated bot definition.
@@ -151,16 +80,38 @@ impl BotSpec {
             Some(Source::Builtin { name, text }) => {
                 Self::parse(&Path::new("bots").join(format!("{name}.yaml")), text)
             }
-            None => Err(ConfigError::Invalid(vec![Problem {
-                file: yaml::display_path(&home.bots_dir().join(format!("{name_or_path}.yaml"))),
-                location: None,
-                field: String::new(),
-                message: format!("no bot \"{name_or_path}\""),
-                hint: Some(format!(
-                    "bots are YAML files in {}; or give a path to one",
-                    yaml::display_path(&home.bots_dir())
-                )),
-            }])),
+            None if crate::home::looks_like_path(name_or_path) => {
+                Err(ConfigError::Invalid(vec![Problem {
+                    file: name_or_path.to_string(),
+                    location: None,
+                    field: String::new(),
+                    message: "no such bot file".to_string(),
+                    hint: Some("check the path given to --bot".to_string()),
+                }]))
+            }
+            None => {
+                let names: Vec<String> = home
+                    .bot_files()
+                    .iter()
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .chain(crate::home::BUILTIN_BOTS.iter().map(|(n, _)| n.to_string()))
+                    .collect();
+                let hint = match yaml::did_you_mean(name_or_path, names.iter().map(String::as_str))
+                {
+                    Some(best) => format!("did you mean \"{best}\"?"),
+                    None => format!(
+                        "bots are YAML files in {}; or give a path to one",
+                        yaml::display_path(&home.bots_dir())
+                    ),
+                };
+                Err(ConfigError::Invalid(vec![Problem {
+                    file: "--bot".to_string(),
+                    location: None,
+                    field: String::new(),
+                    message: format!("no bot \"{name_or_path}\""),
+                    hint: Some(hint),
+                }]))
+            }
         }
     }
 
@@ -249,10 +200,10 @@ impl BotSpec {
             None => format!("known personas: {}", names.join(", ")),
         };
         Err(Problem {
-            file: if self.file.is_empty() {
-                "--persona".to_string()
-            } else {
-                self.file.clone()
+            // Without a position the persona came from `--persona`, not from the file.
+            file: match self.persona_at {
+                Some(_) if !self.file.is_empty() => self.file.clone(),
+                _ => "--persona".to_string(),
             },
             location: self.persona_at,
             field: if self.persona_at.is_some() {
@@ -310,94 +261,7 @@ fn validate(check: &mut Checker<'_>, name: String, raw: RawBot) -> BotSpec {
             "remove the line to use storage/<bot name>/",
         );
     }
-    let e = raw.engine;
-    check.range("engine.context", e.context, 128..=1_048_576);
-    let context = e.context.unwrap_or(DEFAULT_CONTEXT);
-    let engine = match e.kind.unwrap_or_default() {
-        EngineKind::Llama => {
-            for (field, set) in [
-                ("base_url", e.base_url.is_some()),
-                ("model", e.model.is_some()),
-                ("api_key_env", e.api_key_env.is_some()),
-                ("timeout_secs", e.timeout_secs.is_some()),
-            ] {
-                if set {
-                    check.error_hint(
-                        &format!("engine.{field}"),
-                        "only used with `kind: openai`",
-                        if field == "model" {
-                            "for llama.cpp, name the model with the top-level `model:`"
-                        } else {
-                            "remove it, or set `kind: openai`"
-                        },
-                    );
-                }
-            }
-            check.range("engine.threads", e.threads, 1..=1024);
-            check.range("engine.slots", e.slots, 1..=256);
-            check.range("engine.gpu_layers", e.gpu_layers, 0..=10_000);
-            EngineSpec::Llama(LlamaSpec {
-                threads: e.threads,
-                context,
-                slots: e.slots.unwrap_or(1),
-                gpu_layers: e.gpu_layers.unwrap_or(0),
-            })
-        }
-        EngineKind::Openai => {
-            for (field, set) in [
-                ("threads", e.threads.is_some()),
-                ("slots", e.slots.is_some()),
-                ("gpu_layers", e.gpu_layers.is_some()),
-            ] {
-                if set {
-                    check.error_hint(
-                        &format!("engine.{field}"),
-                        "only used with `kind: llama`",
-                        "remove it, or set `kind: llama`",
-                    );
-                }
-            }
-            let base_url = e.base_url.unwrap_or_default();
-            if base_url.is_empty() {
-                check.error_hint(
-                    "engine.base_url",
-                    "missing (required with `kind: openai`)",
-                    "e.g. `base_url: http://127.0.0.1:8080/v1`",
-                );
-            } else if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                check.error_hint(
-                    "engine.base_url",
-                    format!("\"{base_url}\" is not an http:// or https:// URL"),
-                    "e.g. `base_url: http://127.0.0.1:8080/v1`",
-                );
-            }
-            let model = e.model.or_else(|| raw.model.clone()).unwrap_or_default();
-            if model.trim().is_empty() {
-                check.error_hint(
-                    "engine.model",
-                    "missing (required with `kind: openai`)",
-                    "the model name the server knows",
-                );
-            }
-            if let Some(var) = &e.api_key_env
-                && (var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            {
-                check.error_hint(
-                    "engine.api_key_env",
-                    format!("\"{var}\" is not an environment variable name"),
-                    "name the variable that holds the key, e.g. OPENAI_API_KEY (never the key itself)",
-                );
-            }
-            check.range("engine.timeout_secs", e.timeout_secs, 1..=3600);
-            EngineSpec::OpenAi(OpenAiSpec {
-                base_url,
-                model,
-                api_key_env: e.api_key_env,
-                context,
-                timeout_secs: e.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS),
-            })
-        }
-    };
+    let engine = engine::validate(check, raw.engine, raw.model.as_deref());
     BotSpec {
         name,
         path: None,

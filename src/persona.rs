@@ -99,7 +99,8 @@ pub struct Persona {
     max_tokens: u32,
     stop: Vec<String>,
     context_window: Option<u32>,
-    reply_reserve: u32,
+    /// `context.reply_reserve` as written; `None` = `max_tokens`, at most half the window.
+    reply_reserve: Option<u32>,
     version: String,
     scripting: script::Scripting,
     extensions: BTreeMap<String, serde_json::Value>,
@@ -177,9 +178,17 @@ impl Persona {
     pub fn context_window(&self) -> Option<u32> {
         self.context_window
     }
-    /// `context.reply_reserve`: tokens kept free for the reply.
+    /// `context.reply_reserve`: tokens kept free for the reply (default `max_tokens`).
     pub fn reply_reserve(&self) -> u32 {
+        self.reply_reserve.unwrap_or(self.max_tokens)
+    }
+
+    /// The reserve used with a `window`-token context: `context.reply_reserve` as written, or
+    /// by default `max_tokens` but at most half the window (so a small engine context still
+    /// leaves room for the prompt).
+    pub fn reply_reserve_for(&self, window: u32) -> u32 {
         self.reply_reserve
+            .unwrap_or_else(|| self.max_tokens.min(window / 2))
     }
     /// Fields kept from imported formats (`card`, `modelfile`), unused by parlor.
     pub fn extensions(&self) -> &BTreeMap<String, serde_json::Value> {
@@ -191,7 +200,8 @@ impl Persona {
     }
 
     /// The prompt for a new user message: system (macros expanded), examples, the greeting as
-    /// the first assistant turn, as much recent history as fits `window - reply_reserve`
+    /// the first assistant turn, as much recent history as fits `window -`
+    /// [`Persona::reply_reserve_for`]`(window)`
     /// (oldest dropped first, system and the new message always kept), the new message.
     /// `count` gives the token count of messages (chat template applied).
     pub fn render_prompt(
@@ -202,7 +212,7 @@ impl Persona {
         window: u32,
         count: &dyn Fn(&[ChatMessage]) -> Result<u32, EngineError>,
     ) -> Result<Prompt, EngineError> {
-        let budget = window.saturating_sub(self.reply_reserve);
+        let budget = window.saturating_sub(self.reply_reserve_for(window));
         let mut preamble = self.preamble(ctx);
         let facts = self.facts(history, user_text, ctx);
         preamble[0].content =
@@ -340,7 +350,7 @@ fn validate(check: &mut Checker<'_>, id: String, raw: raw::RawPersona, text: &st
         max_tokens,
         stop: raw.stop,
         context_window: raw.context.window,
-        reply_reserve,
+        reply_reserve: raw.context.reply_reserve,
         version: content_hash(text),
         scripting,
         extensions: raw.extensions,

@@ -71,7 +71,29 @@ fn persona_model_used_when_bot_names_none() {
 fn missing_bot_and_persona_say_what_to_do() {
     let (_tmp, home) = seeded();
     let e = plan(home.clone(), &args(Some("nobot"), None, None)).unwrap_err();
-    assert!(e.to_string().contains("no bot \"nobot\""), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "--bot: no bot \"nobot\"; bots are YAML files in {}; or give a path to one",
+            crate::yaml::display_path(&home.bots_dir())
+        )
+    );
+    let e = plan(home.clone(), &args(Some("acme-suport"), None, None)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--bot: no bot \"acme-suport\"; did you mean \"acme-support\"?"
+    );
+    let e = plan(home.clone(), &args(Some("/no/b.yaml"), None, None)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/no/b.yaml: no such bot file; check the path given to --bot"
+    );
+    // An override names the flag, not the bot file, when the persona is missing.
+    let e = plan(home.clone(), &args(Some("terminal"), Some("nope"), None)).unwrap_err();
+    assert!(
+        e.to_string().starts_with("--persona: no persona \"nope\""),
+        "{e}"
+    );
     let e = plan(home, &args(None, Some("pirat"), None)).unwrap_err();
     assert_eq!(
         e.to_string(),

@@ -57,6 +57,7 @@ fn a_full_persona_loads_with_its_values() {
     assert_eq!(p.stop(), ["User:"]);
     assert_eq!(p.context_window(), Some(1024));
     assert_eq!(p.reply_reserve(), 100);
+    assert_eq!(p.reply_reserve_for(150), 100, "an explicit reserve is kept");
     assert_eq!(p.version().len(), 16);
 }
 
@@ -66,6 +67,12 @@ fn minimal_persona_gets_defaults() {
     assert_eq!(p.max_tokens(), DEFAULT_MAX_TOKENS);
     assert_eq!(p.reply_reserve(), DEFAULT_MAX_TOKENS);
     assert_eq!(p.context_window(), None);
+    assert_eq!(p.reply_reserve_for(4096), DEFAULT_MAX_TOKENS);
+    assert_eq!(
+        p.reply_reserve_for(512),
+        256,
+        "at most half a small window by default"
+    );
     assert_eq!(p.sampling(), &Sampling::default());
     assert!(p.greeting(&ctx()).is_none());
 }

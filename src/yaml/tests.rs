@@ -1,3 +1,4 @@
+use super::locate::{Segment, segments};
 use super::*;
 use serde::Deserialize;
 
