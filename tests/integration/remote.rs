@@ -1,7 +1,8 @@
 //! The remote engine against a fake OpenAI-compatible server on 127.0.0.1 that each test
 //! starts: streamed text in order with counts, the request it sends, HTTP errors, refused
-//! connections, a stalled stream timing out, cancellation closing the connection, and a whole
-//! `Bot::turn` through it into a real (temporary) store.
+//! connections, a stalled stream timing out, cancellation closing the connection, a whole
+//! `Bot::turn` through it into a real (temporary) store, and `parlor ask` with a bot file whose
+//! engine is `kind: openai`.
 
 use axum::Json;
 use axum::body::Body;
@@ -315,4 +316,44 @@ async fn a_bot_turn_through_the_remote_engine_stores_the_reply() {
         body["messages"].as_array().unwrap().last().unwrap()["content"],
         "hello there"
     );
+}
+
+#[tokio::test]
+async fn parlor_ask_with_a_remote_bot_file_streams_from_the_server() {
+    let (url, fake) = fake_server(Behaviour::Stream(vec!["Ahoy", " from", " afar"])).await;
+    let home = tempfile::tempdir().unwrap();
+    for dir in ["bots", "personas"] {
+        std::fs::create_dir(home.path().join(dir)).unwrap();
+    }
+    std::fs::write(
+        home.path().join("personas/remote.yaml"),
+        "name: Remote\nsystem: You are {{bot}}.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("bots/remote.yaml"),
+        format!(
+            "persona: remote\nengine:\n  kind: openai\n  base_url: {url}\n  model: served-model\n  api_key_env: PARLOR_TEST_REMOTE_KEY\n  timeout_secs: 10\n"
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(crate::common::parlor_bin())
+        .arg("--home")
+        .arg(home.path())
+        .args(["ask", "--bot", "remote", "hello"])
+        .env("PARLOR_TEST_REMOTE_KEY", "sk-from-env")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "Ahoy from afar");
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen[0].0["model"], "served-model");
+    assert_eq!(seen[0].1.as_deref(), Some("Bearer sk-from-env"));
 }
