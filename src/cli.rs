@@ -49,7 +49,7 @@ pub enum Command {
     Ask(crate::cmd::ask::Args),
     /// Validate persona and bot files.
     Check(crate::cmd::check::Args),
-    /// Manage models: pull, list, path.
+    /// Manage models: pull, list, path, verify.
     #[command(subcommand)]
     Model(crate::cmd::model::Command),
     /// List, show, export, import and delete conversations.

@@ -239,40 +239,23 @@ pub fn model_label(name_or_path: &str) -> String {
     }
 }
 
-/// Known registry names and their file names in `storage/models/`, until [`crate::models`]
-/// provides the registry (`models::resolve`).
-const FALLBACK_REGISTRY: &[(&str, &str)] = &[("smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")];
-
-/// The GGUF file for a model name or path: an existing path (`.gguf` or containing `/`), or a
-/// registry name's file in `models_dir`.
-// TODO(models): replace the body with `crate::models::resolve(models_dir, name_or_path)` once
-// the registry lands.
+/// The GGUF file for a model name or path ([`crate::models::resolve`]), as an engine error.
 pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, EngineError> {
-    if home::looks_like_path(name_or_path) || name_or_path.ends_with(".gguf") {
-        let p = PathBuf::from(name_or_path);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(EngineError::ModelMissing {
-                path: name_or_path.to_string(),
-                hint: DEFAULT_MODEL.to_string(),
-            })
-        };
-    }
-    let file = FALLBACK_REGISTRY
-        .iter()
-        .find(|(n, _)| *n == name_or_path)
-        .map(|(_, f)| f.to_string())
-        .unwrap_or_else(|| format!("{name_or_path}.gguf"));
-    let p = models_dir.join(file);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(EngineError::ModelMissing {
-            path: p.display().to_string(),
-            hint: name_or_path.to_string(),
-        })
-    }
+    use crate::models::ModelError;
+    crate::models::resolve(models_dir, name_or_path).map_err(|e| match e {
+        ModelError::NotPulled { name, path } => EngineError::ModelMissing {
+            path: path.display().to_string(),
+            hint: name,
+        },
+        ModelError::FileMissing { path } => EngineError::ModelMissing {
+            path: path.display().to_string(),
+            hint: DEFAULT_MODEL.to_string(),
+        },
+        other => EngineError::ModelLoad {
+            path: name_or_path.to_string(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the

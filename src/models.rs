@@ -111,7 +111,9 @@ fn parse_hf(rest: &str) -> Option<(&str, &str)> {
     let mut parts = rest.splitn(3, '/');
     let owner = parts.next().filter(|s| !s.is_empty())?;
     let repo = parts.next().filter(|s| !s.is_empty())?;
-    let file = parts.next().filter(|s| !s.is_empty() && !s.ends_with('/'))?;
+    let file = parts
+        .next()
+        .filter(|s| !s.is_empty() && !s.ends_with('/'))?;
     if file.split('/').any(|seg| seg.is_empty() || seg == "..") {
         return None;
     }
@@ -134,7 +136,8 @@ fn looks_like_path(name: &str) -> bool {
 }
 
 /// The file a model name stands for: a `.gguf` path as given (a bare file name is also looked
-/// for in `models_dir`), a registry name or `hf:` spec as `models_dir/<file>`. A missing model
+/// for in `models_dir`), a registry name or `hf:` spec as `models_dir/<file>`, any other name
+/// as `models_dir/<name>.gguf` when that exists. A missing model
 /// is an error that names the file and the command that fetches it.
 pub fn resolve(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
     let name = name_or_path.trim();
@@ -152,7 +155,15 @@ pub fn resolve(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelEr
         }
         return Err(ModelError::FileMissing { path });
     }
-    let spec = spec_for(name)?;
+    let spec = match spec_for(name) {
+        Ok(spec) => spec,
+        // A file the user put into the models directory may be named by its stem.
+        Err(e @ ModelError::UnknownModel { .. }) => {
+            let own = models_dir.join(format!("{name}.gguf"));
+            return if own.is_file() { Ok(own) } else { Err(e) };
+        }
+        Err(e) => return Err(e),
+    };
     let path = models_dir.join(&spec.file);
     if path.is_file() {
         Ok(path)
@@ -274,7 +285,9 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// Fetched or stored bytes are not the expected size.
-    #[error("\"{file}\" has {actual} bytes, expected {expected}; the download is incomplete or corrupt")]
+    #[error(
+        "\"{file}\" has {actual} bytes, expected {expected}; the download is incomplete or corrupt"
+    )]
     SizeMismatch {
         /// The model file name.
         file: String,
@@ -284,7 +297,9 @@ pub enum ModelError {
         actual: u64,
     },
     /// Fetched or stored bytes do not have the expected sha256.
-    #[error("\"{file}\" has sha256 {actual}, expected {expected}; the file is corrupt or not the one the registry names")]
+    #[error(
+        "\"{file}\" has sha256 {actual}, expected {expected}; the file is corrupt or not the one the registry names"
+    )]
     ChecksumMismatch {
         /// The model file name.
         file: String,

@@ -2,10 +2,9 @@
 
 use crate::cli::GlobalArgs;
 use crate::models::{self, ModelSpec, PullOptions, PullOutcome};
-use anyhow::Context;
 use indicatif::HumanBytes;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Subcommands of `parlor model`.
 #[derive(Debug, clap::Subcommand)]
@@ -31,18 +30,9 @@ pub enum Command {
     },
 }
 
-/// The parlor home: `--home` / `PARLOR_HOME`, else the current directory.
-// TODO(home): switch to `crate::home` once it lands; this keeps `model` usable until then.
-fn home(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    match &global.home {
-        Some(h) => Ok(h.clone()),
-        None => std::env::current_dir().context("could not read the current directory"),
-    }
-}
-
 /// Run `parlor model`.
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
-    let dir = models::models_dir(&home(global)?);
+    let dir = crate::home::Home::resolve(global)?.models_dir();
     match command {
         Command::Pull { name } => pull(&dir, &name).await,
         Command::List => list(&dir),
@@ -83,7 +73,9 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
                 HumanBytes(size)
             );
             if spec.sha256.is_none() {
-                println!("no checksum is known for this file: compare the sha256 above with its source");
+                println!(
+                    "no checksum is known for this file: compare the sha256 above with its source"
+                );
             }
         }
     }
@@ -93,7 +85,10 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
 fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
     let rows = models::list(dir)?;
     println!("models in {}", dir.display());
-    println!("{:<16} {:<11} {:>10}  {:<11} file", "name", "status", "size", "license");
+    println!(
+        "{:<16} {:<11} {:>10}  {:<11} file",
+        "name", "status", "size", "license"
+    );
     for row in rows {
         let status = match (row.size_on_disk, row.expected_size) {
             (None, _) => "missing",

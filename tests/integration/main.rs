@@ -4,6 +4,8 @@
 mod check;
 mod common;
 mod engine;
+mod models;
+mod remote;
 mod slots;
 mod store;
 mod telegram;

