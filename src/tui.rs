@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bench;
+mod effects;
 pub mod keys;
 pub mod markdown;
 mod overlay;

@@ -4,19 +4,16 @@
 //! about 30 frames per second, only when something changed. The UI never waits on the engine.
 
 use super::TuiError;
-use super::app::{App, AppInit, Command, ExportFormat, Msg};
+use super::app::{App, AppInit, Command, Msg};
+use super::effects::{edit, enter, export, leave, osc52, to_msg};
 use super::update::update;
 use crate::bot::{Bot, Reply, ReplyEvent, TurnOptions};
 use crate::chat::{Role, SessionId};
 use crate::persona::{MacroContext, Persona};
 use crate::store::SessionInfo;
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, KeyEventKind, MouseEventKind,
-};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -86,38 +83,15 @@ fn start_session(bot: &Bot, opts: &ChatOptions) -> Result<SessionInfo, TuiError>
         return Ok(bot.open_session(name)?);
     }
     let store = bot.store();
+    // Resume the last session, unless it belongs to another persona than the one asked for
+    // (`parlor chat --persona pirate` should not continue the assistant's conversation).
     if let Some(id) = store.kv_get::<u64>(LAST_SESSION_KEY)?
         && let Some(s) = store.session(SessionId(id))?
+        && s.persona == bot.persona().id()
     {
         return Ok(s);
     }
     Ok(bot.new_session(None)?)
-}
-
-/// Raw mode, alternate screen, mouse capture, bracketed paste; restored on panic too.
-fn enter() -> Result<DefaultTerminal, TuiError> {
-    let terminal = ratatui::init();
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::execute!(
-            std::io::stdout(),
-            DisableMouseCapture,
-            DisableBracketedPaste
-        );
-        prev(info);
-    }));
-    crossterm::execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste)
-        .map_err(TuiError::Terminal)?;
-    Ok(terminal)
-}
-
-fn leave() {
-    let _ = crossterm::execute!(
-        std::io::stdout(),
-        DisableMouseCapture,
-        DisableBracketedPaste
-    );
-    ratatui::restore();
 }
 
 struct Shell {
@@ -190,6 +164,10 @@ impl Shell {
                 let cmd = queue.remove(0);
                 if cmd == Command::Quit {
                     return Ok(());
+                }
+                if matches!(cmd, Command::OpenEditor(_)) {
+                    // The old stream's reader thread would steal the editor's keystrokes.
+                    events = EventStream::new();
                 }
                 if let Some(msg) = self.run(cmd, terminal, app).await? {
                     queue.extend(update(app, msg));
@@ -291,6 +269,7 @@ impl Shell {
             .ok_or_else(|| crate::store::StoreError::NoSession(id.to_string()))?;
         let messages = store.messages(id)?;
         store.kv_put(LAST_SESSION_KEY, &id.0)?;
+        self.adopt_persona(&session.persona);
         let persona = self.bot.persona();
         let greeting = persona.greeting(&MacroContext {
             user: "user".into(),
@@ -302,6 +281,29 @@ impl Shell {
             greeting,
             persona_name: persona.name().to_string(),
         })
+    }
+
+    /// A session speaks with the persona it was started with: switch to it when its file is
+    /// found (otherwise the current persona carries on, and the log says why).
+    fn adopt_persona(&self, id: &str) {
+        if self.bot.persona().id() == id {
+            return;
+        }
+        let Some(dir) = &self.opts.personas_dir else {
+            return;
+        };
+        let found = ["yaml", "yml"]
+            .iter()
+            .map(|ext| dir.join(format!("{id}.{ext}")))
+            .find(|p| p.exists());
+        match found.map(|p| Persona::load(&p)) {
+            Some(Ok(p)) => self.bot.set_persona(p),
+            Some(Err(e)) => tracing::warn!(persona = id, error = %e, "keeping the current persona"),
+            None => tracing::warn!(
+                persona = id,
+                "persona file not found; keeping the current one"
+            ),
+        }
     }
 
     fn delete(&self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
@@ -380,96 +382,4 @@ impl Shell {
         self.bot.store().flush()?;
         Ok(())
     }
-}
-
-/// A terminal event as a message; `None` for events the app ignores.
-fn to_msg(ev: Event) -> Option<Msg> {
-    match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
-        Event::Mouse(m) => match m.kind {
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => Some(Msg::Mouse(m.kind)),
-            _ => None,
-        },
-        Event::Paste(text) => Some(Msg::Paste(text)),
-        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
-        _ => None,
-    }
-}
-
-/// Put `text` on the clipboard with OSC 52 (works over SSH and in tmux with set-clipboard).
-fn osc52(text: &str) -> std::io::Result<()> {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
-    let mut out = std::io::stdout();
-    write!(out, "\x1b]52;c;{encoded}\x07")?;
-    out.flush()
-}
-
-/// Suspend the UI, edit `text` in `$VISUAL`/`$EDITOR` (else `vi`), resume.
-async fn edit(terminal: &mut DefaultTerminal, text: &str) -> Result<String, String> {
-    let file = tempfile::Builder::new()
-        .suffix(".md")
-        .tempfile()
-        .map_err(|e| format!("could not create a file to edit: {e}"))?;
-    std::fs::write(file.path(), text).map_err(|e| format!("could not write the edit file: {e}"))?;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
-    leave();
-    let mut parts = editor.split_whitespace();
-    let program = parts.next().unwrap_or("vi").to_string();
-    let status = tokio::process::Command::new(&program)
-        .args(parts)
-        .arg(file.path())
-        .status()
-        .await;
-    *terminal = enter().map_err(|e| e.to_string())?;
-    let _ = terminal.clear();
-    match status {
-        Ok(s) if s.success() => std::fs::read_to_string(file.path())
-            .map_err(|e| format!("could not read the edited text: {e}")),
-        Ok(s) => Err(format!(
-            "the editor \"{program}\" exited with {s}; the message is unchanged"
-        )),
-        Err(e) => Err(format!(
-            "could not start the editor \"{program}\": {e}; set $EDITOR"
-        )),
-    }
-}
-
-/// `/export`: write the session to `path` (default `<session name>.md|.jsonl`).
-fn export(
-    bot: &Bot,
-    session: SessionId,
-    format: ExportFormat,
-    path: Option<PathBuf>,
-    name: &str,
-) -> Result<Msg, String> {
-    let ext = match format {
-        ExportFormat::Markdown => "md",
-        ExportFormat::Jsonl => "jsonl",
-    };
-    let path = path.unwrap_or_else(|| {
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        PathBuf::from(format!("{safe}.{ext}"))
-    });
-    let file = std::fs::File::create(&path)
-        .map_err(|e| format!("could not write \"{}\": {e}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    let store = bot.store();
-    let written = match format {
-        ExportFormat::Markdown => store.export_markdown(session, &mut out),
-        ExportFormat::Jsonl => store.export_jsonl(session, &mut out),
-    };
-    written.map_err(|e| e.to_string())?;
-    Ok(Msg::Notice(format!("exported to \"{}\"", path.display())))
 }

@@ -352,12 +352,12 @@ fn slash_command(app: &mut App, cmd: Slash) -> Vec<Command> {
         Slash::Persona(Some(name)) => vec![Command::SwitchPersona(name)],
         Slash::Persona(None) => vec![Command::ListPersonas],
         Slash::Retry => {
-            let last_is_user_or_bot = app
+            let has_user_message = app
                 .transcript
                 .entries
                 .iter()
                 .any(|e| matches!(e.kind, EntryKind::User));
-            if !last_is_user_or_bot {
+            if !has_user_message {
                 app.notice = Some("nothing to answer again yet".into());
                 return Vec::new();
             }

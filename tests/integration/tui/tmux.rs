@@ -115,8 +115,9 @@ impl Drop for Tmux {
 }
 
 fn launch(tmux: &Tmux, home: &Path) {
+    // A non-interactive "editor" for Ctrl+E: it rewrites the file it is given.
     let line = format!(
-        "{} --home {} chat --persona tmuxbot --model {}",
+        "EDITOR='sed -i s/draft/edited-in-editor/' {} --home {} chat --persona tmuxbot --model {}",
         parlor_bin().display(),
         home.display(),
         model_path().display()
@@ -205,6 +206,13 @@ fn chat_in_a_real_terminal_streams_stops_quits_and_resumes() {
         "a resumed session shows no greeting:\n{top}"
     );
     drop(resumed);
+
+    // Ctrl+E hands the input to $EDITOR and takes the result back.
+    tmux.type_text("draft");
+    tmux.key("C-e");
+    tmux.wait_for("the edited input", |s| {
+        s.contains("edited-in-editor") && status_bar(s).contains("idle")
+    });
     tmux.key("C-c");
     tmux.wait_for("the shell after the second quit", |s| {
         !s.contains("▌ Tmuxbot")
