@@ -5,6 +5,7 @@
 
 use crate::chat::{ChatMessage, FinishReason, ReplySource, Role, SessionId, TurnStats};
 use crate::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
+use crate::persona::session::SessionState;
 use crate::persona::{MacroContext, Persona};
 use crate::store::{SessionInfo, Store, StoreError, StoredMessage};
 use futures::Stream;
@@ -284,14 +285,38 @@ impl Bot {
                 return;
             }
         };
-        let ctx = MacroContext {
-            user: opts.user_name.clone().unwrap_or_else(|| "user".to_string()),
-            ..Default::default()
-        };
         let window = persona
             .context_window()
             .unwrap_or_else(|| engine.context_window())
             .min(engine.context_window());
+        // Persona scripting: rules and the FAQ may answer before the model; rule actions update
+        // the session's state (variables, handoff).
+        let mut state = match SessionState::load(store, session) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
+                return;
+            }
+        };
+        let mut ctx = MacroContext {
+            user: opts.user_name.clone().unwrap_or_else(|| "user".to_string()),
+            vars: state.vars.clone(),
+            seed: session.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ history.len() as u64,
+        };
+        let first_message = !history.iter().any(|m| m.role == Role::User);
+        let intercept = persona.intercept(&text, first_message, &ctx);
+        if state.apply(&intercept.actions) {
+            if let Err(e) = state.save(store, session) {
+                let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
+                return;
+            }
+            ctx.vars = state.vars.clone();
+        }
+        if let Some((reply, source)) = intercept.reply {
+            self.answer_scripted(session, reply, source, started, window, tx)
+                .await;
+            return;
+        }
         let counter = |m: &[ChatMessage]| engine.count_tokens(m);
         let prompt = match persona.render_prompt(&history, &text, &ctx, window, &counter) {
             Ok(p) => p,
@@ -357,6 +382,7 @@ impl Bot {
                     trimmed_messages: prompt.trimmed,
                     context_window: window,
                     finish: g.finish,
+                    injected: prompt.injected.clone(),
                 };
                 (stats, None)
             }
@@ -396,6 +422,43 @@ impl Bot {
                 source: ReplySource::Model,
                 seq: m.seq,
             }),
+        };
+        let _ = tx.send(event).await;
+    }
+
+    /// Answer with a persona-scripted reply (rule or FAQ): one token, stored, done.
+    async fn answer_scripted(
+        &self,
+        session: SessionId,
+        text: String,
+        source: ReplySource,
+        started: Instant,
+        window: u32,
+        tx: mpsc::Sender<ReplyEvent>,
+    ) {
+        let store = &self.inner.store;
+        let stats = TurnStats {
+            ttft_ms: started.elapsed().as_secs_f64() * 1000.0,
+            context_window: window,
+            ..Default::default()
+        };
+        let mut msg = StoredMessage::new(Role::Assistant, text.clone());
+        msg.source = source.clone();
+        msg.stats = Some(stats.clone());
+        let saved = store
+            .append_message(session, msg)
+            .and_then(|m| store.flush().map(|_| m));
+        let event = match saved {
+            Ok(m) => {
+                let _ = tx.send(ReplyEvent::Token(text.clone())).await;
+                ReplyEvent::Done(TurnOutcome {
+                    text,
+                    stats,
+                    source,
+                    seq: m.seq,
+                })
+            }
+            Err(e) => ReplyEvent::Failed(format!("could not save the reply: {e}")),
         };
         let _ = tx.send(event).await;
     }

@@ -86,6 +86,9 @@ pub struct TurnStats {
     pub context_window: u32,
     /// Why generation ended.
     pub finish: FinishReason,
+    /// Facts the persona injected into the prompt (`faq:ID`, `knowledge:ID`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injected: Vec<String>,
 }
 
 /// Why a reply ended.

@@ -2,9 +2,18 @@
 //! (`deny_unknown_fields`, [`raw`]) -> validated `Persona` that cannot be invalid; renders the
 //! prompt for a turn within the context budget ([`prompt`]).
 
+pub mod faq;
+pub mod import;
+pub mod knowledge;
 pub mod macros;
+pub mod problem;
 mod prompt;
 pub mod raw;
+pub mod rules;
+pub mod script;
+pub mod session;
+pub mod text;
+pub mod watch;
 
 use crate::chat::ChatMessage;
 use crate::engine::{EngineError, Sampling};
@@ -49,6 +58,8 @@ pub struct MacroContext {
     pub user: String,
     /// `{{var.NAME}}`: session variables.
     pub vars: BTreeMap<String, String>,
+    /// Seed of `{{random:a,b,c}}` (the same seed and text always pick the same option).
+    pub seed: u64,
 }
 
 /// A prompt ready for the engine.
@@ -60,6 +71,8 @@ pub struct Prompt {
     pub trimmed: u32,
     /// Tokens the prompt takes.
     pub tokens: u32,
+    /// Facts injected into the system message (`faq:ID`, `knowledge:ID`).
+    pub injected: Vec<String>,
 }
 
 /// One few-shot exchange of a persona.
@@ -88,6 +101,8 @@ pub struct Persona {
     context_window: Option<u32>,
     reply_reserve: u32,
     version: String,
+    scripting: script::Scripting,
+    extensions: BTreeMap<String, serde_json::Value>,
 }
 
 impl Persona {
@@ -166,6 +181,10 @@ impl Persona {
     pub fn reply_reserve(&self) -> u32 {
         self.reply_reserve
     }
+    /// Fields kept from imported formats (`card`, `modelfile`), unused by parlor.
+    pub fn extensions(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.extensions
+    }
     /// Content hash: changes whenever the file's meaning changes (KV cache keys).
     pub fn version(&self) -> &str {
         &self.version
@@ -184,14 +203,19 @@ impl Persona {
         count: &dyn Fn(&[ChatMessage]) -> Result<u32, EngineError>,
     ) -> Result<Prompt, EngineError> {
         let budget = window.saturating_sub(self.reply_reserve);
-        let preamble = self.preamble(ctx);
-        prompt::fit(
+        let mut preamble = self.preamble(ctx);
+        let facts = self.facts(history, user_text, ctx);
+        preamble[0].content =
+            script::system_with_facts(std::mem::take(&mut preamble[0].content), &facts);
+        let mut prompt = prompt::fit(
             preamble,
             history,
             ChatMessage::new(crate::chat::Role::User, user_text),
             budget,
             count,
-        )
+        )?;
+        prompt.injected = facts.into_iter().map(|f| f.id).collect();
+        Ok(prompt)
     }
 
     /// System message, examples and greeting, macros expanded.
@@ -218,6 +242,7 @@ impl Persona {
 
 /// Raw -> validated, recording every problem (not just the first) in `check`.
 fn validate(check: &mut Checker<'_>, id: String, raw: raw::RawPersona, text: &str) -> Persona {
+    let scripting = script::validate(check, &raw);
     let defaults = Sampling::default();
     let s = &raw.sampling;
     check.range("sampling.temperature", s.temperature, 0.0..=2.0);
@@ -317,6 +342,8 @@ fn validate(check: &mut Checker<'_>, id: String, raw: raw::RawPersona, text: &st
         context_window: raw.context.window,
         reply_reserve,
         version: content_hash(text),
+        scripting,
+        extensions: raw.extensions,
     }
 }
 
@@ -339,7 +366,7 @@ fn required_text(
     }
 }
 
-fn check_macros(check: &mut Checker<'_>, field: &str, text: &str) {
+pub(crate) fn check_macros(check: &mut Checker<'_>, field: &str, text: &str) {
     for unknown in macros::unknown(text) {
         check.error_hint(
             field,

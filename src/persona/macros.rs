@@ -1,10 +1,11 @@
-//! Persona text macros: `{{bot}}`, `{{user}}`, `{{date}}`, `{{time}}` and `{{var.NAME}}`
-//! (session variables). Unknown macros are found when the persona loads, never at chat time.
+//! Persona text macros: `{{bot}}`, `{{user}}`, `{{date}}`, `{{time}}`, `{{weekday}}`,
+//! `{{var.NAME}}` (session variables) and `{{random:a,b,c}}` (one option, picked by the
+//! context's seed: the same seed gives the same pick). Unknown macros are found when the persona loads, never at chat time.
 
 use super::MacroContext;
 
 /// Macro names a persona may use (besides `var.NAME`).
-pub const KNOWN: &[&str] = &["bot", "user", "date", "time"];
+pub const KNOWN: &[&str] = &["bot", "user", "date", "time", "weekday"];
 
 /// One piece of a text: literal text or a macro name (trimmed, without braces).
 #[derive(Debug, PartialEq, Eq)]
@@ -58,6 +59,7 @@ pub fn unknown(text: &str) -> Vec<UnknownMacro> {
 
 fn is_known(name: &str) -> bool {
     KNOWN.contains(&name)
+        || random_options(name).is_some_and(|o| o.iter().all(|s| !s.is_empty()))
         || name
             .strip_prefix("var.")
             .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric() || c == '_'))
@@ -73,7 +75,10 @@ fn hint_for(name: &str) -> String {
     };
     match suggestion {
         Some(s) => format!("did you mean {{{{{s}}}}}?"),
-        None => "known macros: {{bot}}, {{user}}, {{date}}, {{time}}, {{var.NAME}}".to_string(),
+        None if lower.starts_with("random") => {
+            "write options after a colon, separated by commas: {{random:a,b,c}}".to_string()
+        }
+        None => "known macros: {{bot}}, {{user}}, {{date}}, {{time}}, {{weekday}}, {{var.NAME}}, {{random:a,b,c}}".to_string(),
     }
 }
 
@@ -86,6 +91,7 @@ pub fn expand(
     now: chrono::DateTime<chrono::Local>,
 ) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut n_random = 0u64;
     for piece in pieces(text) {
         match piece {
             Piece::Text(t) => out.push_str(t),
@@ -93,6 +99,12 @@ pub fn expand(
             Piece::Macro("user") => out.push_str(&ctx.user),
             Piece::Macro("date") => out.push_str(&now.format("%Y-%m-%d").to_string()),
             Piece::Macro("time") => out.push_str(&now.format("%H:%M").to_string()),
+            Piece::Macro("weekday") => out.push_str(&now.format("%A").to_string()),
+            Piece::Macro(other) if random_options(other).is_some() => {
+                let options = random_options(other).unwrap_or_default();
+                n_random += 1;
+                out.push_str(pick(&options, ctx.seed, n_random));
+            }
             Piece::Macro(other) => {
                 if let Some(v) = other.strip_prefix("var.").and_then(|v| ctx.vars.get(v)) {
                     out.push_str(v);
@@ -101,6 +113,23 @@ pub fn expand(
         }
     }
     out
+}
+
+/// The options of `random:a,b,c` (trimmed), or `None` for another macro.
+fn random_options(name: &str) -> Option<Vec<&str>> {
+    let rest = name.strip_prefix("random:")?;
+    Some(rest.split(',').map(str::trim).collect())
+}
+
+/// One of `options`, chosen by `seed` and the macro's place in the text (FNV-1a), so two
+/// `{{random}}` in one text pick independently but repeatably.
+fn pick<'a>(options: &[&'a str], seed: u64, nth: u64) -> &'a str {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.to_le_bytes().into_iter().chain(nth.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    options[(h % options.len() as u64) as usize]
 }
 
 #[cfg(test)]
@@ -129,6 +158,32 @@ mod tests {
             expand(text, "Polly", &ctx(), now),
             "I am Polly, you are Ada. 2026-03-04 09:05 order A-17."
         );
+    }
+
+    #[test]
+    fn weekday_and_seeded_random() {
+        let now = chrono::Local
+            .with_ymd_and_hms(2026, 3, 4, 9, 5, 0)
+            .single()
+            .expect("valid time");
+        assert_eq!(expand("{{weekday}}", "b", &ctx(), now), "Wednesday");
+        let text = "{{random: Hi, Hello ,Hey}} there";
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..50 {
+            let c = MacroContext { seed, ..ctx() };
+            let a = expand(text, "b", &c, now);
+            assert_eq!(a, expand(text, "b", &c, now), "same seed, same pick");
+            assert!(
+                ["Hi there", "Hello there", "Hey there"].contains(&a.as_str()),
+                "{a}"
+            );
+            seen.insert(a);
+        }
+        assert_eq!(seen.len(), 3, "every option gets picked by some seed");
+        assert!(unknown(text).is_empty());
+        let bad = unknown("{{random:a,,b}} {{random}}");
+        assert_eq!(bad.len(), 2);
+        assert!(bad[0].hint.contains("{{random:a,b,c}}"), "{}", bad[0].hint);
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(super) fn fit(
                 messages,
                 trimmed: from as u32,
                 tokens,
+                injected: Vec::new(),
             });
         }
         if from < history.len() {

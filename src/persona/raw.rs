@@ -30,6 +30,16 @@ pub struct RawPersona {
     /// Context budget.
     #[serde(default)]
     pub context: RawContext,
+    /// FAQ entries answered without the model (`persona::faq`).
+    pub faq: Option<crate::persona::faq::RawFaq>,
+    /// Knowledge entries injected by keys (`persona::knowledge`).
+    pub knowledge: Option<crate::persona::knowledge::RawKnowledge>,
+    /// Rules checked before the model (`persona::rules`).
+    #[serde(default)]
+    pub rules: Vec<crate::persona::rules::RawRule>,
+    /// Fields of imported formats with no equivalent (kept for export).
+    #[serde(default)]
+    pub extensions: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// One few-shot exchange.
