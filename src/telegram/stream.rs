@@ -218,10 +218,22 @@ async fn display_loop(
         + 1;
     let mut message: Option<i64> = None;
     let mut last_shown = String::new();
+    let mut last_sent: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             r = rx.changed() => if r.is_err() { return message },
             _ = done.cancelled() => return message,
+        }
+        // Wait out the chat's interval here, where the end of the reply can interrupt the
+        // wait: a preview reserved in the outbox would delay the final message by one more
+        // interval.
+        if let Some(t) = last_sent {
+            let interval =
+                s.cfg.chat_interval(target.group) * s.out.pacer().chat_slowdown(target.chat);
+            tokio::select! {
+                _ = tokio::time::sleep_until(t + interval) => {}
+                _ = done.cancelled() => return message,
+            }
         }
         let mut text = rx.borrow_and_update().clone();
         if utf16_len(&text) > PREVIEW_LIMIT {
@@ -284,6 +296,7 @@ async fn display_loop(
             }
             Mode::Off => return None,
         }
+        last_sent = Some(tokio::time::Instant::now());
         last_shown = text;
     }
 }

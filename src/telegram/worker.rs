@@ -7,6 +7,7 @@ use super::outbox::{Author, Target};
 use super::service::{Shared, panic_text};
 use super::state::{ChatRecord, Pending, chat_key, pending_prefix};
 use crate::chat::SessionId;
+use crate::persona::session::SessionState;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
@@ -221,7 +222,25 @@ async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bo
     let reply_to = target.group.then_some(last.message_id);
     let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
     w.end_turn();
+    rule_handoff(s, target.chat, session).await;
     !matches!(result, super::stream::Streamed::Cut)
+}
+
+/// A persona rule's `handoff` action (stored by the turn in the session's script state)
+/// starts a human handoff here; the flag is cleared so `/bot` really hands back.
+async fn rule_handoff(s: &Shared, chat: i64, session: SessionId) {
+    let Ok(mut state) = SessionState::load(&s.store, session) else {
+        return;
+    };
+    if !state.handoff {
+        return;
+    }
+    state.handoff = false;
+    if let Err(e) = state.save(&s.store, session).and_then(|_| s.store.flush()) {
+        tracing::error!(chat, error = %e, "could not clear the rule's handoff flag");
+        return;
+    }
+    super::handoff::start(s, chat, "persona rule").await;
 }
 
 /// The chat's current session, created on first use (`tg-<chat>`).

@@ -87,7 +87,10 @@ async fn check_diagnoses_token_webhook_model_and_persona() {
 async fn sigterm_ends_the_bot_cleanly_within_five_seconds_and_the_log_has_no_token() {
     let home = home();
     let fake = FakeBotApi::start(TOKEN).await.unwrap();
-    let mut child = command(home.path(), &fake, TOKEN).spawn().unwrap();
+    let mut child = command(home.path(), &fake, TOKEN)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     fake.wait_for(Duration::from_secs(300), |c| {
         c.iter().any(|c| c.method == "getupdates")
     })

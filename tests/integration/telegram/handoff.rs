@@ -114,3 +114,36 @@ async fn handoff_round_trip_survives_a_restart() {
     .await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_persona_rule_can_hand_the_chat_to_a_human() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
+    let text = std::fs::read_to_string(&path).unwrap()
+        + "\nrules:\n  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n";
+    bot.set_persona(parlor::persona::Persona::parse(&path, &text).expect("persona with a rule"));
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    let h = Harness::start(bot, cfg).await;
+    h.fake.push_text(CUSTOMER, "I will call my lawyer");
+    h.until("the operators' post", |c| {
+        to_chat(c, "sendmessage", OPS)
+            .iter()
+            .any(|c| c.text().contains("asked for a human (persona rule)"))
+    })
+    .await;
+    let texts = h.fake.chat_texts(CUSTOMER);
+    assert_eq!(texts[0], "Let me get a colleague.");
+    assert!(texts[1].contains("human colleague"));
+    h.fake.push_text(CUSTOMER, "hello?");
+    h.until("the forward", |_| {
+        h.fake.chat_texts(OPS).iter().any(|t| t.ends_with("hello?"))
+    })
+    .await;
+    assert_eq!(
+        finals(&h.fake.calls(), CUSTOMER).len(),
+        1,
+        "the bot stays silent"
+    );
+    h.stop().await;
+}

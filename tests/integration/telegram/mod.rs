@@ -1,8 +1,10 @@
 //! The Telegram front end against the fake Bot API server (`parlor::telegram::fake`) on
 //! 127.0.0.1: every scenario drives real HTTP long polling and asserts on the recorded calls.
 
+mod bench;
 mod cli;
 mod handoff;
+mod ops;
 mod reliability;
 mod scenarios;
 
