@@ -3,5 +3,6 @@
 
 mod common;
 mod engine;
+mod scripting;
 mod slots;
 mod store;
