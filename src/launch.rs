@@ -197,6 +197,8 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
             settings.context = l.context;
             settings.slots = l.slots;
             settings.gpu_layers = l.gpu_layers;
+            // Warm resume: each session's KV cache is saved beside its history.
+            settings.state_dir = Some(plan.storage_dir.join("kv-state"));
             let engine = tokio::task::spawn_blocking(move || LlamaEngine::load(settings))
                 .await
                 .map_err(|e| EngineError::ModelLoad {

@@ -16,8 +16,10 @@
 //! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine).
 //! - [`bot`]: [`bot::Bot`] = persona + engine + store; `turn()` streams a [`bot::Reply`].
 //! - [`tui`], [`telegram`]: the front ends.
+//! - [`bench`]: `parlor bench`, the performance report.
 //! - [`cmd`]: one module per CLI subcommand; [`cli`] ties them together.
 
+pub mod bench;
 pub mod bot;
 pub mod chat;
 pub mod cli;

@@ -64,6 +64,14 @@ pub enum StoreError {
         /// The missing sequence number.
         seq: u64,
     },
+    /// A session name that cannot be used.
+    #[error("bad session name {name:?}: {reason}")]
+    BadName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A session with this name exists already.
     #[error("a session named \"{0}\" exists already; pick another name")]
     NameTaken(String),
@@ -174,8 +182,9 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Open (or create) the database in `dir` with a small cache. A second process gets
-    /// [`StoreError::Locked`].
+    /// Open (or create) the database in `dir` (its files go to `dir/sled/`) with a small
+    /// cache. A second process gets [`StoreError::Locked`], and so does a second `open` of the
+    /// same directory in one process: open once and clone the handle.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let dir = dir.to_path_buf();
         let sled_err = |e: sled::Error| map_sled_error(&dir, e);
@@ -222,6 +231,7 @@ impl Store {
         persona: &str,
         model: &str,
     ) -> Result<SessionInfo, StoreError> {
+        check_name(name)?;
         let now = chrono::Utc::now().timestamp_millis();
         let record = SessionRecord {
             v: VERSION,
@@ -287,6 +297,7 @@ impl Store {
 
     /// Rename a session (the new name must be free).
     pub fn rename_session(&self, id: SessionId, name: &str) -> Result<(), StoreError> {
+        check_name(name)?;
         self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
             let mut record = tx_session(sessions, id)?;
             rename_in(meta, id, &mut record, name)?;
@@ -297,6 +308,7 @@ impl Store {
 
     /// Change a session's persona, model or name (the store keeps its own counts and times).
     pub fn update_session(&self, info: &SessionInfo) -> Result<(), StoreError> {
+        check_name(&info.name)?;
         self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
             let mut record = tx_session(sessions, info.id)?;
             rename_in(meta, info.id, &mut record, &info.name)?;
@@ -367,6 +379,26 @@ fn map_sled_error(dir: &Path, e: sled::Error) -> StoreError {
             source: e,
         },
     }
+}
+
+/// Longest session name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// A session name must be printable on one line and not blank.
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        "it is longer than 128 characters"
+    } else if name.chars().any(char::is_control) {
+        "it contains control characters (such as a newline)"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::BadName {
+        name: name.to_string(),
+        reason,
+    })
 }
 
 /// Read a session record inside a transaction; abort with `NoSession` when missing.

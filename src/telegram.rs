@@ -1,5 +1,39 @@
-//! Telegram front end: dispatcher, streaming, splitting, limits, access, handoff.
+//! Telegram front end: a Bot API client ([`api`]), paced and retrying sends ([`outbox`],
+//! [`limits`]), long polling or a webhook ([`service`], [`webhook`]), one worker per chat
+//! ([`worker`]) streaming replies ([`stream`]) rendered to HTML ([`render`]) and split under
+//! the length limit ([`split`]), commands, access rules, human handoff, metrics, and a fake
+//! Bot API server for tests and benchmarks ([`fake`]).
 
+pub mod access;
+pub mod api;
+pub mod bench;
+pub mod commands;
 pub mod config;
+pub mod fake;
+pub mod handoff;
+pub mod limits;
+pub mod metrics;
+pub mod outbox;
+pub mod render;
+pub mod service;
+pub mod split;
+pub mod state;
+pub mod stream;
+pub mod webhook;
+pub mod worker;
 
+pub use api::Token;
 pub use config::TelegramConfig;
+pub use service::{Service, TelegramError};
+
+/// Default Bot API server.
+pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
+
+/// The API base URL: `TELOXIDE_API_URL`, else `telegram.api_url`, else Telegram's.
+pub fn api_url(cfg: &TelegramConfig) -> String {
+    std::env::var("TELOXIDE_API_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| cfg.api_url.clone())
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+}

@@ -161,12 +161,74 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Problem> 
             hint: Some("see the shipped examples in personas/ and bots/".into()),
         });
     }
+    if let Some(at) = too_deep(text) {
+        return Err(Problem {
+            file: file.to_string(),
+            location: Some(at),
+            field: String::new(),
+            message: format!("nested deeper than {MAX_DEPTH} levels"),
+            hint: Some("persona and bot files are shallow; is this the right file?".into()),
+        });
+    }
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        describe(file, &path, &inner)
+        describe(file, text, &path, &inner)
     })
+}
+
+/// Deepest flow nesting (`[`, `{`) we parse. serde_yaml refuses more than 128 levels anyway,
+/// but its parser takes time quadratic in the depth before it gets there: a 1 MiB file of `[`
+/// would take many minutes. Deeper text is refused up front.
+pub const MAX_DEPTH: usize = 100;
+
+/// The position where flow nesting first goes deeper than [`MAX_DEPTH`], if it does. Quoted
+/// strings and comments are skipped (a quote only opens where a scalar can start, so the
+/// apostrophe in `don't` does not).
+fn too_deep(text: &str) -> Option<Location> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut prev = '\n';
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some('\'') if c == '\'' => {
+                if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some('"') if c == '"' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '#' if prev.is_whitespace() => {
+                    for (_, n) in chars.by_ref() {
+                        if n == '\n' {
+                            break;
+                        }
+                    }
+                    prev = '\n';
+                    continue;
+                }
+                '\'' | '"' if prev.is_whitespace() || "[{,:-".contains(prev) => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(location_of_offset(text, i));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Only whitespace, comments and document markers.
@@ -179,8 +241,8 @@ fn is_blank(text: &str) -> bool {
 
 /// Turn a serde_yaml error into a [`Problem`]: the bare message (serde_yaml's own path prefix and
 /// ` at line L column C` suffix removed), friendlier type names, a hint for unknown fields.
-fn describe(file: &str, path: &str, err: &serde_yaml::Error) -> Problem {
-    let location = err.location().map(|l| Location {
+fn describe(file: &str, text: &str, path: &str, err: &serde_yaml::Error) -> Problem {
+    let mut location = err.location().map(|l| Location {
         line: l.line(),
         column: l.column(),
     });
@@ -231,6 +293,20 @@ fn describe(file: &str, path: &str, err: &serde_yaml::Error) -> Problem {
         message = format!("unknown value \"{variant}\"");
     } else if message.contains("more than one document") {
         message = "the file holds more than one YAML document".to_string();
+        // Point at the separator that starts the second document.
+        let mut seen_content = false;
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim_end();
+            if l.starts_with("---") && seen_content {
+                location = Some(Location {
+                    line: i + 1,
+                    column: 1,
+                });
+                break;
+            }
+            seen_content |=
+                !(l.is_empty() || l.starts_with('#') || l.starts_with('%') || l == "---");
+        }
         hint = Some("remove the `---` separator lines".to_string());
     } else if syntax {
         message = format!("invalid YAML: {message}");
@@ -310,7 +386,7 @@ fn friendly_types(message: &str) -> String {
 
 /// The top-level keys of a YAML mapping (empty if `text` is not one).
 pub fn top_level_keys(text: &str) -> Vec<String> {
-    if text.len() > MAX_FILE_BYTES {
+    if text.len() > MAX_FILE_BYTES || too_deep(text).is_some() {
         return Vec::new();
     }
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
@@ -383,7 +459,7 @@ pub fn locate(text: &str, path: &str) -> Option<Location> {
 }
 
 fn locate_exact(text: &str, segs: &[Segment]) -> Option<Location> {
-    if text.len() > MAX_FILE_BYTES {
+    if text.len() > MAX_FILE_BYTES || too_deep(text).is_some() {
         return None;
     }
     let de = serde_yaml::Deserializer::from_str(text);
@@ -498,12 +574,17 @@ impl Locator<'_> {
     }
 }
 
+/// Most problems reported per file; each costs a walk of the document to locate, and after a
+/// few dozen the user needs to fix those first anyway.
+pub const MAX_PROBLEMS: usize = 20;
+
 /// Collects problems found after parsing, each located in the source text.
 #[derive(Debug)]
 pub struct Checker<'t> {
     file: String,
     text: &'t str,
     problems: Vec<Problem>,
+    suppressed: usize,
 }
 
 impl<'t> Checker<'t> {
@@ -513,6 +594,7 @@ impl<'t> Checker<'t> {
             file: file.into(),
             text,
             problems: Vec::new(),
+            suppressed: 0,
         }
     }
 
@@ -538,10 +620,18 @@ impl<'t> Checker<'t> {
 
     /// Record an already built problem.
     pub fn push_problem(&mut self, problem: Problem) {
-        self.problems.push(problem);
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.suppressed += 1;
+        } else {
+            self.problems.push(problem);
+        }
     }
 
     fn push(&mut self, field: &str, message: String, hint: Option<String>) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.suppressed += 1;
+            return;
+        }
         self.problems.push(Problem {
             file: self.file.clone(),
             location: locate(self.text, field).or(Some(Location::START)),
@@ -576,17 +666,27 @@ impl<'t> Checker<'t> {
         self.problems.is_empty()
     }
 
-    /// The problems, or `Ok(value)` when there are none.
     pub fn finish<T>(self, value: T) -> Result<T, Vec<Problem>> {
         if self.problems.is_empty() {
             Ok(value)
         } else {
-            Err(self.problems)
+            Err(self.into_problems())
         }
     }
 
-    /// The problems recorded.
-    pub fn into_problems(self) -> Vec<Problem> {
+    /// The problems recorded (after [`MAX_PROBLEMS`], one line saying how many more).
+    pub fn into_problems(mut self) -> Vec<Problem> {
+        self.problems
+            .sort_by_key(|p| p.location.map(|l| (l.line, l.column)));
+        if self.suppressed > 0 {
+            self.problems.push(Problem {
+                file: self.file.clone(),
+                location: None,
+                field: String::new(),
+                message: format!("{} more problems not shown", self.suppressed),
+                hint: Some("fix the ones above first".into()),
+            });
+        }
         self.problems
     }
 }

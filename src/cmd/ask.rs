@@ -1,12 +1,130 @@
-//! `parlor ask`.
+//! `parlor ask`: one question, the reply streamed to stdout (or one JSON object with `--json`).
+//! `--session NAME` continues a conversation across invocations.
 
-use crate::cli::GlobalArgs;
+use crate::bot::{ReplyEvent, TurnOptions};
+use crate::cli::{BotArgs, GlobalArgs};
+use crate::launch;
+use anyhow::Context as _;
+use std::io::{Read, Write};
 
 /// Options of `parlor ask`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Bot, persona and model.
+    #[command(flatten)]
+    pub bot: BotArgs,
+    /// Continue (or start) the session with this name; default: a new session.
+    #[arg(long, short = 's')]
+    pub session: Option<String>,
+    /// Sampling seed (replaces the persona's).
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Sampling temperature, 0 = greedy (replaces the persona's).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Reply length cap in tokens (replaces the persona's).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Print one JSON object at the end instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+    /// The message; read from stdin when absent.
+    pub text: Vec<String>,
+}
 
 /// Run `parlor ask`.
-pub async fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<super::ExitCode> {
-    anyhow::bail!("`parlor ask` is not built yet")
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
+    let text = if args.text.is_empty() {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("could not read the message from stdin")?;
+        s
+    } else {
+        args.text.join(" ")
+    };
+    let text = text.trim().to_string();
+    anyhow::ensure!(
+        !text.is_empty(),
+        "nothing to ask: give the message as an argument or on stdin"
+    );
+    if let Some(t) = args.temperature {
+        anyhow::ensure!(
+            (0.0..=2.0).contains(&t),
+            "--temperature {t} is out of range (0.0 to 2.0)"
+        );
+    }
+
+    let launched = launch::open_bot(global, &args.bot).await?;
+    let bot = launched.bot;
+    let session = match &args.session {
+        Some(name) => bot.open_session(name)?,
+        None => bot.new_session(None)?,
+    };
+    let mut sampling = bot.persona().sampling().clone();
+    if let Some(seed) = args.seed {
+        sampling.seed = seed;
+    }
+    if let Some(t) = args.temperature {
+        sampling.temperature = t;
+    }
+    let opts = TurnOptions {
+        sampling: Some(sampling),
+        max_tokens: args.max_tokens,
+        ..Default::default()
+    };
+
+    let mut reply = bot.turn_with(session.id, &text, opts);
+    let mut out = std::io::stdout().lock();
+    let outcome = loop {
+        let ev = tokio::select! {
+            ev = reply.next() => ev,
+            _ = tokio::signal::ctrl_c() => {
+                // Dropping the reply cancels the turn; the bot stores it as interrupted.
+                drop(reply);
+                bot.store().flush()?;
+                eprintln!("\ninterrupted");
+                return Ok(130);
+            }
+        };
+        match ev {
+            Some(ReplyEvent::Token(t)) if !args.json => {
+                out.write_all(t.as_bytes())?;
+                out.flush()?;
+            }
+            Some(ReplyEvent::Token(_)) => {}
+            Some(ReplyEvent::Queued { position }) if !args.json => {
+                eprintln!("(waiting for the model: position {position})");
+            }
+            Some(ReplyEvent::Queued { .. }) => {}
+            Some(ReplyEvent::Done(outcome)) => break outcome,
+            Some(ReplyEvent::Failed(msg)) => anyhow::bail!("{msg}"),
+            None => anyhow::bail!("the turn ended without a reply"),
+        }
+    };
+    if args.json {
+        let s = &outcome.stats;
+        let obj = serde_json::json!({
+            "reply": outcome.text,
+            "session": session.name,
+            "source": outcome.source,
+            "prompt_tokens": s.prompt_tokens,
+            "reused_tokens": s.reused_tokens,
+            "completion_tokens": s.completion_tokens,
+            "ttft_ms": (s.ttft_ms * 10.0).round() / 10.0,
+            "tokens_per_second": (s.tokens_per_second * 10.0).round() / 10.0,
+            "trimmed_messages": s.trimmed_messages,
+            "finish": s.finish,
+        });
+        writeln!(out, "{obj}")?;
+    } else {
+        writeln!(out)?;
+        if outcome.stats.trimmed_messages > 0 {
+            eprintln!(
+                "note: {} older messages were left out to fit the {}-token context window",
+                outcome.stats.trimmed_messages, outcome.stats.context_window
+            );
+        }
+    }
+    Ok(0)
 }

@@ -1,12 +1,50 @@
-//! `parlor bench`.
+//! `parlor bench`: the performance report (Markdown table, or `--json`). Build with
+//! `--release` for numbers worth reporting.
 
+use crate::bench::{LlamaBench, Report, run_llama_sections};
 use crate::cli::GlobalArgs;
+use crate::home::Home;
 
 /// Options of `parlor bench`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model name or .gguf path (default: the default model).
+    #[arg(long, short = 'm', default_value = crate::config::DEFAULT_MODEL)]
+    pub model: String,
+    /// CPU threads (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Only these sections (comma-separated): throughput, turns, concurrency, resume.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Fewer repetitions: a quick smoke run.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run `parlor bench`.
-pub async fn run(_global: &GlobalArgs, _args: Args) -> anyhow::Result<super::ExitCode> {
-    anyhow::bail!("`parlor bench` is not built yet")
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
+    let home = Home::resolve(global)?;
+    crate::launch::init_logging(&home, global.log.as_deref())?;
+    let model_path = crate::launch::resolve_model(&home.models_dir(), &args.model)?;
+    let cfg = LlamaBench {
+        model_path,
+        threads: args
+            .threads
+            .unwrap_or_else(crate::engine::llama::physical_cores),
+        parlor_bin: std::env::current_exe()?,
+        quick: args.quick,
+        only: args.only,
+    };
+    let mut report = Report::new();
+    run_llama_sections(&cfg, &mut report).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(if report.all_passed() { 0 } else { 1 })
 }

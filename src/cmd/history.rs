@@ -1,6 +1,8 @@
 //! `parlor history`: list, show, export, import and delete stored conversations.
 
 use crate::cli::GlobalArgs;
+use crate::config::BotSpec;
+use crate::home::{DEFAULT_BOT, Home};
 use crate::store::{SessionInfo, Store};
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
@@ -63,11 +65,13 @@ pub enum Format {
     Jsonl,
 }
 
-/// Which storage directory to use.
+/// Which database to use: a bot's (default the terminal bot's), or an explicit directory.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Where {
-    /// Storage directory of the database (default: <home>/storage/terminal/, the terminal
-    /// bot's).
+    /// Bot whose history to use (bots/NAME.yaml or a path; default `terminal`).
+    #[arg(long, short = 'b', conflicts_with = "storage")]
+    pub bot: Option<String>,
+    /// Storage directory of the database, instead of a bot's.
     #[arg(long, value_name = "DIR")]
     pub storage: Option<PathBuf>,
 }
@@ -77,7 +81,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
     match command {
         Command::List(at) => list(&storage_dir(global, &at)?),
         Command::Show { session, at } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &session)?;
+            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
             let mut out = std::io::stdout().lock();
             store.export_markdown(info.id, &mut out)?;
             Ok(0)
@@ -88,7 +92,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
             output,
             at,
         } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &session)?;
+            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
             export(&store, &info, format, output.as_deref())
         }
         Command::Import { file, at } => {
@@ -104,7 +108,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
             Ok(0)
         }
         Command::Delete { session, yes, at } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &session)?;
+            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
             if !yes && !confirm(&info)? {
                 println!("kept session \"{}\"", info.name);
                 return Ok(0);
@@ -120,19 +124,15 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
     }
 }
 
-/// The storage directory: `--storage DIR` if given, else `<home>/storage/terminal/` with home
-/// from `--home` / `PARLOR_HOME` (clap reads both into `global.home`) or the current
-/// directory. The one place this is decided for `history`; it moves to the shared home/bot
-/// resolution (`crate::home`, `crate::launch`) once that exists.
+/// The database directory: `--storage DIR` if given, else the storage directory of the bot
+/// (`--bot`, default `terminal`) in the home, exactly as `chat`/`ask` resolve it.
 fn storage_dir(global: &GlobalArgs, at: &Where) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &at.storage {
         return Ok(dir.clone());
     }
-    let home = match &global.home {
-        Some(h) => h.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    Ok(home.join("storage").join("terminal"))
+    let home = Home::resolve(global)?;
+    let bot = at.bot.as_deref().unwrap_or(DEFAULT_BOT);
+    Ok(BotSpec::load_from(&home, bot)?.storage_dir(&home))
 }
 
 fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
@@ -200,10 +200,10 @@ fn local_time(ms: i64) -> String {
 }
 
 /// Open the database and find `session`, with errors that say what to do.
-fn open_session(dir: &Path, session: &str) -> anyhow::Result<(Store, SessionInfo)> {
+fn open_session(dir: &Path, at: &Where, session: &str) -> anyhow::Result<(Store, SessionInfo)> {
     let hint = format!(
-        "`parlor history list --storage {}` shows the sessions",
-        shell_word(&dir.display().to_string())
+        "`parlor history list{}` shows the sessions",
+        where_flags(at)
     );
     if !Store::exists(dir) {
         anyhow::bail!(
@@ -282,6 +282,15 @@ fn confirm(info: &SessionInfo) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
+/// The flags that select the same database again, for hints.
+fn where_flags(at: &Where) -> String {
+    match (&at.storage, &at.bot) {
+        (Some(dir), _) => format!(" --storage {}", shell_word(&dir.display().to_string())),
+        (None, Some(bot)) => format!(" --bot {}", shell_word(bot)),
+        (None, None) => String::new(),
+    }
+}
+
 /// Quote a path for a copy-pasteable command when it needs it.
 fn shell_word(s: &str) -> String {
     if !s.is_empty()
@@ -319,16 +328,26 @@ mod tests {
     }
 
     #[test]
-    fn storage_defaults_to_the_terminal_bot_under_home() {
+    fn storage_is_the_bots_unless_given() {
+        let home = tempfile::tempdir().unwrap();
         let global = GlobalArgs {
-            home: Some(PathBuf::from("/h")),
+            home: Some(home.path().to_path_buf()),
             log: None,
         };
         assert_eq!(
             storage_dir(&global, &Where::default()).unwrap(),
-            PathBuf::from("/h/storage/terminal")
+            home.path().join("storage/terminal")
+        );
+        let acme = Where {
+            bot: Some("acme-support".into()),
+            storage: None,
+        };
+        assert_eq!(
+            storage_dir(&global, &acme).unwrap(),
+            home.path().join("storage/acme-support")
         );
         let at = Where {
+            bot: None,
             storage: Some(PathBuf::from("/x")),
         };
         assert_eq!(storage_dir(&global, &at).unwrap(), PathBuf::from("/x"));

@@ -68,9 +68,9 @@ fn openai_problems_all_reported() {
     assert_eq!(
         errors("persona: p\nengine:\n  kind: openai\n  threads: 2\n  base_url: localhost\n"),
         [
-            "bots/b.yaml:4:12: engine.threads: only used with `kind: llama`; remove it, or set `kind: llama`".to_string(),
-            "bots/b.yaml:5:13: engine.base_url: \"localhost\" is not an http:// or https:// URL; e.g. `base_url: http://127.0.0.1:8080/v1`".into(),
-            "bots/b.yaml:3:3: engine.model: missing (required with `kind: openai`); the model name the server knows".into(),
+            "bots/b.yaml:3:3: engine.model: missing (required with `kind: openai`); the model name the server knows",
+            "bots/b.yaml:4:12: engine.threads: only used with `kind: llama`; remove it, or set `kind: llama`",
+            "bots/b.yaml:5:13: engine.base_url: \"localhost\" is not an http:// or https:// URL; e.g. `base_url: http://127.0.0.1:8080/v1`",
         ]
     );
 }

@@ -5,8 +5,11 @@
 
 mod gguf;
 mod logs;
+mod raw;
 mod state;
 mod worker;
+
+pub use raw::{RawSpeed, raw_decode_loop};
 
 use super::{EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest};
 use crate::chat::ChatMessage;

@@ -3,9 +3,10 @@
 //! Markdown: a readable transcript with times, interrupted replies marked.
 
 use super::records::{MessageRecord, SessionRecord, VERSION, encode};
-use super::{SessionInfo, Store, StoreError, StoredMessage, keys, next_session_id};
+use super::{SessionInfo, Store, StoreError, StoredMessage, check_name, keys, next_session_id};
 use crate::chat::{ReplySource, Role, SessionId, TurnStats};
 use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionError;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -146,6 +147,7 @@ impl Store {
                     name = format!("{base}-{n}");
                     n += 1;
                 }
+                check_name(&name).map_err(ConflictableTransactionError::Abort)?;
                 let id = next_session_id(meta)?;
                 let record = SessionRecord {
                     name: name.clone(),
@@ -201,9 +203,7 @@ fn parse_jsonl(
             (SESSION, None) => {
                 let h: HeaderLine = serde_json::from_value(value)
                     .map_err(|e| bad(n, format!("bad session line: {e}")))?;
-                if h.name.trim().is_empty() {
-                    return Err(bad(n, "the session name is empty".to_string()));
-                }
+                check_name(&h.name).map_err(|e| bad(n, e.to_string()))?;
                 header = Some(h);
             }
             (SESSION, Some(_)) => {

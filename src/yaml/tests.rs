@@ -33,52 +33,304 @@ fn err(text: &str) -> String {
 }
 
 #[test]
-fn explore() {
-    for t in [
-        "name: a\nsampling:\n  temprature: 1\n",
-        "name: a\nsampling:\n  temperature: hot\n",
-        "name: a\nnmae: b\n",
-        "sampling: {}\n",
-        "name: a\nexamples:\n  - user: x\n    assistant: y\n  - user: x\n",
-        "name: [a\n",
-        "name: a\n  b: c\n",
-        "- a\n- b\n",
-        "just text\n",
-        "name: a\nsampling: 3\n",
-        "name: a\nexamples: {}\n",
-        "name: a\n---\nname: b\n",
-        "name: &x a\nsampling: *y\n",
-        "name: a\nsampling:\n  top_k: -3000000000000\n",
-    ] {
-        println!("{t:?}\n  => {}", err(t));
+fn parse_errors_carry_position_field_and_hint() {
+    let cases = [
+        (
+            "name: a\nsampling:\n  temprature: 1\n",
+            "f.yaml:3:3: sampling.temprature: unknown field; did you mean \"temperature\"?",
+        ),
+        (
+            "name: a\nsampling:\n  temperature: hot\n",
+            "f.yaml:3:16: sampling.temperature: invalid type: string \"hot\", expected a number",
+        ),
+        (
+            "name: a\nnmae: b\n",
+            "f.yaml:2:1: nmae: unknown field; did you mean \"name\"?",
+        ),
+        (
+            "name: a\nzzz: b\n",
+            "f.yaml:2:1: zzz: unknown field; known fields: name, sampling, examples",
+        ),
+        ("sampling: {}\n", "f.yaml:1:1: name: missing (required)"),
+        (
+            "name: a\nexamples:\n  - user: x\n    assistant: y\n  - user: x\n",
+            "f.yaml:5:5: examples[1].assistant: missing (required)",
+        ),
+        (
+            "name: a\n  b: c\n",
+            "f.yaml:2:4: invalid YAML: mapping values are not allowed in this context; check the indentation and quoting near this position",
+        ),
+        (
+            "- a\n- b\n",
+            "f.yaml:1:1: invalid type: sequence, expected a mapping (`key: value` lines)",
+        ),
+        (
+            "name: a\nexamples: {}\n",
+            "f.yaml:2:11: examples: invalid type: map, expected a list (`- item` lines)",
+        ),
+        (
+            "name: a\n---\nname: b\n",
+            "f.yaml:2:1: the file holds more than one YAML document; remove the `---` separator lines",
+        ),
+        (
+            "",
+            "f.yaml:1:1: the file is empty; see the shipped examples in personas/ and bots/",
+        ),
+        (
+            "# only a comment\n\n",
+            "f.yaml:1:1: the file is empty; see the shipped examples in personas/ and bots/",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), want, "for {text:?}");
     }
-    println!(
-        "{:?}",
-        locate(
-            "name: a\nsampling:\n  temperature: 3.5\n",
-            "sampling.temperature"
-        )
+}
+
+#[test]
+fn locate_finds_values_in_block_and_flow_style() {
+    let block = "name: a\nsampling:\n  temperature: 3.5\n";
+    assert_eq!(
+        locate(block, "sampling.temperature"),
+        Some(Location {
+            line: 3,
+            column: 16
+        })
     );
-    println!(
-        "{:?}",
-        locate(
-            "name: a\nexamples:\n  - user: x\n    assistant: y\n  - user: z\n    assistant: w\n",
-            "examples[1].assistant"
-        )
+    let seq = "name: a\nexamples:\n  - user: x\n    assistant: y\n  - user: z\n    assistant: w\n";
+    assert_eq!(
+        locate(seq, "examples[1].assistant"),
+        Some(Location {
+            line: 6,
+            column: 16
+        })
     );
-    println!(
-        "{:?}",
-        locate(
-            "name: a\nsampling: {top_k: 3, temperature: 9}\n",
-            "sampling.temperature"
-        )
+    let flow = "name: a\nsampling: {top_k: 3, temperature: 9}\n";
+    assert_eq!(
+        locate(flow, "sampling.temperature"),
+        Some(Location {
+            line: 2,
+            column: 35
+        })
     );
-    println!(
-        "{:?}",
-        locate("name: a\nsampling:\n  top_k: 3\n", "sampling.temperature")
+    // A missing field points at its closest parent.
+    assert_eq!(
+        locate("name: a\nsampling:\n  top_k: 3\n", "sampling.temperature"),
+        Some(Location { line: 3, column: 3 })
     );
-    println!(
-        "{:?}",
-        locate("name: a\nsystem: |\n  hello\n  {{x}}\n", "system")
+    assert_eq!(
+        locate("name: [", "name"),
+        Some(Location { line: 1, column: 7 })
     );
+}
+
+#[test]
+fn range_check_quotes_the_value_as_written() {
+    let text = "a: 3\nb: {c: 2.50, d: 1}\n";
+    let mut check = Checker::new("f.yaml", text);
+    check.range("a", Some(3.0f32), 0.0..=2.0);
+    check.range("b.c", Some(2.5f32), 0.0..=2.0);
+    check.range("b.d", Some(1u32), 0..=2);
+    let problems: Vec<String> = check
+        .into_problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "f.yaml:1:4: a: 3 is out of range (0.0 to 2.0)",
+            "f.yaml:2:8: b.c: 2.50 is out of range (0.0 to 2.0)",
+        ]
+    );
+}
+
+#[test]
+fn read_refuses_oversize_and_non_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'a'; MAX_FILE_BYTES + 1]).unwrap();
+    let p = read(&big).unwrap_err();
+    assert_eq!(p.message, "the file is larger than 1024 KiB");
+    let exact = dir.path().join("exact.yaml");
+    std::fs::write(&exact, vec![b'#'; MAX_FILE_BYTES]).unwrap();
+    assert!(read(&exact).is_ok());
+    let bin = dir.path().join("bin.yaml");
+    std::fs::write(&bin, b"name: a\nsystem: \xff\xfe\n").unwrap();
+    let p = read(&bin).unwrap_err();
+    assert_eq!(p.location, Some(Location { line: 2, column: 9 }));
+    assert_eq!(p.message, "the file is not valid UTF-8 text");
+    let missing = read(&dir.path().join("none.yaml")).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .ends_with("could not open the file: no such file; check the path")
+    );
+    assert!(read(dir.path()).is_err(), "a directory is not a file");
+}
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let text = format!("name: x\nsampling: {}", "[".repeat(MAX_FILE_BYTES - 20));
+    let p = parse::<Doc>("f.yaml", &text).unwrap_err();
+    assert_eq!(
+        p.to_string(),
+        "f.yaml:2:111: nested deeper than 100 levels; persona and bot files are shallow; is this the right file?"
+    );
+    // Brackets in quotes and comments, and apostrophes in plain text, do not count.
+    let ok = format!(
+        "name: don't '{b}' \"{b}\" # {b}\nsystem: [[1]]\n",
+        b = "[".repeat(200)
+    );
+    assert!(too_deep(&ok).is_none());
+    assert!(too_deep(&format!("a: {}", "{".repeat(MAX_DEPTH))).is_none());
+}
+
+#[test]
+fn problems_are_capped_per_file() {
+    let mut check = Checker::new("f.yaml", "a: 1\n");
+    for _ in 0..MAX_PROBLEMS + 5 {
+        check.error("a", "bad");
+    }
+    let problems = check.into_problems();
+    assert_eq!(problems.len(), MAX_PROBLEMS + 1);
+    assert_eq!(
+        problems[MAX_PROBLEMS].to_string(),
+        "f.yaml: 5 more problems not shown; fix the ones above first"
+    );
+}
+
+#[test]
+fn did_you_mean_only_suggests_close_words() {
+    let words = ["temperature", "top_k", "top_p", "min_p"];
+    assert_eq!(did_you_mean("temprature", words), Some("temperature"));
+    assert_eq!(did_you_mean("TOP_K", words), Some("top_k"));
+    assert_eq!(did_you_mean("banana", words), None);
+}
+
+#[test]
+fn segments_parse_paths() {
+    assert_eq!(
+        segments("examples[2].user"),
+        [
+            Segment::Key("examples".into()),
+            Segment::Index(2),
+            Segment::Key("user".into())
+        ]
+    );
+    assert_eq!(
+        segments("stop[0]"),
+        [Segment::Key("stop".into()), Segment::Index(0)]
+    );
+    assert_eq!(segments(""), []);
+    assert_eq!(
+        segments("a[x].b["),
+        [Segment::Key("a".into()), Segment::Key("b".into())]
+    );
+}
+
+/// Inputs that have crashed or hung YAML parsers elsewhere: none may panic here.
+const NASTY: &[&str] = &[
+    "",
+    "\0",
+    "\u{feff}name: a",
+    "\t\tname:\ta",
+    "name: a\n\tsampling: x",
+    "{",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "a: &a [*a]",
+    "a: *unknown",
+    "<<: {name: a}\nsystem: b",
+    "<<: 3",
+    "name: !!binary aGVsbG8=",
+    "name: !custom x",
+    "name: 99999999999999999999999999999",
+    "sampling: {temperature: 1e999, top_k: -0}",
+    "sampling: {temperature: .inf}",
+    "? [a, b]\n: c",
+    "name: a\nname: b",
+    "--- |\n  text",
+    "%YAML 1.2\n---\nname: a",
+    "%TAG ! tag:x\n--- !a\nname: a",
+    "'unterminated",
+    "\"\\uD800\"",
+    "name: \"\\xff\"",
+    "examples:\n  - [1, 2]\n  - null\n  - {user: 1, assistant: [2]}",
+    "stop: {a: b}",
+    "name: ~\nsystem: null",
+    "...",
+    "- - - - - - -",
+];
+
+fn exercise(text: &str) {
+    let _ = parse::<crate::persona::raw::RawPersona>("f.yaml", text);
+    let _ = crate::persona::Persona::parse(Path::new("p.yaml"), text);
+    let _ = crate::config::BotSpec::parse(Path::new("b.yaml"), text);
+    let _ = top_level_keys(text);
+    for path in [
+        "name",
+        "sampling.temperature",
+        "examples[3].user",
+        "a[0][1]",
+        "?",
+        "",
+    ] {
+        let _ = locate(text, path);
+    }
+}
+
+#[test]
+fn nasty_inputs_never_panic() {
+    for text in NASTY {
+        exercise(text);
+    }
+    // Deep nesting hits serde_yaml's recursion limit, not the stack.
+    exercise(&"[".repeat(MAX_FILE_BYTES));
+    exercise(&format!("a: {}1{}", "{b: ".repeat(5000), "}".repeat(5000)));
+    // As deep as allowed, many times over (an eighth of the size cap keeps the test quick in
+    // debug builds; parsing time is linear in the size).
+    let line = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+    let wide: String = (0..MAX_FILE_BYTES / 8 / (line.len() + 12))
+        .map(|i| format!("k{i}: {line}\n"))
+        .collect();
+    exercise(&wide);
+    let block: String = (0..600).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+    exercise(&block);
+    // Billion laughs: alias expansion is bounded by serde_yaml's repetition limit.
+    let mut laughs = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, next) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        laughs.push_str(&format!("{next}: &{next} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    }
+    exercise(&laughs);
+}
+
+#[test]
+fn random_mutations_of_valid_files_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let seeds: Vec<&str> = crate::home::BUILTIN_PERSONAS
+        .iter()
+        .chain(crate::home::BUILTIN_BOTS)
+        .map(|(_, t)| *t)
+        .collect();
+    let alphabet = b"{}[]:-'\"#&*!|>%@`,? \n\t\\0aZ9.~";
+    for round in 0..300 {
+        let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, rng.random::<u8>()),
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        exercise(&text);
+    }
 }

@@ -1,8 +1,12 @@
 //! The one integration test binary (linking llama.cpp into many binaries costs minutes).
 //! Each module covers one area; shared helpers live in `common`.
 
+mod check;
 mod common;
 mod engine;
 mod scripting;
 mod slots;
 mod store;
+mod telegram;
+mod tui;
+mod turns;

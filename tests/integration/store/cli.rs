@@ -192,19 +192,47 @@ fn a_bad_import_file_names_the_line() {
 }
 
 #[test]
-fn history_uses_home_storage_terminal_by_default() {
+fn history_uses_the_bots_storage_under_home() {
     let home = tempfile::tempdir().unwrap();
     {
         let store = Store::open(&home.path().join("storage/terminal")).unwrap();
         fill_sample(&store);
+        let acme = Store::open(&home.path().join("storage/acme-support")).unwrap();
+        acme.create_session("ticket-7", "acme-support", "m")
+            .unwrap();
     }
-    let out = Command::new(parlor_bin())
-        .args(["history", "list"])
-        .env("PARLOR_HOME", home.path())
-        .output()
-        .unwrap();
+    let in_home = |args: &[&str]| {
+        Command::new(parlor_bin())
+            .args(args)
+            .env("PARLOR_HOME", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = in_home(&["history", "list"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("sample"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("ticket-7"), "{}", stdout(&out));
+
+    let out = in_home(&["history", "list", "--bot", "acme-support"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ticket-7"), "{}", stdout(&out));
+
+    let out = in_home(&["history", "show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).ends_with("; `parlor history list` shows the sessions\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = in_home(&["history", "show", "nope", "--bot", "acme-support"]);
+    assert!(
+        stderr(&out).ends_with("; `parlor history list --bot acme-support` shows the sessions\n"),
+        "{}",
+        stderr(&out)
+    );
+
+    // --home works like PARLOR_HOME.
     let out = Command::new(parlor_bin())
         .args(["--home"])
         .arg(home.path())
@@ -213,6 +241,7 @@ fn history_uses_home_storage_terminal_by_default() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("# sample\n"));
 }
 
 #[test]

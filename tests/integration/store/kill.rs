@@ -145,6 +145,10 @@ fn sigkill_never_loses_an_acknowledged_message() {
         acked.extend(acks);
         drop(verify(dir.path(), &acked));
     }
+    eprintln!(
+        "{} acknowledged messages survived {ROUNDS} SIGKILL rounds",
+        acked.len()
+    );
     assert!(
         acked.len() >= 100,
         "only {} acks over {ROUNDS} rounds",

@@ -1,0 +1,454 @@
+//! Engine sections of `parlor bench`: whole `Bot::turn` path vs a raw llama-cpp-2 loop, time to
+//! first token across the turns of one session, concurrent chats, warm resume after a process
+//! restart, and peak memory.
+
+use super::{Report, median};
+use crate::bot::{Bot, ReplyEvent, TurnOptions};
+use crate::chat::{Role, SessionId};
+use crate::engine::llama::raw_decode_loop;
+use crate::engine::{EngineError, EngineSettings, LlamaEngine, Sampling};
+use crate::persona::{Persona, PersonaError};
+use crate::store::{Store, StoreError, StoredMessage};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the engine sections need.
+#[derive(Debug, Clone)]
+pub struct LlamaBench {
+    /// The GGUF file.
+    pub model_path: PathBuf,
+    /// CPU threads.
+    pub threads: u32,
+    /// The `parlor` binary, for the sections that measure a fresh process.
+    pub parlor_bin: PathBuf,
+    /// Fewer repetitions (a smoke run).
+    pub quick: bool,
+    /// Sections to run (`throughput`, `turns`, `concurrency`, `resume`); empty = all.
+    pub only: Vec<String>,
+}
+
+/// Errors of a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bot operation failed.
+    #[error(transparent)]
+    Bot(#[from] crate::bot::BotError),
+    /// The benchmark persona is invalid (a bug).
+    #[error(transparent)]
+    Persona(#[from] PersonaError),
+    /// A turn failed.
+    #[error("a benchmark turn failed: {0}")]
+    Turn(String),
+    /// Files or child processes failed.
+    #[error("benchmark i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+const SYSTEM: &str = "You are a helpful assistant.";
+
+fn persona(dir: &Path, system: &str) -> Result<Persona, BenchError> {
+    let path = dir.join("bench.yaml");
+    let text = format!(
+        "name: Bench\nsystem: {}\nsampling:\n  temperature: 0\n  max_tokens: 48\n",
+        serde_json::to_string(system).unwrap_or_default()
+    );
+    std::fs::write(&path, text)?;
+    Ok(Persona::load(&path)?)
+}
+
+fn engine(cfg: &LlamaBench, context: u32, slots: u32) -> Result<Arc<LlamaEngine>, BenchError> {
+    let mut s = EngineSettings::new(&cfg.model_path, "bench");
+    s.threads = Some(cfg.threads);
+    s.context = context;
+    s.slots = slots;
+    Ok(Arc::new(LlamaEngine::load(s)?))
+}
+
+/// Timings of one turn seen from the front end.
+struct Timed {
+    ttft: Duration,
+    first: Instant,
+    done: Instant,
+    completion: u32,
+    prompt_tokens: u32,
+}
+
+async fn timed_turn(
+    bot: &Bot,
+    session: SessionId,
+    text: &str,
+    max_tokens: u32,
+) -> Result<Timed, BenchError> {
+    let start = Instant::now();
+    let mut reply = bot.turn_with(
+        session,
+        text,
+        TurnOptions {
+            sampling: Some(Sampling::greedy()),
+            max_tokens: Some(max_tokens),
+            ..Default::default()
+        },
+    );
+    let mut first = None;
+    loop {
+        match reply.next().await {
+            Some(ReplyEvent::Token(_)) => {
+                first.get_or_insert_with(Instant::now);
+            }
+            Some(ReplyEvent::Queued { .. }) => {}
+            Some(ReplyEvent::Done(o)) => {
+                let done = Instant::now();
+                let first = first.unwrap_or(done);
+                return Ok(Timed {
+                    ttft: first - start,
+                    first,
+                    done,
+                    completion: o.stats.completion_tokens,
+                    prompt_tokens: o.stats.prompt_tokens,
+                });
+            }
+            Some(ReplyEvent::Failed(e)) => return Err(BenchError::Turn(e)),
+            None => return Err(BenchError::Turn("reply ended early".into())),
+        }
+    }
+}
+
+/// Run the selected engine sections into `report`.
+pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let want = |s: &str| cfg.only.is_empty() || cfg.only.iter().any(|o| o == s);
+    if want("throughput") {
+        throughput(cfg, report).await?;
+    }
+    if want("turns") {
+        turns(cfg, report).await?;
+    }
+    if want("concurrency") {
+        concurrency(cfg, report).await?;
+    }
+    if want("resume") {
+        resume(cfg, report)?;
+    }
+    Ok(())
+}
+
+/// Whole path vs the raw decode loop on the same ~400-token prompt, 128 generated tokens.
+async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let background = "The harbour town of Port Ellery has a lighthouse, a fish market, a bakery \
+        that opens at five, and a ferry that crosses to the island twice a day. "
+        .repeat(12);
+    let system = format!("{SYSTEM} Background: {background}");
+    let e = engine(cfg, 4096, 1)?;
+    let question = "Write a long story about the lighthouse keeper of Port Ellery.";
+    let msgs = vec![
+        crate::chat::ChatMessage::new(Role::System, system.clone()),
+        crate::chat::ChatMessage::new(Role::User, question),
+    ];
+    let tokens = e.tokenize_prompt(&msgs)?;
+    let reps = if cfg.quick { 1 } else { 3 };
+    let (mut raw_p, mut raw_g) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let e2 = e.clone();
+        let t = tokens.clone();
+        let raw = tokio::task::spawn_blocking(move || raw_decode_loop(&e2, &t, 128))
+            .await
+            .map_err(|err| BenchError::Turn(err.to_string()))??;
+        raw_p.push(raw.prompt_tps);
+        raw_g.push(raw.generation_tps);
+    }
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona(dir.path(), &system)?, e.clone(), store);
+    let (mut whole_p, mut whole_g) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let s = bot.new_session(None)?;
+        let t = timed_turn(&bot, s.id, question, 128).await?;
+        whole_p.push(t.prompt_tokens as f64 / t.ttft.as_secs_f64());
+        let gen_secs = (t.done - t.first).as_secs_f64();
+        if t.completion > 1 && gen_secs > 0.0 {
+            whole_g.push((t.completion - 1) as f64 / gen_secs);
+        }
+    }
+    let sec = "throughput";
+    report.add(
+        sec,
+        &format!(
+            "prompt tokens/s, raw llama-cpp-2 loop ({} tokens)",
+            tokens.len()
+        ),
+        median(raw_p.clone()),
+        "tok/s",
+    );
+    report.add(
+        sec,
+        "prompt tokens/s, whole Bot::turn path (to first token)",
+        median(whole_p.clone()),
+        "tok/s",
+    );
+    report.add(
+        sec,
+        "generation tokens/s, raw loop",
+        median(raw_g.clone()),
+        "tok/s",
+    );
+    report.add(
+        sec,
+        "generation tokens/s, whole path",
+        median(whole_g.clone()),
+        "tok/s",
+    );
+    report.check(
+        sec,
+        "generation, whole path / raw",
+        median(whole_g) / median(raw_g).max(1e-9),
+        "x",
+        0.97,
+        true,
+    );
+    Ok(())
+}
+
+/// Time to first token on turns 1, 2, 10 and 30 of one session (48-token replies).
+async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let e = engine(cfg, 4096, 1)?;
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
+    let s = bot.new_session(Some("bench"))?;
+    let n = if cfg.quick { 10 } else { 30 };
+    let mut ttft = Vec::new();
+    for i in 1..=n {
+        let t = timed_turn(
+            &bot,
+            s.id,
+            &format!("Tell me one fact about the number {i}."),
+            48,
+        )
+        .await?;
+        ttft.push(t.ttft.as_secs_f64() * 1000.0);
+    }
+    let sec = "turns";
+    for turn in [1usize, 2, 10, 30] {
+        if turn < n {
+            report.add(
+                sec,
+                &format!("time to first token, turn {turn}"),
+                ttft[turn - 1],
+                "ms",
+            );
+        }
+    }
+    let last = ttft[n - 1];
+    report.check(
+        sec,
+        &format!("time to first token, turn {n}"),
+        last,
+        "ms",
+        100.0,
+        false,
+    );
+    report.check(
+        sec,
+        &format!("turn {n} / turn 2"),
+        last / ttft[1],
+        "x",
+        1.3,
+        false,
+    );
+    Ok(())
+}
+
+/// Aggregate generation speed and worst time to first token with 1, 2, 4 and 8 chats at once.
+async fn concurrency(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let e = engine(cfg, 1024, 8)?;
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
+    let topics = [
+        "a dragon",
+        "a lighthouse",
+        "a robot",
+        "a baker",
+        "a pirate",
+        "a comet",
+        "a fox",
+        "a violin",
+    ];
+    let sec = "concurrency";
+    for n in [1usize, 2, 4, 8] {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for topic in topics.iter().take(n) {
+            let bot = bot.clone();
+            let s = bot.new_session(None)?;
+            let text = format!("Write a long story about {topic}.");
+            tasks.push(tokio::spawn(async move {
+                timed_turn(&bot, s.id, &text, 64).await
+            }));
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.map_err(|e| BenchError::Turn(e.to_string()))??);
+        }
+        let worst_ttft = results
+            .iter()
+            .map(|r| (r.first - start).as_secs_f64())
+            .fold(0.0, f64::max)
+            * 1000.0;
+        let first = results.iter().map(|r| r.first).min().unwrap_or(start);
+        let last = results.iter().map(|r| r.done).max().unwrap_or(start);
+        let tokens: u32 = results.iter().map(|r| r.completion.saturating_sub(1)).sum();
+        let agg = tokens as f64 / (last - first).as_secs_f64().max(1e-9);
+        if n == 4 {
+            report.check(
+                sec,
+                "4 chats: aggregate generation",
+                agg,
+                "tok/s",
+                196.0,
+                true,
+            );
+            report.check(
+                sec,
+                "4 chats: worst time to first token",
+                worst_ttft,
+                "ms",
+                500.0,
+                false,
+            );
+        } else {
+            report.add(
+                sec,
+                &format!("{n} chats: aggregate generation"),
+                agg,
+                "tok/s",
+            );
+            report.add(
+                sec,
+                &format!("{n} chats: worst time to first token"),
+                worst_ttft,
+                "ms",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Spawn `parlor ask` and return (ms to the first byte on stdout, peak RSS in MiB).
+fn timed_ask(cfg: &LlamaBench, home: &Path, text: &str) -> Result<(f64, f64), BenchError> {
+    let start = Instant::now();
+    let mut child = Command::new(&cfg.parlor_bin)
+        .arg("--home")
+        .arg(home)
+        .args([
+            "ask",
+            "--bot",
+            "bench",
+            "--session",
+            "resume",
+            "--max-tokens",
+            "8",
+            text,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("piped");
+    let mut byte = [0u8; 1];
+    out.read_exact(&mut byte)?;
+    let first_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let mut peak_kb = 0.0f64;
+    // VmHWM only grows: the last reading before exit is the peak.
+    loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest)?;
+    Ok((first_ms, peak_kb / 1024.0))
+}
+
+/// Process start to first token for a session with ~1,500 tokens of history: warm (saved
+/// state restored) vs cold (prompt evaluated again); peak memory at n_ctx 4096.
+fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let home = tempfile::tempdir()?;
+    let h = home.path();
+    std::fs::create_dir_all(h.join("personas"))?;
+    std::fs::create_dir_all(h.join("bots"))?;
+    persona(&h.join("personas"), SYSTEM)?;
+    std::fs::write(
+        h.join("bots/bench.yaml"),
+        format!(
+            "persona: bench\nmodel: {}\nengine:\n  threads: {}\n  context: 4096\n  slots: 1\n",
+            serde_json::to_string(&cfg.model_path.display().to_string()).unwrap_or_default(),
+            cfg.threads
+        ),
+    )?;
+    {
+        let store = Store::open(&h.join("storage/bench"))?;
+        let s = store.create_session("resume", "bench", "bench")?;
+        let filler = "I keep bees on the roof of my flat in the old town, and every spring I \
+            count the hives, clean the frames, and write down how much honey each one gave. ";
+        for i in 0..14 {
+            store.append_message(
+                s.id,
+                StoredMessage::new(Role::User, format!("Note {i}: {filler}")),
+            )?;
+            store.append_message(
+                s.id,
+                StoredMessage::new(Role::Assistant, format!("Noted, entry {i}. {filler}")),
+            )?;
+        }
+        store.flush()?;
+    }
+    let (cold, _) = timed_ask(cfg, h, "How many notes have I given you?")?;
+    let state_bytes: u64 = std::fs::read_dir(h.join("storage/bench/kv-state"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    let (warm, peak) = timed_ask(cfg, h, "Thanks. What do I keep on the roof?")?;
+    let _ = std::fs::remove_dir_all(h.join("storage/bench/kv-state"));
+    let (cold2, _) = timed_ask(cfg, h, "And what do I write down?")?;
+    let sec = "restart";
+    report.add(
+        sec,
+        "process start to first token, ~1,500-token session, re-evaluated",
+        median(vec![cold, cold2]),
+        "ms",
+    );
+    report.check(
+        sec,
+        "process start to first token, warm (saved state)",
+        warm,
+        "ms",
+        300.0,
+        false,
+    );
+    report.add(sec, "saved state size", state_bytes as f64 / 1e6, "MB");
+    report.check(sec, "peak memory (n_ctx 4096)", peak, "MiB", 227.0, false);
+    Ok(())
+}

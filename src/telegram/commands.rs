@@ -1,0 +1,242 @@
+//! Bot commands: `/start`, `/help`, `/reset`, `/export`, `/forget` (with confirmation) and
+//! `/human`. `/stop` acts at once in the dispatcher, not here.
+
+use super::api::Message;
+use super::outbox::{Author, Target};
+use super::service::Shared;
+use super::state::{ChatRecord, chat_key, forget_key, now_ms};
+use super::worker::{ChatWorker, session_name, session_of};
+use crate::chat::Role;
+use crate::persona::MacroContext;
+use std::sync::Arc;
+
+/// How long a `/forget` confirmation stays valid.
+const FORGET_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// `/cmd@bot args` -> (`cmd` lowercased, `args`). None when the text is not a command.
+pub fn parse(text: &str) -> Option<(String, String)> {
+    let rest = text.trim().strip_prefix('/')?;
+    let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let cmd = head.split('@').next().unwrap_or("");
+    if cmd.is_empty() || !cmd.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((cmd.to_ascii_lowercase(), args.trim().to_string()))
+}
+
+/// The default `/help` text.
+pub fn default_help() -> String {
+    let mut s = String::from("I answer questions here. Commands:\n");
+    for (c, d) in super::service::COMMANDS {
+        s.push_str(&format!("/{c} - {d}\n"));
+    }
+    s
+}
+
+async fn say(s: &Shared, target: Target, text: &str) {
+    if let Err(e) = s.out.send(target, Author::Bot, None, text, None).await {
+        tracing::warn!(chat = target.chat, error = %e, "could not answer a command");
+    }
+}
+
+/// Handle one command (except `/stop`).
+pub async fn handle(
+    s: &Arc<Shared>,
+    w: &ChatWorker,
+    target: Target,
+    msg: &Message,
+    cmd: &str,
+    args: &str,
+) {
+    let user = msg.from.as_ref();
+    match cmd {
+        "start" => {
+            let ctx = MacroContext {
+                user: user
+                    .map(|u| u.first_name.clone())
+                    .unwrap_or_else(|| "there".into()),
+                ..Default::default()
+            };
+            let greeting = s
+                .bot
+                .persona()
+                .greeting(&ctx)
+                .or_else(|| s.cfg.start.clone())
+                .unwrap_or_else(|| "Hello! How can I help you?".into());
+            super::stream::deliver(s, target, None, &greeting, None).await;
+        }
+        "help" => {
+            let help = s.cfg.help.clone().unwrap_or_else(default_help);
+            say(s, target, &help).await;
+        }
+        "reset" => match reset(s, target.chat) {
+            Ok(()) => {
+                say(
+                    s,
+                    target,
+                    "Started a new conversation. What can I do for you?",
+                )
+                .await
+            }
+            Err(e) => {
+                tracing::error!(chat = target.chat, error = %e, "reset failed");
+                say(
+                    s,
+                    target,
+                    "Sorry, I could not start a new conversation. Please try again.",
+                )
+                .await;
+            }
+        },
+        "export" => export(s, target).await,
+        "forget" => forget(s, target, msg, args).await,
+        "human" => {
+            w.cancel_turn();
+            super::handoff::start(s, target.chat, "/human").await;
+        }
+        "bot" => {
+            say(
+                s,
+                target,
+                "Only an operator can hand this chat back to the bot.",
+            )
+            .await
+        }
+        _ => {
+            say(
+                s,
+                target,
+                "I do not know that command. /help lists what I can do.",
+            )
+            .await
+        }
+    }
+}
+
+fn reset(s: &Shared, chat: i64) -> Result<(), crate::bot::BotError> {
+    let key = chat_key(chat);
+    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
+    rec.resets += 1;
+    let mut name = session_name(chat, rec.resets);
+    while s.store.find_session(&name)?.is_some() {
+        rec.resets += 1;
+        name = session_name(chat, rec.resets);
+    }
+    let info = s.bot.new_session(Some(&name))?;
+    rec.session = Some(info.id);
+    rec.sessions.push(info.id);
+    s.store.kv_put(&key, &rec)?;
+    s.store.flush()?;
+    Ok(())
+}
+
+/// The chat's current conversation as Markdown.
+pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::BotError> {
+    let sid = session_of(s, chat)?;
+    let info = s.store.session(sid)?;
+    let persona = s.bot.persona();
+    let mut md = format!(
+        "# Conversation {}\n\n",
+        info.as_ref().map(|i| i.name.as_str()).unwrap_or("")
+    );
+    for m in s.store.messages(sid)? {
+        let who = match m.role {
+            Role::User => "You",
+            Role::Assistant => persona.name(),
+            Role::System => "System",
+        };
+        let when = chrono::DateTime::from_timestamp_millis(m.time)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        md.push_str(&format!("**{who}** ({when}):\n\n{}\n\n", m.text));
+    }
+    Ok(md)
+}
+
+async fn export(s: &Shared, target: Target) {
+    match transcript_markdown(s, target.chat) {
+        Ok(md) => {
+            let name = format!("conversation-{}.md", target.chat);
+            if let Err(e) = s
+                .out
+                .document(target, &name, md.into_bytes(), "Your conversation")
+                .await
+            {
+                tracing::warn!(chat = target.chat, error = %e, "export failed");
+                say(
+                    s,
+                    target,
+                    "Sorry, I could not send the export. Please try again.",
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            tracing::error!(chat = target.chat, error = %e, "export failed");
+            say(s, target, "Sorry, I could not read this conversation.").await;
+        }
+    }
+}
+
+async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
+    let user = msg.from.as_ref().map_or(0, |u| u.id);
+    if target.group && !s.access.is_admin(user) {
+        say(s, target, "Only an admin can delete this group's data.").await;
+        return;
+    }
+    let key = forget_key(target.chat);
+    let confirm = matches!(args.to_ascii_lowercase().as_str(), "yes" | "confirm");
+    let armed: Option<i64> = s.store.kv_get(&key).ok().flatten();
+    if !confirm || armed.is_none_or(|deadline| deadline < now_ms()) {
+        let _ = s.store.kv_put(&key, &(now_ms() + FORGET_WINDOW_MS));
+        let _ = s.store.flush();
+        say(s, target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
+        return;
+    }
+    let result = (|| -> Result<usize, crate::store::StoreError> {
+        let rec: ChatRecord = s.store.kv_get(&chat_key(target.chat))?.unwrap_or_default();
+        for sid in &rec.sessions {
+            s.store.delete_session(*sid)?;
+        }
+        s.store.kv_remove(&chat_key(target.chat))?;
+        s.store.kv_remove(&key)?;
+        s.store.flush()?;
+        Ok(rec.sessions.len())
+    })();
+    match result {
+        Ok(n) => {
+            tracing::info!(
+                chat = target.chat,
+                sessions = n,
+                "forgot a chat's data on request"
+            );
+            say(
+                s,
+                target,
+                &format!("Done: I deleted {n} conversation(s) and everything in them."),
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::error!(chat = target.chat, error = %e, "forget failed");
+            say(s, target, "Sorry, deleting failed. Please try again.").await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse("/start"), Some(("start".into(), String::new())));
+        assert_eq!(
+            parse("/Forget@acme_bot yes"),
+            Some(("forget".into(), "yes".into()))
+        );
+        assert_eq!(parse("hello /start"), None);
+        assert_eq!(parse("/ not"), None);
+        assert_eq!(parse("/path/to/file"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! Human handoff: [`start`] puts a chat in `human` state (stored, so it survives restarts),
+//! tells the customer, and posts the recent transcript to `operators_chat`. While a chat is in
+//! that state the outbox refuses bot-authored text to it and customer messages are forwarded to
+//! the operators. An operator's reply to a relayed post goes to the customer; `/bot` as such a
+//! reply (or `/bot <chat id>`), or the timeout, hands the chat back.
+//!
+//! [`start`] is the one entry point: `/human` calls it, and so can a persona rule whose action
+//! is a handoff.
+
+use super::api::Message;
+use super::outbox::{Author, Target};
+use super::service::Shared;
+use super::split::{CHUNK_BUDGET, split_markdown};
+use super::state::{Handoff, handoff_key, now_ms, relay_key};
+use super::worker::text_of;
+use crate::chat::Role;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+fn target(chat: i64) -> Target {
+    Target {
+        chat,
+        group: chat < 0,
+    }
+}
+
+/// Whether `chat` is handled by a human now (an expired handoff ends here).
+pub fn active(s: &Shared, chat: i64) -> bool {
+    match s.store.kv_get::<Handoff>(&handoff_key(chat)) {
+        Ok(Some(h)) => h.until_ms.is_none_or(|u| u > now_ms()),
+        _ => false,
+    }
+}
+
+/// Hand `chat` to a human for `reason` (`/human`, a rule id, ...). Idempotent.
+pub async fn start(s: &Shared, chat: i64, reason: &str) {
+    if active(s, chat) {
+        let _ = s
+            .out
+            .send(
+                target(chat),
+                Author::Service,
+                None,
+                "A colleague already has this conversation; they will answer here.",
+                None,
+            )
+            .await;
+        return;
+    }
+    let minutes = s.cfg.handoff_timeout_minutes;
+    let h = Handoff {
+        since_ms: now_ms(),
+        reason: reason.to_string(),
+        until_ms: (minutes > 0).then(|| now_ms() + minutes as i64 * 60_000),
+    };
+    if let Err(e) = s
+        .store
+        .kv_put(&handoff_key(chat), &h)
+        .and_then(|_| s.store.flush())
+    {
+        tracing::error!(chat, error = %e, "could not store the handoff");
+        return;
+    }
+    if let Some(w) = s.running_worker(chat) {
+        w.cancel_turn();
+    }
+    s.metrics.handoffs.fetch_add(1, Relaxed);
+    tracing::info!(chat, reason, "chat handed to a human");
+    let note = if s.cfg.operators_chat.is_some() {
+        "I have asked a human colleague to take over. They will answer here soon."
+    } else {
+        "I have stopped answering so a human colleague can take over."
+    };
+    let _ = s
+        .out
+        .send(target(chat), Author::Service, None, note, None)
+        .await;
+    let Some(ops) = s.cfg.operators_chat else {
+        return;
+    };
+    let transcript = recent_transcript(s, chat);
+    let post = format!(
+        "Chat {chat} asked for a human ({reason}). Reply to this message to answer the customer; reply /bot to hand the chat back to the bot.\n\n{transcript}"
+    );
+    post_to_operators(s, ops, chat, &post).await;
+}
+
+/// Give `chat` back to the bot.
+pub async fn end(s: &Shared, chat: i64, why: &str) {
+    if s.store
+        .kv_get::<Handoff>(&handoff_key(chat))
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return;
+    }
+    if let Err(e) = s
+        .store
+        .kv_remove(&handoff_key(chat))
+        .and_then(|_| s.store.flush())
+    {
+        tracing::error!(chat, error = %e, "could not end the handoff");
+        return;
+    }
+    tracing::info!(chat, why, "chat handed back to the bot");
+    let _ = s
+        .out
+        .send(
+            target(chat),
+            Author::Service,
+            None,
+            "You are talking to the bot again. How can I help?",
+            None,
+        )
+        .await;
+    if let Some(ops) = s.cfg.operators_chat {
+        let _ = s
+            .out
+            .send(
+                target(ops),
+                Author::Service,
+                None,
+                &format!("Chat {chat} is back with the bot ({why})."),
+                None,
+            )
+            .await;
+    }
+}
+
+fn recent_transcript(s: &Shared, chat: i64) -> String {
+    let Ok(sid) = super::worker::session_of(s, chat) else {
+        return String::new();
+    };
+    let msgs = s
+        .store
+        .recent_messages(sid, s.cfg.handoff_transcript)
+        .unwrap_or_default();
+    let mut out = String::from("Recent messages:\n");
+    for m in msgs {
+        let who = if m.role == Role::User {
+            "Customer"
+        } else {
+            "Bot"
+        };
+        let text: String = m.text.chars().take(600).collect();
+        out.push_str(&format!("{who}: {text}\n"));
+    }
+    out
+}
+
+async fn post_to_operators(s: &Shared, ops: i64, chat: i64, text: &str) {
+    for chunk in split_markdown(text, CHUNK_BUDGET) {
+        match s
+            .out
+            .send(target(ops), Author::Service, None, &chunk, None)
+            .await
+        {
+            Ok(id) => {
+                let _ = s.store.kv_put(&relay_key(id), &chat);
+            }
+            Err(e) => tracing::error!(chat, error = %e, "could not post to the operators chat"),
+        }
+    }
+    let _ = s.store.flush();
+}
+
+/// Customer messages during a handoff go to the operators.
+pub async fn forward_to_operators(s: &Shared, msgs: &[Message]) {
+    let Some(last) = msgs.last() else { return };
+    let chat = last.chat.id;
+    let Some(ops) = s.cfg.operators_chat else {
+        return;
+    };
+    let name = last
+        .from
+        .as_ref()
+        .map(|u| u.first_name.as_str())
+        .unwrap_or("customer");
+    let body = msgs.iter().map(text_of).collect::<Vec<_>>().join("\n");
+    post_to_operators(s, ops, chat, &format!("Chat {chat} ({name}): {body}")).await;
+}
+
+/// A message in the operators chat: relay a reply, or hand a chat back with `/bot`.
+pub async fn from_operator(s: &Shared, msg: &Message) {
+    let text = text_of(msg).trim();
+    let relayed: Option<i64> = msg
+        .reply_to_message
+        .as_ref()
+        .and_then(|r| s.store.kv_get(&relay_key(r.message_id)).ok().flatten());
+    if let Some((cmd, args)) = super::commands::parse(text)
+        && cmd == "bot"
+    {
+        match relayed.or_else(|| args.parse().ok()) {
+            Some(chat) => end(s, chat, "operator").await,
+            None => {
+                let _ = s
+                    .out
+                    .send(
+                        target(msg.chat.id),
+                        Author::Service,
+                        None,
+                        "Reply /bot to a customer's message, or send /bot <chat id>.",
+                        None,
+                    )
+                    .await;
+            }
+        }
+        return;
+    }
+    let Some(chat) = relayed else { return };
+    if text.is_empty() {
+        return;
+    }
+    match s
+        .out
+        .send(target(chat), Author::Service, None, text, None)
+        .await
+    {
+        Ok(_) => tracing::info!(chat, "operator reply relayed"),
+        Err(e) => {
+            tracing::error!(chat, error = %e, "could not relay an operator reply");
+            let _ = s
+                .out
+                .send(
+                    target(msg.chat.id),
+                    Author::Service,
+                    None,
+                    &format!("Could not deliver that to chat {chat}: {e}"),
+                    None,
+                )
+                .await;
+        }
+    }
+}
+
+/// End handoffs whose timeout passed (checked every 30 s).
+pub async fn expiry_loop(s: std::sync::Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = s.shutdown.cancelled() => return,
+        }
+        let Ok(all) = s.store.kv_scan::<Handoff>("tg/handoff/") else {
+            continue;
+        };
+        for (key, h) in all {
+            let Some(chat) = key
+                .strip_prefix("tg/handoff/")
+                .and_then(|c| c.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            if h.until_ms.is_some_and(|u| u <= now_ms()) {
+                end(&s, chat, "timeout").await;
+            }
+        }
+    }
+}

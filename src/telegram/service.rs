@@ -1,0 +1,491 @@
+//! The running bot: start-up (delete webhook, getMe, setMyCommands, resume pending messages),
+//! the long-polling loop, dispatch of each update (dedupe, access, store as pending, wake the
+//! chat's worker), and a graceful stop that lets in-flight replies finish within the grace time.
+
+use super::access::{Access, Me, Verdict};
+use super::api::{Api, ApiError, Token, Update};
+use super::config::TelegramConfig;
+use super::metrics::Metrics;
+use super::outbox::{Author, Outbox, Target};
+use super::state::{OFFSET_KEY, Pending, chat_of_pending_key, pending_key};
+use super::worker::ChatWorker;
+use crate::bot::Bot;
+use crate::store::{Store, StoreError};
+use futures::FutureExt;
+use serde_json::json;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Errors that stop the Telegram front end.
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    /// The token was refused.
+    #[error(
+        "telegram refused the bot token (check the environment variable named by `telegram.token_env`): {0}"
+    )]
+    Unauthorized(ApiError),
+    /// A Bot API call failed at start-up.
+    #[error("telegram start-up failed: {0}")]
+    Api(#[from] ApiError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metrics or webhook listener could not start.
+    #[error("could not listen on \"{addr}\": {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Commands registered with setMyCommands.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("start", "Say hello"),
+    ("help", "What I can do"),
+    ("reset", "Start a new conversation"),
+    ("stop", "Stop the reply being written"),
+    ("export", "Download this conversation"),
+    ("forget", "Delete your data"),
+    ("human", "Talk to a person"),
+];
+
+/// State shared by the poller, the chat workers and the handoff machinery.
+pub struct Shared {
+    /// The core bot.
+    pub bot: Bot,
+    /// The `telegram:` section.
+    pub cfg: TelegramConfig,
+    /// Paced sender.
+    pub out: Outbox,
+    /// The bot's store (kv state lives here too).
+    pub store: Store,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Access rules.
+    pub access: Access,
+    /// The bot's identity (after getMe).
+    pub me: RwLock<Me>,
+    /// 0 = untested, 1 = the server has sendMessageDraft, 2 = it does not.
+    pub drafts: AtomicU8,
+    /// Fires when the bot stops taking updates.
+    pub shutdown: CancellationToken,
+    /// Fires when in-flight replies must be cut (grace time over).
+    pub hard_stop: CancellationToken,
+    workers: Mutex<HashMap<i64, Arc<ChatWorker>>>,
+    tracker: TaskTracker,
+}
+
+/// A Telegram bot serving one [`Bot`].
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+}
+
+impl Service {
+    /// A service for `bot` with `cfg`, talking to the Bot API at `api_url` with `token`.
+    pub fn new(bot: Bot, cfg: TelegramConfig, api_url: &str, token: Token) -> Self {
+        let store = bot.store().clone();
+        let metrics = Arc::new(Metrics::default());
+        let out = Outbox::new(
+            Api::new(api_url, token),
+            cfg.pacing.clone(),
+            store.clone(),
+            metrics.clone(),
+        );
+        Self {
+            shared: Arc::new(Shared {
+                bot,
+                access: Access::new(&cfg),
+                cfg,
+                out,
+                store,
+                metrics,
+                me: RwLock::new(Me::default()),
+                drafts: AtomicU8::new(0),
+                shutdown: CancellationToken::new(),
+                hard_stop: CancellationToken::new(),
+                workers: Mutex::new(HashMap::new()),
+                tracker: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The shared state (handoff, tests, benchmarks).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Counters of this service.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Connect: getMe, and register commands. Returns the bot's identity.
+    pub async fn connect(&self) -> Result<Me, TelegramError> {
+        let s = &self.shared;
+        let me = s
+            .out
+            .api()
+            .call("getMe", &json!({}), Duration::from_secs(30))
+            .await
+            .map_err(|e| match e {
+                ApiError::Refused {
+                    status: 401 | 404, ..
+                } => TelegramError::Unauthorized(e),
+                e => TelegramError::Api(e),
+            })?;
+        let me = Me {
+            id: me.get("id").and_then(|v| v.as_i64()).unwrap_or(0),
+            username: me
+                .get("username")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+        };
+        *s.me.write().unwrap_or_else(|e| e.into_inner()) = me.clone();
+        let commands: Vec<_> = COMMANDS
+            .iter()
+            .map(|(c, d)| json!({"command": c, "description": d}))
+            .collect();
+        s.out
+            .call(
+                None,
+                false,
+                "setMyCommands",
+                &json!({"commands": commands}),
+                super::outbox::Delivery::Must,
+            )
+            .await?;
+        tracing::info!(bot = %me.username, id = me.id, "connected to telegram");
+        Ok(me)
+    }
+
+    /// Run until `stop` fires: long polling (or the webhook when configured), then a graceful
+    /// stop. Returns after everything is flushed.
+    pub async fn run(&self, stop: CancellationToken) -> Result<(), TelegramError> {
+        let s = self.shared.clone();
+        self.connect().await?;
+        if let Some(addr) = s.cfg.metrics_addr.clone() {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| TelegramError::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            tokio::spawn(super::metrics::serve(
+                listener,
+                s.metrics.clone(),
+                s.shutdown.clone(),
+            ));
+        }
+        self.resume_pending()?;
+        let handoffs = tokio::spawn(super::handoff::expiry_loop(s.clone()));
+        let result = match s.cfg.webhook.clone() {
+            Some(w) => super::webhook::serve(self.clone(), &w, stop.clone()).await,
+            None => self.poll(stop.clone()).await,
+        };
+        handoffs.abort();
+        self.finish().await;
+        result
+    }
+
+    /// Stop taking updates, give in-flight replies the grace time, cut the rest, flush.
+    async fn finish(&self) {
+        let s = &self.shared;
+        s.shutdown.cancel();
+        s.tracker.close();
+        let grace = Duration::from_millis(s.cfg.shutdown_grace_ms);
+        if tokio::time::timeout(grace, s.tracker.wait()).await.is_err() {
+            tracing::info!("grace time over: cutting in-flight replies");
+            s.hard_stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_millis(800), s.tracker.wait()).await;
+        }
+        if let Err(e) = s.store.flush() {
+            tracing::error!(error = %e, "flush on shutdown failed");
+        }
+        tracing::info!("telegram bot stopped");
+    }
+
+    async fn poll(&self, stop: CancellationToken) -> Result<(), TelegramError> {
+        let s = &self.shared;
+        s.out
+            .call(
+                None,
+                false,
+                "deleteWebhook",
+                &json!({"drop_pending_updates": false}),
+                super::outbox::Delivery::Must,
+            )
+            .await?;
+        let mut offset: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
+        let timeout = s.cfg.poll_timeout_secs;
+        let mut backoff = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
+        loop {
+            let params =
+                json!({"offset": offset + 1, "timeout": timeout, "allowed_updates": ["message"]});
+            let call = s
+                .out
+                .api()
+                .call("getUpdates", &params, Duration::from_secs(timeout + 15));
+            let got = tokio::select! {
+                _ = stop.cancelled() => break,
+                r = call => r,
+            };
+            let updates: Vec<Update> = match got {
+                Ok(v) => {
+                    backoff = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
+                    match serde_json::from_value::<Vec<serde_json::Value>>(v) {
+                        Ok(raw) => raw
+                            .into_iter()
+                            .filter_map(|u| match serde_json::from_value::<Update>(u.clone()) {
+                                Ok(u) => Some(u),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "skipping an update that could not be read");
+                                    if let Some(id) = u.get("update_id").and_then(|v| v.as_i64()) {
+                                        offset = offset.max(id);
+                                    }
+                                    None
+                                }
+                            })
+                            .collect(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "getUpdates returned something unexpected");
+                            Vec::new()
+                        }
+                    }
+                }
+                Err(e) => {
+                    let wait = match &e {
+                        ApiError::RetryAfter(d) => *d,
+                        ApiError::Refused { status: 409, .. } => {
+                            tracing::error!(
+                                "another process is polling this bot token (409 conflict); stop it"
+                            );
+                            Duration::from_secs(5)
+                        }
+                        ApiError::Refused { status: 401, .. } => {
+                            return Err(TelegramError::Unauthorized(e));
+                        }
+                        _ => backoff,
+                    };
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "getUpdates failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    continue;
+                }
+            };
+            offset = offset.max(self.handle_batch(updates).await?);
+        }
+        Ok(())
+    }
+
+    /// Handle a batch of updates: store each as pending (or handle it at once), flush, then wake
+    /// the chats. Returns the highest update id seen. Flushing before the next getUpdates
+    /// (which acknowledges the batch) is what makes a crash lose nothing.
+    pub async fn handle_batch(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
+        let s = &self.shared;
+        let mut last: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
+        let mut wake = Vec::new();
+        for u in updates {
+            if u.update_id <= last {
+                tracing::debug!(update = u.update_id, "duplicate update ignored");
+                continue;
+            }
+            last = u.update_id;
+            s.store.kv_put(OFFSET_KEY, &last)?;
+            let handled = AssertUnwindSafe(self.handle_update(u)).catch_unwind().await;
+            match handled {
+                Ok(Ok(Some(chat))) => wake.push(chat),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "could not handle an update"),
+                Err(panic) => {
+                    s.metrics.panics.fetch_add(1, Relaxed);
+                    tracing::error!(panic = %panic_text(&panic), "panic while handling an update; the bot keeps serving");
+                }
+            }
+        }
+        s.store.flush()?;
+        for chat in wake {
+            self.wake(chat);
+        }
+        Ok(last)
+    }
+
+    /// One update: returns the chat to wake when a message was stored as pending.
+    async fn handle_update(&self, u: Update) -> Result<Option<i64>, TelegramError> {
+        let s = &self.shared;
+        let Some(msg) = u.message else {
+            return Ok(None);
+        };
+        if msg.from.as_ref().is_some_and(|f| f.is_bot) {
+            return Ok(None);
+        }
+        if Some(msg.chat.id) == s.cfg.operators_chat {
+            super::handoff::from_operator(s, &msg).await;
+            return Ok(None);
+        }
+        let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let target = Target {
+            chat: msg.chat.id,
+            group: msg.chat.is_group(),
+        };
+        match s.access.check(&msg, &me) {
+            Verdict::Answer => {}
+            Verdict::NotAddressed => return Ok(None),
+            Verdict::Refused => {
+                s.metrics.refused.fetch_add(1, Relaxed);
+                tracing::info!(
+                    chat = msg.chat.id,
+                    user = msg.from.as_ref().map(|u| u.id),
+                    "refused a message (not allowed)"
+                );
+                if !s.cfg.refusal.is_empty() {
+                    let _ = s
+                        .out
+                        .send(target, Author::Bot, None, &s.cfg.refusal, None)
+                        .await;
+                }
+                return Ok(None);
+            }
+            Verdict::RateLimited { notify } => {
+                s.metrics.refused.fetch_add(1, Relaxed);
+                if notify {
+                    let _ = s
+                        .out
+                        .send(target, Author::Bot, None, &s.cfg.rate_limit.notice, None)
+                        .await;
+                }
+                return Ok(None);
+            }
+        }
+        let text = msg.text.as_deref().or(msg.caption.as_deref()).unwrap_or("");
+        if let Some((cmd, _)) = super::commands::parse(text)
+            && cmd == "stop"
+        {
+            // Acts at once, even while a reply is being written.
+            self.worker(msg.chat.id).cancel_turn();
+            let _ = s
+                .out
+                .send(target, Author::Bot, None, "Stopped.", None)
+                .await;
+            return Ok(None);
+        }
+        if text.trim().is_empty() {
+            let _ = s
+                .out
+                .send(
+                    target,
+                    Author::Bot,
+                    None,
+                    "I can only read text messages.",
+                    None,
+                )
+                .await;
+            return Ok(None);
+        }
+        s.metrics.messages_in.fetch_add(1, Relaxed);
+        s.metrics.queue_depth.fetch_add(1, Relaxed);
+        let chat = msg.chat.id;
+        s.store.kv_put(
+            &pending_key(chat, u.update_id),
+            &Pending {
+                update_id: u.update_id,
+                message: msg,
+            },
+        )?;
+        Ok(Some(chat))
+    }
+
+    /// Answer what is pending from before a restart.
+    fn resume_pending(&self) -> Result<(), TelegramError> {
+        let pending = self.shared.store.kv_scan::<Pending>("tg/pending/")?;
+        let mut chats: Vec<i64> = pending
+            .iter()
+            .filter_map(|(k, _)| chat_of_pending_key(k))
+            .collect();
+        chats.dedup();
+        if !chats.is_empty() {
+            tracing::info!(
+                chats = chats.len(),
+                messages = pending.len(),
+                "answering messages pending from before the restart"
+            );
+        }
+        self.shared
+            .metrics
+            .queue_depth
+            .fetch_add(pending.len() as i64, Relaxed);
+        for chat in chats {
+            self.wake(chat);
+        }
+        Ok(())
+    }
+
+    fn worker(&self, chat: i64) -> Arc<ChatWorker> {
+        let s = &self.shared;
+        let mut map = s.workers.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(chat)
+            .or_insert_with(|| {
+                let w = Arc::new(ChatWorker::new(chat));
+                s.metrics.active_chats.fetch_add(1, Relaxed);
+                s.tracker
+                    .spawn(super::worker::run(self.shared.clone(), w.clone()));
+                w
+            })
+            .clone()
+    }
+
+    /// Wake (or start) the worker of `chat`.
+    pub fn wake(&self, chat: i64) {
+        if self.shared.shutdown.is_cancelled() {
+            return;
+        }
+        self.worker(chat).notify();
+    }
+}
+
+impl Shared {
+    /// Remove a chat's worker if nothing is pending for it (called by the worker when idle,
+    /// under the same lock the dispatcher takes, so no wake-up is lost).
+    pub fn retire_worker(&self, chat: i64) -> bool {
+        let mut map = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = self
+            .store
+            .kv_scan::<serde_json::Value>(&super::state::pending_prefix(chat))
+            .map(|v| v.len())
+            .unwrap_or(0);
+        if pending > 0 {
+            return false;
+        }
+        map.remove(&chat);
+        self.metrics.active_chats.fetch_sub(1, Relaxed);
+        true
+    }
+
+    /// The running worker of a chat, if any.
+    pub fn running_worker(&self, chat: i64) -> Option<Arc<ChatWorker>> {
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&chat)
+            .cloned()
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

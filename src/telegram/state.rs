@@ -1,0 +1,97 @@
+//! What the Telegram front end keeps in the store's `kv` tree: chat -> session mapping, pending
+//! incoming messages, the last handled update id, handoff state and operator relay posts.
+//! Keys live under `tg/`; every record is JSON.
+
+use super::api::Message;
+use crate::chat::SessionId;
+use serde::{Deserialize, Serialize};
+
+/// Last update id handled (dedupe high-water mark).
+pub const OFFSET_KEY: &str = "tg/offset";
+
+/// A chat's record: its current session and every session it ever had (for `/forget`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    /// Session the next turn goes to.
+    pub session: Option<SessionId>,
+    /// Every session of this chat, oldest first.
+    pub sessions: Vec<SessionId>,
+    /// Sessions started (names are `tg-<chat>` then `tg-<chat>-<n>`).
+    pub resets: u32,
+}
+
+/// An incoming message stored before it is answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// Update that carried it.
+    pub update_id: i64,
+    /// The message.
+    pub message: Message,
+}
+
+/// A chat in human handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// Unix milliseconds when it started.
+    pub since_ms: i64,
+    /// Why (`/human`, a persona rule id, ...).
+    pub reason: String,
+    /// Unix milliseconds when it ends by itself (None = only `/bot`).
+    pub until_ms: Option<i64>,
+}
+
+/// Key of a chat's record.
+pub fn chat_key(chat: i64) -> String {
+    format!("tg/chat/{chat}")
+}
+
+/// Prefix of a chat's pending messages.
+pub fn pending_prefix(chat: i64) -> String {
+    format!("tg/pending/{chat}/")
+}
+
+/// Key of one pending message (update ids are zero-padded so keys sort in arrival order).
+pub fn pending_key(chat: i64, update_id: i64) -> String {
+    format!("tg/pending/{chat}/{update_id:020}")
+}
+
+/// Key of a chat's handoff state.
+pub fn handoff_key(chat: i64) -> String {
+    format!("tg/handoff/{chat}")
+}
+
+/// Key of an operator-chat post that relays to a customer chat.
+pub fn relay_key(operator_message_id: i64) -> String {
+    format!("tg/relay/{operator_message_id}")
+}
+
+/// Key of a pending `/forget` confirmation (value: deadline, unix ms).
+pub fn forget_key(chat: i64) -> String {
+    format!("tg/forget/{chat}")
+}
+
+/// Chat id from a `tg/pending/<chat>/<update>` key.
+pub fn chat_of_pending_key(key: &str) -> Option<i64> {
+    key.strip_prefix("tg/pending/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_keys_sort_by_update_and_parse_back() {
+        assert!(pending_key(-5, 9) < pending_key(-5, 10));
+        assert_eq!(chat_of_pending_key(&pending_key(-100123, 7)), Some(-100123));
+        assert!(!pending_key(123, 1).starts_with(&pending_prefix(12)));
+    }
+}

@@ -1,0 +1,251 @@
+//! One worker task per active chat: one turn at a time, messages that arrive meanwhile wait as
+//! pending; after a short quiet window a burst of messages is answered once. Pending messages
+//! are removed (and the removal flushed) only after their answer is sent.
+
+use super::api::Message;
+use super::outbox::{Author, Target};
+use super::service::{Shared, panic_text};
+use super::state::{ChatRecord, Pending, chat_key, pending_prefix};
+use crate::chat::SessionId;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How long a worker with nothing to do stays alive.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// Handle to a chat's worker.
+pub struct ChatWorker {
+    chat: i64,
+    wake: Notify,
+    turn: Mutex<Option<CancellationToken>>,
+}
+
+impl ChatWorker {
+    /// A worker for `chat` (started by the service).
+    pub fn new(chat: i64) -> Self {
+        Self {
+            chat,
+            wake: Notify::new(),
+            turn: Mutex::new(None),
+        }
+    }
+
+    /// New pending messages: look again.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Cancel the reply being generated (`/stop`, handoff).
+    pub fn cancel_turn(&self) {
+        if let Some(t) = self.turn.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            t.cancel();
+        }
+    }
+
+    fn begin_turn(&self) -> CancellationToken {
+        let t = CancellationToken::new();
+        *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+        t
+    }
+
+    fn end_turn(&self) {
+        *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// The worker loop of one chat.
+pub async fn run(s: Arc<Shared>, w: Arc<ChatWorker>) {
+    let burst = Duration::from_millis(s.cfg.burst_window_ms);
+    loop {
+        tokio::select! {
+            _ = w.wake.notified() => {}
+            _ = tokio::time::sleep(IDLE) => {
+                if s.retire_worker(w.chat) { return; }
+                continue;
+            }
+            _ = s.shutdown.cancelled() => {}
+        }
+        if s.shutdown.is_cancelled() {
+            s.retire_worker(w.chat);
+            return;
+        }
+        // Quiet window: wait until the chat has been quiet for `burst`.
+        loop {
+            tokio::select! {
+                _ = w.wake.notified() => continue,
+                _ = tokio::time::sleep(burst) => break,
+                _ = s.shutdown.cancelled() => break,
+            }
+        }
+        process(&s, &w).await;
+        if s.shutdown.is_cancelled() {
+            s.retire_worker(w.chat);
+            return;
+        }
+    }
+}
+
+/// Answer everything pending in this chat, in order: commands one by one, consecutive text
+/// messages together as one turn.
+async fn process(s: &Arc<Shared>, w: &ChatWorker) {
+    let items = match s.store.kv_scan::<Pending>(&pending_prefix(w.chat)) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(chat = w.chat, error = %e, "could not read pending messages");
+            return;
+        }
+    };
+    let mut batch: Vec<(String, Pending)> = Vec::new();
+    let mut groups: Vec<Vec<(String, Pending)>> = Vec::new();
+    for (key, p) in items {
+        let is_cmd = super::commands::parse(text_of(&p.message)).is_some();
+        if is_cmd {
+            if !batch.is_empty() {
+                groups.push(std::mem::take(&mut batch));
+            }
+            groups.push(vec![(key, p)]);
+        } else {
+            batch.push((key, p));
+        }
+    }
+    if !batch.is_empty() {
+        groups.push(batch);
+    }
+    for group in groups {
+        if s.shutdown.is_cancelled() {
+            // No new turns after a stop request; what is left is answered after the restart.
+            return;
+        }
+        let keys: Vec<String> = group.iter().map(|(k, _)| k.clone()).collect();
+        let msgs: Vec<Message> = group.into_iter().map(|(_, p)| p.message).collect();
+        let done = AssertUnwindSafe(handle_group(s, w, msgs))
+            .catch_unwind()
+            .await;
+        let finished = match done {
+            Ok(finished) => finished,
+            Err(panic) => {
+                s.metrics.panics.fetch_add(1, Relaxed);
+                tracing::error!(chat = w.chat, panic = %panic_text(&panic), "panic while answering; the bot keeps serving");
+                let t = Target {
+                    chat: w.chat,
+                    group: w.chat < 0,
+                };
+                let _ = s
+                    .out
+                    .send(
+                        t,
+                        Author::Bot,
+                        None,
+                        "Sorry, something went wrong with that message. Please try again.",
+                        None,
+                    )
+                    .await;
+                true
+            }
+        };
+        if !finished {
+            // Cut by shutdown: stays pending, answered after the restart.
+            return;
+        }
+        for k in &keys {
+            if let Err(e) = s.store.kv_remove(k) {
+                tracing::error!(error = %e, "could not clear a pending message");
+            }
+        }
+        s.metrics.queue_depth.fetch_sub(keys.len() as i64, Relaxed);
+        if let Err(e) = s.store.flush() {
+            tracing::error!(error = %e, "flush failed");
+        }
+    }
+}
+
+/// The text of a message (or its caption).
+pub fn text_of(m: &Message) -> &str {
+    m.text.as_deref().or(m.caption.as_deref()).unwrap_or("")
+}
+
+/// Handle one command or one burst of text. Returns false when cut by shutdown.
+async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bool {
+    let Some(last) = msgs.last() else { return true };
+    let target = Target {
+        chat: last.chat.id,
+        group: last.chat.is_group(),
+    };
+    if let Some((cmd, args)) = super::commands::parse(text_of(last)) {
+        super::commands::handle(s, w, target, last, &cmd, &args).await;
+        return true;
+    }
+    if super::handoff::active(s, target.chat) {
+        super::handoff::forward_to_operators(s, &msgs).await;
+        return true;
+    }
+    let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let text = msgs
+        .iter()
+        .map(|m| super::access::strip_mention(text_of(m), &me))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let session = match session_of(s, target.chat) {
+        Ok(sid) => sid,
+        Err(e) => {
+            tracing::error!(chat = target.chat, error = %e, "could not open the chat's session");
+            let _ = s
+                .out
+                .send(
+                    target,
+                    Author::Bot,
+                    None,
+                    "Sorry, I cannot reach my memory right now. Please try again later.",
+                    None,
+                )
+                .await;
+            return true;
+        }
+    };
+    let name = last
+        .from
+        .as_ref()
+        .map(|u| u.first_name.clone())
+        .filter(|n| !n.is_empty());
+    let opts = crate::bot::TurnOptions {
+        user_name: name,
+        ..Default::default()
+    };
+    let reply = s.bot.turn_with(session, &text, opts);
+    let stop = w.begin_turn();
+    let reply_to = target.group.then_some(last.message_id);
+    let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
+    w.end_turn();
+    !matches!(result, super::stream::Streamed::Cut)
+}
+
+/// The chat's current session, created on first use (`tg-<chat>`).
+pub fn session_of(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotError> {
+    let key = chat_key(chat);
+    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
+    if let Some(id) = rec.session {
+        return Ok(id);
+    }
+    let info = s.bot.open_session(&session_name(chat, rec.resets))?;
+    rec.session = Some(info.id);
+    if !rec.sessions.contains(&info.id) {
+        rec.sessions.push(info.id);
+    }
+    s.store.kv_put(&key, &rec)?;
+    s.store.flush()?;
+    Ok(info.id)
+}
+
+/// Session name of a chat after `resets` resets.
+pub fn session_name(chat: i64, resets: u32) -> String {
+    if resets == 0 {
+        format!("tg-{chat}")
+    } else {
+        format!("tg-{chat}-{}", resets + 1)
+    }
+}

@@ -1,0 +1,90 @@
+//! Makes text inert before it reaches the terminal: control characters and escape sequences in
+//! model output, stored history or session names become visible caret forms (`^[`, `^G`, `^?`)
+//! or U+FFFD, so nothing the model writes can move the cursor, change colours or set titles.
+
+use std::borrow::Cow;
+
+/// Tab stops are expanded to this many spaces (ratatui would otherwise drop the tab).
+const TAB: &str = "    ";
+
+/// True when `c` would be interpreted by a terminal rather than shown.
+fn is_hazard(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// Bidirectional overrides and isolates reorder what follows them ("trojan source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text with every control character made visible; newlines are kept, tabs become spaces and
+/// `\r\n` becomes `\n`. Borrowed when there is nothing to change (the common case).
+pub fn inert(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| is_hazard(c) && c != '\n') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => out.push('\n'),
+            '\t' => out.push_str(TAB),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c => push_inert(&mut out, c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One line of text for a single-line place (status bar, list item): newlines become `⏎`.
+pub fn inert_line(text: &str) -> String {
+    inert(text).replace('\n', "⏎")
+}
+
+fn push_inert(out: &mut String, c: char) {
+    let code = c as u32;
+    if code < 0x20 {
+        // Caret notation: ESC -> ^[, BEL -> ^G, NUL -> ^@.
+        out.push('^');
+        out.push(char::from_u32(code + 0x40).unwrap_or('?'));
+    } else if code == 0x7f {
+        out.push_str("^?");
+    } else if is_hazard(c) {
+        // C1 controls (CSI U+009B, OSC U+009D, ...) and bidi controls.
+        out.push('\u{FFFD}');
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_become_caret_notation() {
+        assert_eq!(inert("a\x1b[2Jb"), "a^[[2Jb");
+        assert_eq!(inert("\x1b]0;title\x07"), "^[]0;title^G");
+    }
+
+    #[test]
+    fn c1_controls_and_bidi_overrides_become_replacement_characters() {
+        assert_eq!(inert("x\u{9b}31my"), "x\u{FFFD}31my");
+        assert_eq!(inert("a\u{202E}b"), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn newlines_stay_tabs_expand_and_crlf_folds() {
+        assert_eq!(inert("a\r\nb\tc\rd\x7f"), "a\nb    c^Md^?");
+    }
+
+    #[test]
+    fn clean_text_is_borrowed() {
+        assert!(matches!(inert("plain ü 日本"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn single_line_form_marks_newlines() {
+        assert_eq!(inert_line("a\nb\x1b"), "a⏎b^[");
+    }
+}

@@ -1,0 +1,116 @@
+//! Human handoff: `/human` stops the bot in that chat (enforced when sending), the transcript
+//! goes to the operators, operator replies are relayed, `/bot` hands back, and the state
+//! survives a restart.
+
+use super::{Harness, bot, finals, test_config, to_chat};
+use parlor::engine::ScriptedEngine;
+use serde_json::json;
+use std::sync::Arc;
+
+const OPS: i64 = -500;
+const OPERATOR: i64 = 777;
+const CUSTOMER: i64 = 101;
+
+fn reply_in_ops(h: &Harness, to_message: i64, text: &str) {
+    let mut m = h.fake.message(OPS, OPERATOR, text);
+    m["reply_to_message"] = json!({"message_id": to_message, "chat": {"id": OPS, "type": "supergroup"}, "date": 0,
+        "from": {"id": parlor::telegram::fake::BOT_ID, "is_bot": true, "first_name": "Acme Support"}});
+    h.fake.push_message(m);
+}
+
+#[tokio::test]
+async fn handoff_round_trip_survives_a_restart() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    let h = Harness::start(bot.clone(), cfg.clone()).await;
+
+    h.fake.push_text(CUSTOMER, "my router is on fire");
+    h.until("the bot's reply", |c| !finals(c, CUSTOMER).is_empty())
+        .await;
+    h.fake.push_text(CUSTOMER, "/human");
+    let calls = h
+        .until("the operators' post", |c| {
+            to_chat(c, "sendmessage", OPS).iter().any(|c| c.ok)
+        })
+        .await;
+    let post = to_chat(&calls, "sendmessage", OPS)[0];
+    assert!(
+        post.text()
+            .contains(&format!("Chat {CUSTOMER} asked for a human"))
+    );
+    assert!(
+        post.text().contains("Customer: my router is on fire"),
+        "transcript included: {}",
+        post.text()
+    );
+    assert!(post.text().contains("Bot: echo: my router is on fire"));
+    assert!(
+        h.fake
+            .chat_texts(CUSTOMER)
+            .iter()
+            .any(|t| t.contains("human colleague"))
+    );
+
+    // The bot is silent in that chat now; the customer's message goes to the operators.
+    h.fake.push_text(CUSTOMER, "hello? anyone?");
+    h.until("the forwarded message", |_| {
+        h.fake
+            .chat_texts(OPS)
+            .iter()
+            .any(|t| t.ends_with("hello? anyone?"))
+    })
+    .await;
+    let ops_ids = h.fake.sent_message_ids(OPS);
+
+    // Restart: the handoff state is kept.
+    let fake = h.fake.clone();
+    h.stop().await;
+    let h = Harness::start_on(fake, bot, cfg).await;
+    h.fake.push_text(CUSTOMER, "still there?");
+    h.until("the second forward", |_| {
+        h.fake
+            .chat_texts(OPS)
+            .iter()
+            .any(|t| t.ends_with("still there?"))
+    })
+    .await;
+
+    // An operator answers by replying to the post.
+    reply_in_ops(
+        &h,
+        ops_ids[0],
+        "Hi, this is Anna from Acme. Please unplug it.",
+    );
+    h.until("the relayed answer", |_| {
+        h.fake
+            .chat_texts(CUSTOMER)
+            .iter()
+            .any(|t| t.starts_with("Hi, this is Anna"))
+    })
+    .await;
+    let before = h.fake.calls();
+    assert!(
+        finals(&before, CUSTOMER).len() == 1,
+        "no bot reply during the handoff: {:?}",
+        h.fake.chat_texts(CUSTOMER)
+    );
+
+    // The operator hands back; the bot answers again.
+    reply_in_ops(&h, ops_ids[0], "/bot");
+    h.until("the hand-back notice", |_| {
+        h.fake
+            .chat_texts(CUSTOMER)
+            .iter()
+            .any(|t| t.contains("talking to the bot again"))
+    })
+    .await;
+    h.fake.push_text(CUSTOMER, "thanks");
+    h.until("the bot again", |c| {
+        finals(c, CUSTOMER)
+            .iter()
+            .any(|c| c.text() == "echo: thanks")
+    })
+    .await;
+    h.stop().await;
+}

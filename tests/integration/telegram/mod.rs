@@ -1,0 +1,162 @@
+//! The Telegram front end against the fake Bot API server (`parlor::telegram::fake`) on
+//! 127.0.0.1: every scenario drives real HTTP long polling and asserts on the recorded calls.
+
+mod cli;
+mod handoff;
+mod reliability;
+mod scenarios;
+
+use parlor::bot::Bot;
+use parlor::engine::Engine;
+use parlor::persona::Persona;
+use parlor::store::Store;
+use parlor::telegram::fake::{Call, FakeBotApi};
+use parlor::telegram::{Service, TelegramConfig, Token};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// The token tests use; it must never show up in logs.
+pub const TOKEN: &str = "123456:TEST-SECRET-tok3n-do-not-log";
+
+/// How long a test waits for an expected call before it fails (not a synchronisation sleep).
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Short pacing so tests run fast; the waits are still asserted on recorded timestamps.
+pub fn test_config() -> TelegramConfig {
+    let mut c = TelegramConfig::default();
+    c.pacing.global_per_second = 1000.0;
+    c.pacing.private_interval_ms = 40;
+    c.pacing.group_interval_ms = 80;
+    c.pacing.typing_interval_ms = 200;
+    c.pacing.retry_base_ms = 20;
+    c.burst_window_ms = 30;
+    c.poll_timeout_secs = 1;
+    c.shutdown_grace_ms = 300;
+    c
+}
+
+/// The Acme support persona from this repository.
+pub fn persona() -> Persona {
+    Persona::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml"))
+        .expect("acme persona loads")
+}
+
+/// The Acme persona with another reply cap (scripted engines count one token per word).
+pub fn persona_with_max_tokens(max: u32) -> Persona {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
+    let text = std::fs::read_to_string(&path).expect("persona file");
+    assert!(text.contains("max_tokens: 200"));
+    let text = text.replace("max_tokens: 200", &format!("max_tokens: {max}"));
+    Persona::parse(&path, &text).expect("persona parses")
+}
+
+/// A bot over `engine` with a fresh on-disk store.
+pub fn bot(engine: Arc<dyn Engine>) -> (TempDir, Bot) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store opens");
+    (dir, Bot::new(persona(), engine, store))
+}
+
+/// A running service against a fake server.
+pub struct Harness {
+    /// The fake Bot API.
+    pub fake: Arc<FakeBotApi>,
+    /// The service.
+    pub svc: Service,
+    stop: CancellationToken,
+    run: tokio::task::JoinHandle<Result<(), parlor::telegram::TelegramError>>,
+}
+
+impl Harness {
+    /// Start `bot` with `cfg` against a new fake server.
+    pub async fn start(bot: Bot, cfg: TelegramConfig) -> Self {
+        let fake = Arc::new(FakeBotApi::start(TOKEN).await.expect("fake server"));
+        Self::start_on(fake, bot, cfg).await
+    }
+
+    /// Start `bot` against an existing fake server (a restart).
+    pub async fn start_on(fake: Arc<FakeBotApi>, bot: Bot, cfg: TelegramConfig) -> Self {
+        if std::env::var_os("PARLOR_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("parlor=debug")
+                .with_test_writer()
+                .try_init();
+        }
+        let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN));
+        let stop = CancellationToken::new();
+        let run = tokio::spawn({
+            let svc = svc.clone();
+            let stop = stop.clone();
+            async move { svc.run(stop).await }
+        });
+        // Ready once it polls.
+        fake.wait_for(WAIT, |c| c.iter().any(|c| c.method == "getupdates"))
+            .await
+            .expect("the service polls");
+        Self {
+            fake,
+            svc,
+            stop,
+            run,
+        }
+    }
+
+    /// Stop as SIGTERM would and wait for the end; returns how long it took.
+    pub async fn stop(self) -> Duration {
+        let t0 = std::time::Instant::now();
+        self.stop.cancel();
+        self.run
+            .await
+            .expect("service task")
+            .expect("service ends cleanly");
+        t0.elapsed()
+    }
+
+    /// Wait until `pred` holds for the recorded calls.
+    pub async fn until(&self, what: &str, pred: impl Fn(&[Call]) -> bool) -> Vec<Call> {
+        match self.fake.wait_for(WAIT, pred).await {
+            Ok(c) => c,
+            Err(calls) => panic!(
+                "timed out waiting for {what}; calls: {:#?}",
+                summary(&calls)
+            ),
+        }
+    }
+}
+
+/// `method chat text` lines for failure messages.
+pub fn summary(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.method != "getupdates")
+        .map(|c| {
+            format!(
+                "{} {:?} ok={} {:?}",
+                c.method,
+                c.chat(),
+                c.ok,
+                c.text().chars().take(80).collect::<String>()
+            )
+        })
+        .collect()
+}
+
+/// Final (HTML) messages and edits that succeeded in `chat`.
+pub fn finals(calls: &[Call], chat: i64) -> Vec<Call> {
+    calls
+        .iter()
+        .filter(|c| c.chat() == Some(chat) && c.ok && c.is_html())
+        .cloned()
+        .collect()
+}
+
+/// Successful calls of `method` to `chat`.
+pub fn to_chat<'a>(calls: &'a [Call], method: &str, chat: i64) -> Vec<&'a Call> {
+    calls
+        .iter()
+        .filter(|c| c.method == method && c.chat() == Some(chat))
+        .collect()
+}

@@ -1,0 +1,264 @@
+//! Reliability: restart with a pending message, duplicate updates, a panic in one update,
+//! `/stop`, bursts, queue notices, a prompt stop, and the token never in the logs.
+
+use super::{Harness, TOKEN, bot, finals, test_config, to_chat};
+use parlor::chat::ChatMessage;
+use parlor::engine::scripted::Scripted;
+use parlor::engine::{
+    Engine, EngineError, EngineEvent, EventStream, GenerateRequest, ScriptedEngine,
+};
+use parlor::telegram::fake::Failure;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Panics the first time the model name is asked for (creating the first session), then
+/// behaves like the echoing scripted engine.
+struct PanicOnce {
+    inner: ScriptedEngine,
+    panicked: AtomicBool,
+}
+
+impl Engine for PanicOnce {
+    fn generate(&self, req: GenerateRequest) -> EventStream {
+        self.inner.generate(req)
+    }
+    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
+        self.inner.count_tokens(m)
+    }
+    fn context_window(&self) -> u32 {
+        self.inner.context_window()
+    }
+    fn model_name(&self) -> String {
+        if !self.panicked.swap(true, Ordering::SeqCst) {
+            panic!("injected failure while opening a session");
+        }
+        self.inner.model_name()
+    }
+}
+
+/// Reports "you are number 2 in line" before every reply, like a busy engine.
+struct Busy(ScriptedEngine);
+
+impl Engine for Busy {
+    fn generate(&self, req: GenerateRequest) -> EventStream {
+        let mut inner = self.0.generate(req);
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            let _ = tx.send(EngineEvent::Queued { position: 2 }).await;
+            while let Some(ev) = inner.recv().await {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
+        self.0.count_tokens(m)
+    }
+    fn context_window(&self) -> u32 {
+        self.0.context_window()
+    }
+    fn model_name(&self) -> String {
+        self.0.model_name()
+    }
+}
+
+#[tokio::test]
+async fn a_pending_message_is_answered_after_a_restart() {
+    let engine = ScriptedEngine::new([Scripted::Hang("partial answer ".into())]);
+    let (_dir, bot) = bot(Arc::new(engine));
+    let store = bot.store().clone();
+    let h = Harness::start(bot.clone(), test_config()).await;
+    let fake = h.fake.clone();
+    let update = fake.push_text(91, "where is my parcel?");
+    h.until("the partial reply and the acknowledgement", |c| {
+        !to_chat(c, "sendmessagedraft", 91).is_empty()
+            && c.iter()
+                .any(|c| c.method == "getupdates" && c.params["offset"].as_i64() > Some(update))
+    })
+    .await;
+    assert_eq!(
+        store.kv_scan::<Value>("tg/pending/91/").unwrap().len(),
+        1,
+        "stored as pending"
+    );
+    let took = h.stop().await;
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    assert_eq!(
+        store.kv_scan::<Value>("tg/pending/91/").unwrap().len(),
+        1,
+        "still pending after the cut"
+    );
+    // The cut reply was finished visibly, not left as a dangling draft.
+    assert!(
+        fake.chat_texts(91)
+            .iter()
+            .any(|t| t.starts_with("partial answer") && t.contains("interrupted"))
+    );
+
+    let h = Harness::start_on(fake.clone(), bot, test_config()).await;
+    h.until("the answer after the restart", |c| {
+        finals(c, 91)
+            .iter()
+            .any(|c| c.text() == "echo: where is my parcel?")
+    })
+    .await;
+    assert_eq!(fake.unacknowledged(), 0);
+    h.stop().await;
+    assert!(
+        store.kv_scan::<Value>("tg/pending/").unwrap().is_empty(),
+        "nothing left pending"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_updates_are_answered_once() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let h = Harness::start(bot, test_config()).await;
+    let m = h.fake.message(95, 95, "only once please");
+    h.fake
+        .push_raw(json!({"update_id": 500, "message": m.clone()}));
+    h.fake.push_raw(json!({"update_id": 500, "message": m}));
+    h.until("the reply", |c| !finals(c, 95).is_empty()).await;
+    h.fake.push_text(95, "next");
+    h.until("the second reply", |c| {
+        finals(c, 95).iter().any(|c| c.text() == "echo: next")
+    })
+    .await;
+    assert_eq!(
+        h.fake.chat_texts(95),
+        ["echo: only once please", "echo: next"]
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_in_one_update_is_caught_and_the_bot_keeps_serving() {
+    let engine = PanicOnce {
+        inner: ScriptedEngine::new([]),
+        panicked: AtomicBool::new(false),
+    };
+    let (_dir, bot) = bot(Arc::new(engine));
+    let h = Harness::start(bot, test_config()).await;
+    h.fake.push_text(96, "first");
+    h.until("the apology", |_| {
+        h.fake
+            .chat_texts(96)
+            .iter()
+            .any(|t| t.contains("something went wrong"))
+    })
+    .await;
+    h.fake.push_text(96, "second");
+    h.until("the next reply", |c| {
+        finals(c, 96).iter().any(|c| c.text() == "echo: second")
+    })
+    .await;
+    assert_eq!(h.svc.metrics().panics.load(Ordering::Relaxed), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn stop_cancels_the_reply_and_keeps_what_was_written() {
+    // A long, slow reply: the turn notices the cancellation at its next token.
+    let long: String = (0..150).map(|i| format!("w{i} ")).collect();
+    let engine =
+        ScriptedEngine::new([Scripted::Text(long.clone())]).with_step(Duration::from_millis(20));
+    let (_dir, bot) = bot(Arc::new(engine));
+    let store = bot.store().clone();
+    let h = Harness::start(bot, test_config()).await;
+    h.fake.push_text(97, "talk forever");
+    h.until("the draft", |c| {
+        !to_chat(c, "sendmessagedraft", 97).is_empty()
+    })
+    .await;
+    h.fake.push_text(97, "/stop");
+    h.until("the stopped reply", |_| {
+        h.fake
+            .chat_texts(97)
+            .iter()
+            .any(|t| t.contains("(stopped)"))
+    })
+    .await;
+    let sid = store.find_session("tg-97").unwrap().unwrap().id;
+    // The turn stores the cut reply when it notices the cancellation: poll with a deadline.
+    let deadline = tokio::time::Instant::now() + super::WAIT;
+    loop {
+        let msgs = store.messages(sid).unwrap();
+        if msgs.len() == 2 {
+            assert!(msgs[1].interrupted, "stored as interrupted");
+            assert!(msgs[1].text.len() < long.len() && long.starts_with(&msgs[1].text));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cut reply was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_messages_is_answered_once_and_queue_position_is_told() {
+    let (_dir, bot) = bot(Arc::new(Busy(ScriptedEngine::new([]))));
+    let mut cfg = test_config();
+    cfg.burst_window_ms = 400;
+    let h = Harness::start(bot, cfg).await;
+    for t in ["hi", "my router", "is broken"] {
+        h.fake.push_text(98, t);
+    }
+    let calls = h.until("the reply", |c| !finals(c, 98).is_empty()).await;
+    assert_eq!(finals(&calls, 98).len(), 1);
+    let texts = h.fake.chat_texts(98);
+    assert!(texts[0].contains("number 2 in line"), "{texts:?}");
+    assert_eq!(texts.last().unwrap(), "echo: hi\nmy router\nis broken");
+    h.stop().await;
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_token_never_appears_in_the_logs() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let mut cfg = test_config();
+    cfg.allowed_users = vec![1];
+    let h = Harness::start(bot, cfg).await;
+    h.fake.fail_next("sendMessage", Failure::Status(502));
+    h.fake.fail_next("sendMessageDraft", Failure::RetryAfter(1));
+    h.fake.push_text(1, "hello");
+    h.fake.push_text(2, "refuse me");
+    h.until("the reply", |c| !finals(c, 1).is_empty()).await;
+    tracing::debug!(api = ?h.svc.shared().out.api(), "the client, as Debug");
+    h.stop().await;
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(
+        text.contains("retrying telegram call"),
+        "the logs were captured"
+    );
+    assert!(text.contains("[redacted]"));
+    assert!(
+        !text.contains(TOKEN) && !text.contains("TEST-SECRET"),
+        "token leaked into the logs"
+    );
+}

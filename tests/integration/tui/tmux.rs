@@ -1,0 +1,212 @@
+//! The real binary in a real terminal: tmux runs `parlor chat` on the default model in a
+//! temporary home. The test types, polls `capture-pane` with a deadline (never a fixed sleep),
+//! stops a reply with Esc, quits with Ctrl+C, checks the terminal is restored, starts again and
+//! finds the conversation.
+
+use crate::common::{model_path, parlor_bin};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Long enough for loading the model and a full reply in a debug build on a busy machine.
+const DEADLINE: Duration = Duration::from_secs(180);
+/// Pause between two looks at the screen while polling.
+const POLL: Duration = Duration::from_millis(25);
+
+const PERSONA: &str = "\
+name: Tmuxbot
+system: You are a helpful assistant. Answer in detail.
+greeting: Ready when you are.
+sampling:
+  temperature: 0.0
+  max_tokens: 900
+context:
+  window: 2048
+  reply_reserve: 900
+";
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Self {
+        let socket = format!("parlor-test-{}", std::process::id());
+        let tmux = Self { socket };
+        let out = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='$ ' HOME=/tmp bash --norc --noprofile",
+        ]);
+        assert!(out.status.success(), "tmux did not start: {out:?}");
+        tmux
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed")
+    }
+
+    /// Type `text` literally.
+    fn type_text(&self, text: &str) {
+        assert!(
+            self.cmd(&["send-keys", "-t", "t", "-l", text])
+                .status
+                .success()
+        );
+    }
+
+    /// Press a key (`Enter`, `Escape`, `C-c`).
+    fn key(&self, key: &str) {
+        assert!(self.cmd(&["send-keys", "-t", "t", key]).status.success());
+    }
+
+    /// Paste `text` as the terminal would (bracketed paste when the app asked for it).
+    fn paste(&self, text: &str) {
+        assert!(self.cmd(&["set-buffer", "-b", "p", text]).status.success());
+        assert!(
+            self.cmd(&["paste-buffer", "-p", "-b", "p", "-t", "t"])
+                .status
+                .success()
+        );
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn format(&self, fmt: &str) -> String {
+        let out = self.cmd(&["display-message", "-p", "-t", "t", fmt]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Poll the screen until `ready` holds; panics with the last screen at the deadline.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn launch(tmux: &Tmux, home: &Path) {
+    let line = format!(
+        "{} --home {} chat --persona tmuxbot --model {}",
+        parlor_bin().display(),
+        home.display(),
+        model_path().display()
+    );
+    tmux.type_text(&line);
+    tmux.key("Enter");
+}
+
+fn status_bar(screen: &str) -> &str {
+    screen.lines().last().unwrap_or("")
+}
+
+#[test]
+fn chat_in_a_real_terminal_streams_stops_quits_and_resumes() {
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(home.path().join("personas")).unwrap();
+    std::fs::write(home.path().join("personas/tmuxbot.yaml"), PERSONA).unwrap();
+    let tmux = Tmux::start(100, 30);
+    tmux.wait_for("the shell prompt", |s| s.contains('$'));
+
+    launch(&tmux, home.path());
+    tmux.wait_for("the greeting", |s| {
+        s.contains("Ready when you are.") && status_bar(s).contains("idle")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "full screen while running"
+    );
+
+    // First message, pasted with escape sequences in it: they must show up inert.
+    tmux.paste("hello \x1b[31mred\x1b[0m there\x07");
+    tmux.key("Enter");
+    let screen = tmux.wait_for("the first reply", |s| {
+        s.matches("▌ Tmuxbot").count() >= 2 && status_bar(s).contains("idle")
+    });
+    assert!(
+        screen.contains("hello ^[[31mred^[[0m there^G"),
+        "escape sequences must be shown inert:\n{screen}"
+    );
+    assert!(status_bar(&screen).contains("tok/s"), "{screen}");
+
+    // Second message: stop the reply while it streams.
+    tmux.type_text("Write a very long story about a dragon who learns to bake bread.");
+    tmux.key("Enter");
+    tmux.wait_for("the second reply to stream", |s| {
+        status_bar(s).contains("streaming")
+    });
+    tmux.key("Escape");
+    let stopped = tmux.wait_for("the stopped reply", |s| {
+        s.contains("[interrupted]") && status_bar(s).contains("idle")
+    });
+    assert!(stopped.contains("reply stopped"), "{stopped}");
+
+    // Quit; the shell gets its normal screen and terminal modes back.
+    tmux.key("C-c");
+    tmux.wait_for("the shell after quitting", |s| {
+        !s.contains("▌ Tmuxbot") && s.contains("chat --persona tmuxbot")
+    });
+    assert_eq!(tmux.format("#{alternate_on}"), "0", "alternate screen left");
+    assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "mouse capture off");
+    tmux.type_text(
+        "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo -e -icanon -e -echo | tr '\\n' ,; echo",
+    );
+    tmux.key("Enter");
+    // Raw mode would print "-icanon,-echo," and never match.
+    tmux.wait_for("cooked terminal modes", |s| {
+        s.lines().any(|l| l.trim() == "icanon,echo,")
+    });
+
+    // Start again: the conversation is there, the stopped reply marked.
+    tmux.type_text("clear");
+    tmux.key("Enter");
+    tmux.wait_for("a clear screen", |s| !s.contains("icanon"));
+    launch(&tmux, home.path());
+    let resumed = tmux.wait_for("the resumed conversation", |s| {
+        s.contains("[interrupted]") && status_bar(s).contains("idle")
+    });
+    tmux.key("PPage");
+    tmux.key("Home");
+    let top = tmux.wait_for("the top of the conversation", |s| {
+        s.contains("hello ^[[31mred^[[0m there^G")
+    });
+    assert!(
+        !top.contains("Ready when you are."),
+        "a resumed session shows no greeting:\n{top}"
+    );
+    drop(resumed);
+    tmux.key("C-c");
+    tmux.wait_for("the shell after the second quit", |s| {
+        !s.contains("▌ Tmuxbot")
+    });
+}
