@@ -88,6 +88,9 @@ fn rules_come_before_the_faq_and_their_variables_reach_the_reply() {
     assert_eq!(text, "Passing you to a colleague (order known: yes).");
     assert_eq!(i.matched_rules, vec!["tag-order", "human"]);
     assert!(i.actions.contains(&Action::Handoff));
+    assert!(p.hands_off(&source));
+    assert!(!p.hands_off(&ReplySource::Rule("hours-override".into())));
+    assert!(!p.hands_off(&ReplySource::Faq("hours".into())));
 }
 
 #[test]

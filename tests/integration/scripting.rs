@@ -328,3 +328,33 @@ async fn hot_reload_applies_valid_edits_and_keeps_the_last_good_persona() {
         "the last good persona stays"
     );
 }
+
+#[test]
+fn check_reports_every_kind_of_scripting_problem_with_its_position() {
+    let home = temp_home();
+    let out = Command::new(parlor_bin())
+        .current_dir(root())
+        .arg("--home")
+        .arg(home.path())
+        .args([
+            "check",
+            "tests/fixtures/scripting/bad-scripting.yaml",
+            "tests/fixtures/scripting/bad-action.yaml",
+        ])
+        .output()
+        .expect("runs parlor");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let f = "tests/fixtures/scripting";
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{f}/bad-scripting.yaml:9:15: faq.entries[0].answer: unknown macro \"{{{{usr}}}}\"; did you mean {{{{user}}}}?\n\
+             {f}/bad-scripting.yaml:10:11: faq.entries[1].id: duplicate FAQ id \"hours\" (also used by entries[0]); ids must be unique\n\
+             {f}/bad-scripting.yaml:14:11: knowledge.budget: constant entries take about 18 tokens, over the budget of 10; raise the budget or make some entries keyed\n\
+             {f}/bad-scripting.yaml:18:16: knowledge.entries[0].content: takes about 18 tokens, over the knowledge budget of 10; shorten it or raise `knowledge.budget`\n\
+             {f}/bad-scripting.yaml:21:20: rules[0].when.regex: invalid regex \"order (\\d+\" at column 7: unclosed group; fix the pattern\n\
+             {f}/bad-action.yaml:7:11: rules[0].then[0]: unknown action `escalate`; expected one of reply, handoff, switch_persona, set_var, end_session\n\
+             checked 2 personas and 0 bots: 6 problems in 2 files\n"
+        )
+    );
+}
