@@ -158,6 +158,12 @@ pub enum EngineError {
         /// Tokens available.
         available: u32,
     },
+    /// Too many conversations are already waiting for the engine.
+    #[error("the model is busy: {waiting} conversations are waiting; try again in a minute")]
+    Busy {
+        /// Requests already queued.
+        waiting: usize,
+    },
     /// The inference thread stopped (a bug or an earlier fatal error).
     #[error("the inference engine stopped; restart parlor")]
     Stopped,

