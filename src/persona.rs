@@ -12,6 +12,7 @@ pub mod raw;
 pub mod rules;
 pub mod script;
 pub mod session;
+pub mod testing;
 pub mod text;
 pub mod watch;
 

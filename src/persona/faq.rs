@@ -14,6 +14,10 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Weight of a query word matched only through a typo correction.
 const TYPO_WEIGHT: f32 = 0.8;
+/// Weight of "the message covers the question" against "the question explains the message"
+/// in the confidence (a weighted geometric mean): extra words in a message cost less than
+/// missing words of the question.
+const DOC_WEIGHT: f32 = 0.6;
 /// How many typo candidates (most shared trigrams first) get an edit-distance check.
 const TYPO_CANDIDATES: usize = 48;
 
@@ -392,7 +396,7 @@ impl Index {
             let doc = &self.docs[d as usize];
             let doc_cov = (bm25 / doc.self_score).min(1.0);
             let query_cov = (covered / query_total).min(1.0);
-            let score = (doc_cov * query_cov).sqrt();
+            let score = doc_cov.powf(DOC_WEIGHT) * query_cov.powf(1.0 - DOC_WEIGHT);
             let slot = best.entry(doc.entry).or_insert((0.0, 0.0));
             if (score, bm25) > *slot {
                 *slot = (score, bm25);

@@ -111,6 +111,19 @@ impl Persona {
         &self.scripting.rules
     }
 
+    /// Whether a reply from `source` handed the conversation to a human (a rule with a
+    /// `handoff` action): what the Telegram front end acts on.
+    pub fn hands_off(&self, source: &ReplySource) -> bool {
+        let ReplySource::Rule(id) = source else {
+            return false;
+        };
+        self.scripting
+            .rules
+            .rules()
+            .iter()
+            .any(|r| r.id == *id && r.actions.contains(&Action::Handoff))
+    }
+
     /// Check `text` before the model: rules in order (a rule with a reply answers), then the
     /// FAQ (a match at or above `faq.threshold` answers). `first_message`: no earlier user
     /// message in the session. Variables set by matching rules are visible to the reply.

@@ -88,6 +88,9 @@ fn rules_come_before_the_faq_and_their_variables_reach_the_reply() {
     assert_eq!(text, "Passing you to a colleague (order known: yes).");
     assert_eq!(i.matched_rules, vec!["tag-order", "human"]);
     assert!(i.actions.contains(&Action::Handoff));
+    assert!(p.hands_off(&source));
+    assert!(!p.hands_off(&ReplySource::Rule("hours-override".into())));
+    assert!(!p.hands_off(&ReplySource::Faq("hours".into())));
 }
 
 #[test]
@@ -174,4 +177,40 @@ fn unknown_actions_are_reported_with_their_position() {
         e[0].starts_with("personas/shop.yaml:6:11: rules[0].then[0]: unknown action `escalate`; expected one of reply, handoff"),
         "{e:#?}"
     );
+}
+
+/// Calibration printout of the shipped support FAQ on the questions of its test file:
+/// `cargo test --lib script::tests::acme_faq_scores -- --ignored --nocapture`.
+#[test]
+#[ignore = "calibration printout"]
+fn acme_faq_scores() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = Persona::load(&root.join("personas/acme-support.yaml")).expect("valid");
+    let tests = crate::persona::testing::load(&root.join("personas/acme-support.test.yaml"))
+        .expect("valid tests");
+    for case in &tests.cases {
+        for step in &case.steps {
+            let r = p.faq().rank(&step.user, 2);
+            let s: Vec<String> = r
+                .iter()
+                .map(|m| format!("{}={:.2}", p.faq().entries()[m.entry].id, m.score))
+                .collect();
+            println!("{:55} {:?}", step.user, s);
+        }
+    }
+    for q in [
+        "my cat likes to sleep on the router, is that ok?",
+        "is the R1 good for gaming?",
+        "can I use the router with my old modem?",
+        "what is the weather in Berlin today?",
+        "does the router work with fiber internet?",
+        "how many devices can connect at the same time?",
+    ] {
+        let r = p.faq().rank(q, 2);
+        let s: Vec<String> = r
+            .iter()
+            .map(|m| format!("{}={:.2}", p.faq().entries()[m.entry].id, m.score))
+            .collect();
+        println!("(not in FAQ) {:55} {:?}", q, s);
+    }
 }

@@ -9,19 +9,24 @@ const STOP_WORDS: &[&str] = &[
     "or", "so", "that", "this", "these", "those", "there", "what", "whats", "how", "hi", "hello",
     "please", "pls", "thanks", "thank", "hey", "any", "some", "just", "about", "get", "got",
     "have", "has", "had", "im", "ive", "u", "ur", "if", "then", "also", "too", "know", "tell",
-    "want", "need", "like", "s", "t",
+    "want", "need", "like", "s", "t", "where", "when", "which", "who", "why", "wheres", "doing",
+    "until", "much", "many", "here", "still", "again", "one",
 ];
 
-/// Lowercase `text` and split it into words: letters and digits, apostrophes dropped
-/// (`don't` -> `dont`), everything else a separator.
+/// Lowercase `text` and split it into words: letters and digits, apostrophes and hyphens
+/// inside words dropped (`don't` -> `dont`, `Wi-Fi` -> `wifi`), everything else a separator.
 pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    for ch in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        let joins = matches!(ch, '\'' | '’' | '-')
+            && !cur.is_empty()
+            && chars.peek().is_some_and(|c| c.is_alphanumeric());
         if ch.is_alphanumeric() {
             cur.extend(ch.to_lowercase());
-        } else if ch == '\'' || ch == '’' {
-            // `don't` -> `dont`, `customer's` -> `customers`.
+        } else if joins {
+            // `don't` -> `dont`, `customer's` -> `customers`, `e-mail` -> `email`.
         } else if !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
         }
@@ -168,8 +173,8 @@ mod tests {
     #[test]
     fn words_lowercase_and_drop_punctuation() {
         assert_eq!(
-            words("Hello, WORLD! Don't-panic: v2.1?"),
-            vec!["hello", "world", "dont", "panic", "v2", "1"]
+            words("Hello, WORLD! Don't-panic: v2.1? Wi-Fi - ok'"),
+            vec!["hello", "world", "dontpanic", "v2", "1", "wifi", "ok"]
         );
     }
 

@@ -33,8 +33,9 @@ where
     F: FnMut(Result<Persona, PersonaError>) + Send + 'static,
 {
     let path = path.into();
+    // Stamp now, not in the task: an edit made right after `watch` returns must count.
+    let mut last = stamp(&path);
     let task = tokio::spawn(async move {
-        let mut last = stamp(&path);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;

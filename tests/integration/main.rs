@@ -6,6 +6,7 @@ mod common;
 mod engine;
 mod models;
 mod remote;
+mod scripting;
 mod slots;
 mod store;
 mod telegram;
