@@ -10,13 +10,12 @@ use super::state::StateDir;
 use super::{Control, EngineSettings, Job, tokenize_prompt};
 use crate::chat::FinishReason;
 use crate::engine::stop::{Filtered, StopFilter};
-use crate::engine::{EngineError, EngineEvent, GenerationStats, Sampling};
+use crate::engine::{EngineError, EngineEvent};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -577,4 +576,3 @@ impl Run<'_> {
         }
     }
 }
-
