@@ -1,7 +1,7 @@
 //! `parlor bench`: the performance report (Markdown table, or `--json`). Build with
 //! `--release` for numbers worth reporting.
 
-use crate::bench::{LlamaBench, Report, run_llama_sections};
+use crate::bench::{LlamaBench, Report, run_llama_sections, run_tui_section};
 use crate::cli::GlobalArgs;
 use crate::home::Home;
 
@@ -14,7 +14,7 @@ pub struct Args {
     /// CPU threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Only these sections (comma-separated): throughput, turns, concurrency, resume.
+    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, tui.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Fewer repetitions: a quick smoke run.
@@ -40,7 +40,18 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         only: args.only,
     };
     let mut report = Report::new();
-    run_llama_sections(&cfg, &mut report).await?;
+    if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "tui") {
+        run_tui_section(&mut report, cfg.quick);
+    }
+    let engine_sections = ["throughput", "turns", "concurrency", "resume"];
+    if cfg.only.is_empty()
+        || cfg
+            .only
+            .iter()
+            .any(|s| engine_sections.contains(&s.as_str()))
+    {
+        run_llama_sections(&cfg, &mut report).await?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
