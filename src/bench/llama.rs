@@ -26,7 +26,7 @@ pub struct LlamaBench {
     pub parlor_bin: PathBuf,
     /// Fewer repetitions (a smoke run).
     pub quick: bool,
-    /// Sections to run (`throughput`, `turns`, `concurrency`, `resume`); empty = all.
+    /// Sections to run (`throughput`, `turns`, `concurrency`, `resume`, `telegram`); empty = all.
     pub only: Vec<String>,
 }
 
@@ -136,6 +136,9 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
     }
     if want("resume") {
         resume(cfg, report)?;
+    }
+    if want("telegram") {
+        telegram(cfg, report).await?;
     }
     Ok(())
 }
@@ -450,5 +453,49 @@ fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
     );
     report.add(sec, "saved state size", state_bytes as f64 / 1e6, "MB");
     report.check(sec, "peak memory (n_ctx 4096)", peak, "MiB", 227.0, false);
+    Ok(())
+}
+
+/// Telegram against the fake Bot API server (production pacing): update to first visible text
+/// and to the final message, replies per minute with 1, 4 and 16 chats, real model (4 slots).
+pub async fn telegram(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let e = engine(cfg, 2048, 4)?;
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
+    let (counts, per_chat): (&[usize], usize) = if cfg.quick {
+        (&[1, 4], 1)
+    } else {
+        (&[1, 4, 16], 2)
+    };
+    let result = crate::telegram::bench::bench_fake_server(
+        bot,
+        crate::telegram::bench::bench_config(),
+        counts,
+        per_chat,
+    )
+    .await
+    .map_err(|e| BenchError::Turn(e.to_string()))?;
+    let sec = "telegram";
+    for r in &result.rows {
+        report.add(
+            sec,
+            &format!("{} chats: update to first text (p50 / max)", r.chats),
+            r.first_text_ms_p50,
+            &format!("ms / {:.0} ms", r.first_text_ms_max),
+        );
+        report.add(
+            sec,
+            &format!("{} chats: update to final message (p50 / max)", r.chats),
+            r.final_ms_p50,
+            &format!("ms / {:.0} ms", r.final_ms_max),
+        );
+        report.add(
+            sec,
+            &format!("{} chats: replies per minute", r.chats),
+            r.replies_per_minute,
+            "/min",
+        );
+    }
     Ok(())
 }

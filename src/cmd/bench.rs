@@ -14,7 +14,7 @@ pub struct Args {
     /// CPU threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, tui.
+    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Fewer repetitions: a quick smoke run.
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "tui") {
         run_tui_section(&mut report, cfg.quick);
     }
-    let engine_sections = ["throughput", "turns", "concurrency", "resume"];
+    let engine_sections = ["throughput", "turns", "concurrency", "resume", "telegram"];
     if cfg.only.is_empty()
         || cfg
             .only
