@@ -347,7 +347,13 @@ impl Bot {
         let mut ttft_ms = None;
         let mut completion_tokens = 0u32;
         let outcome: Result<crate::engine::GenerationStats, String> = loop {
-            let Some(ev) = events.recv().await else {
+            // Also watch the front end: a reply dropped while the engine is silent (queued, or
+            // evaluating a long prompt) is cancelled now, not at the next token.
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                _ = tx.closed() => break Ok(cancelled_stats(completion_tokens)),
+            };
+            let Some(ev) = ev else {
                 break Err("the engine stopped without finishing the reply".to_string());
             };
             match ev {
