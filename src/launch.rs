@@ -13,6 +13,7 @@ use crate::engine::{
     Engine, EngineError, EngineSettings, LlamaEngine, OpenAiEngine, OpenAiSettings,
 };
 use crate::home::{self, DEFAULT_BOT, Home, HomeError, Source};
+use crate::models::ModelError;
 use crate::persona::{Persona, PersonaError};
 use crate::store::{Store, StoreError};
 use crate::yaml::Problem;
@@ -34,7 +35,10 @@ pub enum LaunchError {
     /// The persona the bot or `--persona` names does not exist.
     #[error("{0}")]
     PersonaMissing(Problem),
-    /// The model could not be found or loaded.
+    /// The model is not in the registry, not downloaded, or not a file.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The model could not be loaded.
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The conversation database could not be opened.
@@ -239,40 +243,10 @@ pub fn model_label(name_or_path: &str) -> String {
     }
 }
 
-/// Known registry names and their file names in `storage/models/`, until [`crate::models`]
-/// provides the registry (`models::resolve`).
-const FALLBACK_REGISTRY: &[(&str, &str)] = &[("smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")];
-
-/// The GGUF file for a model name or path: an existing path (`.gguf` or containing `/`), or a
-/// registry name's file in `models_dir`.
-// TODO(models): replace the body with `crate::models::resolve(models_dir, name_or_path)` once
-// the registry lands.
-pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, EngineError> {
-    if home::looks_like_path(name_or_path) || name_or_path.ends_with(".gguf") {
-        let p = PathBuf::from(name_or_path);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(EngineError::ModelMissing {
-                path: name_or_path.to_string(),
-                hint: DEFAULT_MODEL.to_string(),
-            })
-        };
-    }
-    let file = FALLBACK_REGISTRY
-        .iter()
-        .find(|(n, _)| *n == name_or_path)
-        .map(|(_, f)| f.to_string())
-        .unwrap_or_else(|| format!("{name_or_path}.gguf"));
-    let p = models_dir.join(file);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(EngineError::ModelMissing {
-            path: p.display().to_string(),
-            hint: name_or_path.to_string(),
-        })
-    }
+/// The GGUF file for a model name or path ([`crate::models::resolve`]: an existing path, or a
+/// registry name's file in `models_dir`; a missing one says which command fetches it).
+pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
+    crate::models::resolve(models_dir, name_or_path)
 }
 
 /// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the
