@@ -13,6 +13,7 @@ use crate::engine::{
     Engine, EngineError, EngineSettings, LlamaEngine, OpenAiEngine, OpenAiSettings,
 };
 use crate::home::{self, DEFAULT_BOT, Home, HomeError, Source};
+use crate::models::ModelError;
 use crate::persona::{Persona, PersonaError};
 use crate::store::{Store, StoreError};
 use crate::yaml::Problem;
@@ -34,7 +35,10 @@ pub enum LaunchError {
     /// The persona the bot or `--persona` names does not exist.
     #[error("{0}")]
     PersonaMissing(Problem),
-    /// The model could not be found or loaded.
+    /// The model is not in the registry, not downloaded, or not a file.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The model could not be loaded.
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The conversation database could not be opened.
@@ -239,23 +243,10 @@ pub fn model_label(name_or_path: &str) -> String {
     }
 }
 
-/// The GGUF file for a model name or path ([`crate::models::resolve`]), as an engine error.
-pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, EngineError> {
-    use crate::models::ModelError;
-    crate::models::resolve(models_dir, name_or_path).map_err(|e| match e {
-        ModelError::NotPulled { name, path } => EngineError::ModelMissing {
-            path: path.display().to_string(),
-            hint: name,
-        },
-        ModelError::FileMissing { path } => EngineError::ModelMissing {
-            path: path.display().to_string(),
-            hint: DEFAULT_MODEL.to_string(),
-        },
-        other => EngineError::ModelLoad {
-            path: name_or_path.to_string(),
-            reason: other.to_string(),
-        },
-    })
+/// The GGUF file for a model name or path ([`crate::models::resolve`]: an existing path, or a
+/// registry name's file in `models_dir`; a missing one says which command fetches it).
+pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
+    crate::models::resolve(models_dir, name_or_path)
 }
 
 /// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the
