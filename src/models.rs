@@ -111,7 +111,9 @@ fn parse_hf(rest: &str) -> Option<(&str, &str)> {
     let mut parts = rest.splitn(3, '/');
     let owner = parts.next().filter(|s| !s.is_empty())?;
     let repo = parts.next().filter(|s| !s.is_empty())?;
-    let file = parts.next().filter(|s| !s.is_empty() && !s.ends_with('/'))?;
+    let file = parts
+        .next()
+        .filter(|s| !s.is_empty() && !s.ends_with('/'))?;
     if file.split('/').any(|seg| seg.is_empty() || seg == "..") {
         return None;
     }
@@ -274,7 +276,9 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// Fetched or stored bytes are not the expected size.
-    #[error("\"{file}\" has {actual} bytes, expected {expected}; the download is incomplete or corrupt")]
+    #[error(
+        "\"{file}\" has {actual} bytes, expected {expected}; the download is incomplete or corrupt"
+    )]
     SizeMismatch {
         /// The model file name.
         file: String,
@@ -284,7 +288,9 @@ pub enum ModelError {
         actual: u64,
     },
     /// Fetched or stored bytes do not have the expected sha256.
-    #[error("\"{file}\" has sha256 {actual}, expected {expected}; the file is corrupt or not the one the registry names")]
+    #[error(
+        "\"{file}\" has sha256 {actual}, expected {expected}; the file is corrupt or not the one the registry names"
+    )]
     ChecksumMismatch {
         /// The model file name.
         file: String,

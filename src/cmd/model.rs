@@ -83,7 +83,9 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
                 HumanBytes(size)
             );
             if spec.sha256.is_none() {
-                println!("no checksum is known for this file: compare the sha256 above with its source");
+                println!(
+                    "no checksum is known for this file: compare the sha256 above with its source"
+                );
             }
         }
     }
@@ -93,7 +95,10 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
 fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
     let rows = models::list(dir)?;
     println!("models in {}", dir.display());
-    println!("{:<16} {:<11} {:>10}  {:<11} file", "name", "status", "size", "license");
+    println!(
+        "{:<16} {:<11} {:>10}  {:<11} file",
+        "name", "status", "size", "license"
+    );
     for row in rows {
         let status = match (row.size_on_disk, row.expected_size) {
             (None, _) => "missing",

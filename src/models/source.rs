@@ -278,7 +278,12 @@ async fn pip_download(
     let python = &opts.python;
     let output = tokio::process::Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
+        .args([
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+        ])
         .args(["--retries", "2", "--timeout", "30", "-d"])
         .arg(dir)
         .args(&opts.pip_args)
