@@ -21,6 +21,26 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         session: args.session,
         personas_dir: Some(launched.home.personas_dir()),
     };
-    crate::tui::run(launched.bot, opts).await?;
+    // Hot reload: an edited persona file applies to the next turns (unless the user switched
+    // to another persona meanwhile); an invalid edit keeps the last good persona and is logged.
+    let _watch =
+        launched.persona_path().map(|path| {
+            let bot = launched.bot.clone();
+            let shown = path.display().to_string();
+            crate::persona::watch::watch(path, crate::persona::watch::POLL_INTERVAL, move |r| {
+                match r {
+                    Ok(p) if p.id() == bot.persona().id() => {
+                        tracing::info!(persona = %shown, "persona reloaded");
+                        bot.set_persona(p);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(
+                        persona = %shown,
+                        "persona edit rejected, keeping the last good version: {e}"
+                    ),
+                }
+            })
+        });
+    crate::tui::run(launched.bot.clone(), opts).await?;
     Ok(0)
 }
