@@ -119,7 +119,7 @@ async fn handoff_round_trip_survives_a_restart() {
 async fn a_persona_rule_can_hand_the_chat_to_a_human() {
     let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
-    let text = std::fs::read_to_string(&path).unwrap()
+    let text = super::acme_without_scripting()
         + "\nrules:\n  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n";
     bot.set_persona(parlor::persona::Persona::parse(&path, &text).expect("persona with a rule"));
     let mut cfg = test_config();
