@@ -121,38 +121,59 @@ async fn more_chats_than_slots_wait_in_line_and_are_told_their_position() {
     assert!(!text.is_empty());
 }
 
-/// Turn 1, then turn 2 of one session; the engine for turn 2 is given by `second`.
-async fn two_turns(
-    first: &dyn Engine,
-    second: &dyn Engine,
+const Q1: &str = "My name is Ada. What is a good name for a cat?";
+const Q2: &str = "And one for a dog?";
+
+/// The session's turn-2 reply when both turns run in one engine (no restart).
+async fn turn_two_without_restart() -> String {
+    let e = engine(1, None);
+    let (a1, _) = run(&*e, ask("session-7", &[Q1.to_string()], 24)).await;
+    run(
+        &*e,
+        ask("session-7", &[Q1.to_string(), a1, Q2.to_string()], 24),
+    )
+    .await
+    .0
+}
+
+/// Turn 1 in an engine saving state to `dir`, then shut that engine down (which saves).
+async fn turn_one_then_shutdown(
+    dir: &std::path::Path,
 ) -> (String, parlor::engine::GenerationStats) {
-    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
-    let (a1, _) = run(first, ask("session-7", std::slice::from_ref(&q1), 24)).await;
-    let history = vec![q1, a1, "And one for a dog?".to_string()];
-    run(second, ask("session-7", &history, 24)).await
+    let before = engine(1, Some(dir));
+    run(&*before, ask("session-7", &[Q1.to_string()], 24)).await
+}
+
+/// Turn 2 in a fresh engine over `dir` (a restarted process).
+async fn turn_two_after_restart(
+    dir: &std::path::Path,
+    a1: String,
+) -> (String, parlor::engine::GenerationStats) {
+    let after = engine(1, Some(dir));
+    run(
+        &*after,
+        ask("session-7", &[Q1.to_string(), a1, Q2.to_string()], 24),
+    )
+    .await
+}
+
+/// The saved state files in `dir`.
+fn state_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "kv"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_resumed_from_saved_state_continues_exactly_as_without_a_restart() {
-    let baseline = engine(1, None);
-    let (expected, _) = two_turns(&*baseline, &*baseline).await;
-    drop(baseline);
-
+    let expected = turn_two_without_restart().await;
     let dir = tempfile::tempdir().unwrap();
-    let before = engine(1, Some(dir.path()));
-    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
-    let (a1, s1) = run(&*before, ask("session-7", std::slice::from_ref(&q1), 24)).await;
-    drop(before); // shutdown saves the session's state
-    let saved: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "kv"))
-        .collect();
-    assert_eq!(saved.len(), 1, "one state file saved");
-
-    let after = engine(1, Some(dir.path()));
-    let history = vec![q1, a1, "And one for a dog?".to_string()];
-    let (text, s2) = run(&*after, ask("session-7", &history, 24)).await;
+    let (a1, s1) = turn_one_then_shutdown(dir.path()).await;
+    assert_eq!(state_files(dir.path()).len(), 1, "one state file saved");
+    let (text, s2) = turn_two_after_restart(dir.path(), a1).await;
     assert_eq!(
         text, expected,
         "same text as the session would have produced without a restart"
@@ -167,31 +188,20 @@ async fn a_session_resumed_from_saved_state_continues_exactly_as_without_a_resta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_saved_state_is_ignored_and_the_prompt_evaluated_again() {
-    let baseline = engine(1, None);
-    let (expected, _) = two_turns(&*baseline, &*baseline).await;
-    drop(baseline);
-
+    let expected = turn_two_without_restart().await;
     let dir = tempfile::tempdir().unwrap();
-    let before = engine(1, Some(dir.path()));
-    let q1 = "My name is Ada. What is a good name for a cat?".to_string();
-    let (a1, _) = run(&*before, ask("session-7", std::slice::from_ref(&q1), 24)).await;
-    drop(before);
-    for entry in std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-    {
-        if entry.path().extension().is_some_and(|x| x == "kv") {
-            let mut bytes = std::fs::read(entry.path()).unwrap();
-            let mid = bytes.len() / 2;
-            for b in &mut bytes[mid..mid + 64] {
-                *b ^= 0x5a;
-            }
-            std::fs::write(entry.path(), bytes).unwrap();
+    let (a1, _) = turn_one_then_shutdown(dir.path()).await;
+    let files = state_files(dir.path());
+    assert_eq!(files.len(), 1, "one state file saved");
+    for path in files {
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        for b in &mut bytes[mid..mid + 64] {
+            *b ^= 0x5a;
         }
+        std::fs::write(&path, bytes).unwrap();
     }
-    let after = engine(1, Some(dir.path()));
-    let history = vec![q1, a1, "And one for a dog?".to_string()];
-    let (text, s2) = run(&*after, ask("session-7", &history, 24)).await;
+    let (text, s2) = turn_two_after_restart(dir.path(), a1).await;
     assert_eq!(s2.reused_tokens, 0, "the corrupt state was not used");
     assert_eq!(text, expected);
 }
