@@ -5,12 +5,13 @@
 
 use crate::chat::{ChatMessage, FinishReason, ReplySource, Role, SessionId, TurnStats};
 use crate::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
+use crate::persona::library::Library;
 use crate::persona::session::SessionState;
 use crate::persona::{MacroContext, Persona};
 use crate::store::{SessionInfo, Store, StoreError, StoredMessage};
 use futures::Stream;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -47,7 +48,7 @@ pub enum ReplyEvent {
 }
 
 /// A finished turn.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TurnOutcome {
     /// The whole reply text.
     pub text: String,
@@ -57,6 +58,14 @@ pub struct TurnOutcome {
     pub source: ReplySource,
     /// Sequence number of the stored reply.
     pub seq: u64,
+    /// Display name of the persona speaking in the session now (a `switch_persona` rule may
+    /// have changed it in this turn).
+    pub persona: String,
+    /// An `end_session` rule ended the session: front ends start a new one for the next
+    /// message.
+    pub ended: bool,
+    /// A `handoff` rule asked for a human.
+    pub handoff: bool,
 }
 
 /// Per-turn overrides (CLI flags, tests).
@@ -104,8 +113,10 @@ impl Stream for Reply {
 
 struct Inner {
     persona: RwLock<Arc<Persona>>,
-    engine: Arc<dyn Engine>,
+    engine: RwLock<Arc<dyn Engine>>,
     store: Store,
+    /// Where personas named by `switch_persona` rules are found.
+    library: OnceLock<Library>,
 }
 
 /// Persona + engine + store. Cheap to clone; share one per front end.
@@ -120,8 +131,9 @@ impl Bot {
         Self {
             inner: Arc::new(Inner {
                 persona: RwLock::new(Arc::new(persona)),
-                engine,
+                engine: RwLock::new(engine),
                 store,
+                library: OnceLock::new(),
             }),
         }
     }
@@ -145,8 +157,56 @@ impl Bot {
     }
 
     /// The engine.
-    pub fn engine(&self) -> &Arc<dyn Engine> {
-        &self.inner.engine
+    pub fn engine(&self) -> Arc<dyn Engine> {
+        self.inner
+            .engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replace the engine for turns started from now on (the TUI loads the model after it
+    /// opens, and loads it again when the user retries).
+    pub fn set_engine(&self, engine: Arc<dyn Engine>) {
+        *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
+    }
+
+    /// Let `switch_persona` rules (and sessions switched by them) find personas in `library`.
+    /// Only the first call takes effect.
+    pub fn set_library(&self, library: Library) {
+        let _ = self.inner.library.set(library);
+    }
+
+    /// The persona speaking in `session`: the one a `switch_persona` rule chose there, else the
+    /// bot's.
+    pub fn session_persona(&self, session: SessionId) -> Arc<Persona> {
+        match SessionState::load(&self.inner.store, session) {
+            Ok(state) => self.persona_of(&state),
+            Err(_) => self.persona(),
+        }
+    }
+
+    /// The persona for a session's state (the bot's when the switch target cannot be loaded;
+    /// the log says why).
+    fn persona_of(&self, state: &SessionState) -> Arc<Persona> {
+        let current = self.persona();
+        let Some(id) = state.persona.as_deref().filter(|id| *id != current.id()) else {
+            return current;
+        };
+        let Some(library) = self.inner.library.get() else {
+            tracing::warn!(
+                persona = id,
+                "switch_persona: no persona library; keeping the current persona"
+            );
+            return current;
+        };
+        library.get(id).unwrap_or_else(|e| {
+            tracing::warn!(
+                persona = id,
+                "switch_persona failed, keeping the current persona: {e}"
+            );
+            current
+        })
     }
 
     /// The store.
@@ -180,8 +240,7 @@ impl Bot {
                 candidate
             }
         };
-        let info =
-            store.create_session(&name, self.persona().id(), &self.inner.engine.model_name())?;
+        let info = store.create_session(&name, self.persona().id(), &self.engine().model_name())?;
         store.flush()?;
         Ok(info)
     }
@@ -262,8 +321,7 @@ impl Bot {
         started: Instant,
         tx: mpsc::Sender<ReplyEvent>,
     ) {
-        let persona = self.persona();
-        let engine = self.inner.engine.clone();
+        let engine = self.engine();
         let store = &self.inner.store;
 
         let history = match store.recent_messages(session, HISTORY_LOAD_LIMIT) {
@@ -285,10 +343,6 @@ impl Bot {
                 return;
             }
         };
-        let window = persona
-            .context_window()
-            .unwrap_or_else(|| engine.context_window())
-            .min(engine.context_window());
         // Persona scripting: rules and the FAQ may answer before the model; rule actions update
         // the session's state (variables, handoff).
         let mut state = match SessionState::load(store, session) {
@@ -298,6 +352,10 @@ impl Bot {
                 return;
             }
         };
+        // A message in an ended session (a front end that did not start a new one) opens it
+        // again.
+        let reopened = std::mem::take(&mut state.ended);
+        let mut persona = self.persona_of(&state);
         let mut ctx = MacroContext {
             user: opts.user_name.clone().unwrap_or_else(|| "user".to_string()),
             vars: state.vars.clone(),
@@ -305,15 +363,26 @@ impl Bot {
         };
         let first_message = !history.iter().any(|m| m.role == Role::User);
         let intercept = persona.intercept(&text, first_message, &ctx);
-        if state.apply(&intercept.actions) {
+        if state.apply(&intercept.actions) || reopened {
             if let Err(e) = state.save(store, session) {
                 let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
                 return;
             }
             ctx.vars = state.vars.clone();
+            // After a switch the new persona answers (unless the rule replied itself).
+            persona = self.persona_of(&state);
         }
+        let window = persona
+            .context_window()
+            .unwrap_or_else(|| engine.context_window())
+            .min(engine.context_window());
+        let after = After {
+            persona: persona.name().to_string(),
+            ended: state.ended,
+            handoff: state.handoff,
+        };
         if let Some((reply, source)) = intercept.reply {
-            self.answer_scripted(session, reply, source, started, window, tx)
+            self.answer_scripted(session, reply, source, started, window, after, tx)
                 .await;
             return;
         }
@@ -427,12 +496,16 @@ impl Bot {
                 stats,
                 source: ReplySource::Model,
                 seq: m.seq,
+                persona: after.persona,
+                ended: after.ended,
+                handoff: after.handoff,
             }),
         };
         let _ = tx.send(event).await;
     }
 
     /// Answer with a persona-scripted reply (rule or FAQ): one token, stored, done.
+    #[allow(clippy::too_many_arguments)]
     async fn answer_scripted(
         &self,
         session: SessionId,
@@ -440,6 +513,7 @@ impl Bot {
         source: ReplySource,
         started: Instant,
         window: u32,
+        after: After,
         tx: mpsc::Sender<ReplyEvent>,
     ) {
         let store = &self.inner.store;
@@ -462,12 +536,22 @@ impl Bot {
                     stats,
                     source,
                     seq: m.seq,
+                    persona: after.persona,
+                    ended: after.ended,
+                    handoff: after.handoff,
                 })
             }
             Err(e) => ReplyEvent::Failed(format!("could not save the reply: {e}")),
         };
         let _ = tx.send(event).await;
     }
+}
+
+/// The session's state after a turn's rules ran (for [`TurnOutcome`]).
+struct After {
+    persona: String,
+    ended: bool,
+    handoff: bool,
 }
 
 fn cancelled_stats(completion_tokens: u32) -> crate::engine::GenerationStats {

@@ -10,10 +10,11 @@ use crate::bot::Bot;
 use crate::cli::{BotArgs, GlobalArgs};
 use crate::config::{BotSpec, ConfigError, DEFAULT_MODEL, EngineSpec};
 use crate::engine::{
-    Engine, EngineError, EngineSettings, LlamaEngine, OpenAiEngine, OpenAiSettings,
+    Engine, EngineError, EngineSettings, LlamaEngine, NotLoaded, OpenAiEngine, OpenAiSettings,
 };
 use crate::home::{self, DEFAULT_BOT, Home, HomeError, Source};
 use crate::models::ModelError;
+use crate::persona::library::Library;
 use crate::persona::{Persona, PersonaError};
 use crate::store::{Store, StoreError};
 use crate::yaml::Problem;
@@ -132,7 +133,7 @@ pub fn plan(home: Home, args: &BotArgs) -> Result<Plan, LaunchError> {
     let persona_source = spec
         .find_persona(&home)
         .map_err(LaunchError::PersonaMissing)?;
-    let persona = load_persona(&persona_source)?;
+    let persona = crate::persona::library::load(&persona_source)?;
     if let Some(m) = &args.model {
         spec.set_model(m.clone());
     }
@@ -155,23 +156,24 @@ pub fn plan(home: Home, args: &BotArgs) -> Result<Plan, LaunchError> {
     })
 }
 
-/// Load a persona from where it lives.
-pub fn load_persona(source: &Source) -> Result<Persona, PersonaError> {
-    match source {
-        Source::File(p) => Persona::load(p),
-        Source::Builtin { name, text } => {
-            Persona::parse(&Path::new("personas").join(format!("{name}.yaml")), text)
-        }
-    }
-}
-
 /// Build the bot the user asked for. Errors say which file and what to do.
 pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Launched> {
+    let (mut launched, plan) = open_bot_unloaded(global, args)?;
+    let (engine, model_path) = build_engine(&plan).await?;
+    launched.bot.set_engine(engine);
+    launched.model_path = model_path;
+    tracing::info!(model = %plan.model, "model loaded");
+    Ok(launched)
+}
+
+/// Everything of the bot but the model: home, logging, bot and persona files, the store. Its
+/// engine is [`NotLoaded`] until [`Bot::set_engine`] (the TUI opens at once and loads the model
+/// with [`engine_loader`], showing a failure inside the app).
+pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<(Launched, Plan)> {
     let home = Home::resolve(global)?;
     init_logging(&home, global.log.as_deref())?;
     let plan = plan(home, args)?;
     let store = Store::open(&plan.storage_dir)?;
-    let (engine, model_path) = build_engine(&plan).await?;
     tracing::info!(
         bot = plan.spec.name(),
         persona = plan.persona.id(),
@@ -179,15 +181,42 @@ pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Lau
         storage = %plan.storage_dir.display(),
         "bot ready"
     );
-    Ok(Launched {
-        bot: Bot::new(plan.persona, engine, store),
+    let window = match plan.spec.engine() {
+        EngineSpec::Llama(l) => l.context,
+        EngineSpec::OpenAi(o) => o.context,
+    };
+    let placeholder = NotLoaded::new(
+        model_label(&plan.model),
+        window,
+        format!("the model \"{}\" is not loaded", plan.model),
+    );
+    let bot = Bot::new(plan.persona.clone(), Arc::new(placeholder), store);
+    bot.set_library(Library::new(plan.home.clone()));
+    let launched = Launched {
+        bot,
         bot_name: plan.spec.name().to_string(),
-        home: plan.home,
-        spec: plan.spec,
-        persona_source: plan.persona_source,
-        model: plan.model,
-        model_path,
-        storage_dir: plan.storage_dir,
+        home: plan.home.clone(),
+        spec: plan.spec.clone(),
+        persona_source: plan.persona_source.clone(),
+        model: plan.model.clone(),
+        model_path: None,
+        storage_dir: plan.storage_dir.clone(),
+    };
+    Ok((launched, plan))
+}
+
+/// Loads `plan`'s engine each time it is called (a retry after the user fetched the model
+/// reads the disk again). Errors are the user-facing messages of [`LaunchError`].
+pub fn engine_loader(plan: Plan) -> crate::tui::EngineLoader {
+    let plan = Arc::new(plan);
+    Arc::new(move || {
+        let plan = plan.clone();
+        Box::pin(async move {
+            build_engine(&plan)
+                .await
+                .map(|(engine, _)| engine)
+                .map_err(|e| e.to_string())
+        })
     })
 }
 

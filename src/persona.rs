@@ -5,6 +5,7 @@
 pub mod faq;
 pub mod import;
 pub mod knowledge;
+pub mod library;
 pub mod macros;
 pub mod problem;
 mod prompt;
@@ -215,7 +216,14 @@ impl Persona {
     ) -> Result<Prompt, EngineError> {
         let budget = window.saturating_sub(self.reply_reserve_for(window));
         let mut preamble = self.preamble(ctx);
-        let facts = self.facts(history, user_text, ctx);
+        // Tokens of a text alone: the templated message minus an empty one's overhead.
+        let system = |t: &str| [ChatMessage::new(crate::chat::Role::System, t)];
+        let overhead = count(&system("")).unwrap_or(0);
+        let text_tokens = |t: &str| match count(&system(t)) {
+            Ok(n) => n.saturating_sub(overhead),
+            Err(_) => knowledge::estimate_tokens(t),
+        };
+        let facts = self.facts(history, user_text, ctx, &text_tokens);
         preamble[0].content =
             script::system_with_facts(std::mem::take(&mut preamble[0].content), &facts);
         let mut prompt = prompt::fit(

@@ -61,15 +61,20 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         Some(name) => bot.open_session(name)?,
         None => bot.new_session(None)?,
     };
-    let mut sampling = bot.persona().sampling().clone();
-    if let Some(seed) = args.seed {
-        sampling.seed = seed;
-    }
-    if let Some(t) = args.temperature {
-        sampling.temperature = t;
-    }
+    // Flags adjust the sampling of the persona speaking in the session (a rule may have
+    // switched it); without flags the persona's own settings apply.
+    let sampling = (args.seed.is_some() || args.temperature.is_some()).then(|| {
+        let mut sampling = bot.session_persona(session.id).sampling().clone();
+        if let Some(seed) = args.seed {
+            sampling.seed = seed;
+        }
+        if let Some(t) = args.temperature {
+            sampling.temperature = t;
+        }
+        sampling
+    });
     let opts = TurnOptions {
-        sampling: Some(sampling),
+        sampling,
         max_tokens: args.max_tokens,
         ..Default::default()
     };
@@ -115,6 +120,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             "tokens_per_second": (s.tokens_per_second * 10.0).round() / 10.0,
             "trimmed_messages": s.trimmed_messages,
             "finish": s.finish,
+            "injected": s.injected,
+            "persona": outcome.persona,
+            "session_ended": outcome.ended,
+            "handoff": outcome.handoff,
         });
         writeln!(out, "{obj}")?;
     } else {

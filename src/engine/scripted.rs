@@ -28,6 +28,8 @@ pub struct ScriptedEngine {
     /// Delay between streamed words (tokio time: tests pause the clock).
     step: Duration,
     window: u32,
+    /// The prompt of the last request (tests check what the model was given).
+    last_prompt: Mutex<Vec<ChatMessage>>,
 }
 
 impl ScriptedEngine {
@@ -37,6 +39,7 @@ impl ScriptedEngine {
             script: Mutex::new(script.into_iter().collect()),
             step: Duration::from_millis(0),
             window: 4096,
+            last_prompt: Mutex::new(Vec::new()),
         }
     }
 
@@ -50,6 +53,11 @@ impl ScriptedEngine {
     pub fn with_window(mut self, window: u32) -> Self {
         self.window = window;
         self
+    }
+
+    /// The messages of the last request (empty before the first).
+    pub fn last_prompt(&self) -> Vec<ChatMessage> {
+        self.last_prompt.lock().expect("prompt lock").clone()
     }
 
     /// Queue one more scripted reply.
@@ -70,6 +78,7 @@ fn estimate(messages: &[ChatMessage]) -> u32 {
 impl Engine for ScriptedEngine {
     fn generate(&self, req: GenerateRequest) -> EventStream {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        *self.last_prompt.lock().expect("prompt lock") = req.messages.clone();
         let next = self.script.lock().expect("script lock").pop_front();
         let next = next.unwrap_or_else(|| {
             let last = req
