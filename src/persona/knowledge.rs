@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKnowledge {
-    /// Tokens the selected entries may take in the prompt (estimated, 4 characters a token).
+    /// Tokens the selected entries may take in the prompt (counted with the model's tokenizer
+    /// at run time; `parlor check` estimates 4 characters a token).
     #[serde(default = "default_budget")]
     pub budget: u32,
     /// How many recent messages (including the new one) are scanned for keys.
@@ -94,7 +95,7 @@ pub struct KnowledgeEntry {
 pub struct Selection<'a> {
     /// Selected entries in insertion order.
     pub entries: Vec<&'a KnowledgeEntry>,
-    /// Estimated tokens they take.
+    /// Tokens they take.
     pub tokens: u32,
     /// Ids of triggered entries left out for lack of budget.
     pub dropped: Vec<String>,
@@ -200,9 +201,19 @@ impl Knowledge {
         self.scan_depth
     }
 
-    /// The entries for a turn. `recent` holds message texts oldest first, the new user message
-    /// last; only the last `scan_depth` are scanned.
+    /// The entries for a turn with estimated token counts (no tokenizer: `parlor check`).
     pub fn select(&self, recent: &[&str]) -> Selection<'_> {
+        self.select_by(recent, &|e| e.tokens)
+    }
+
+    /// The entries for a turn. `recent` holds message texts oldest first, the new user message
+    /// last; only the last `scan_depth` are scanned. `tokens` counts what an entry takes in the
+    /// prompt (the model's tokenizer at run time); it is asked only about triggered entries.
+    pub fn select_by(
+        &self,
+        recent: &[&str],
+        tokens: &dyn Fn(&KnowledgeEntry) -> u32,
+    ) -> Selection<'_> {
         let from = recent.len().saturating_sub(self.scan_depth);
         let scanned = &recent[from..];
         let lower: Vec<String> = scanned.iter().map(|t| t.to_lowercase()).collect();
@@ -230,8 +241,9 @@ impl Knowledge {
         candidates.sort_by_key(|e| (!e.raw.constant, -e.raw.priority, e.raw.insertion_order));
         let mut sel = Selection::default();
         for e in candidates {
-            if sel.tokens + e.tokens <= self.budget {
-                sel.tokens += e.tokens;
+            let n = tokens(e);
+            if sel.tokens + n <= self.budget {
+                sel.tokens += n;
                 sel.entries.push(e);
             } else {
                 sel.dropped.push(e.id.clone());

@@ -118,6 +118,29 @@ fn budget_keeps_higher_priority_and_orders_by_insertion_order() {
 }
 
 #[test]
+fn the_budget_counts_with_the_given_tokenizer() {
+    // Estimated at 10 tokens each, both fit a budget of 20; a tokenizer that counts 15 for the
+    // digits leaves room for one, and the selection reports the counted tokens.
+    let text = "0123456789012345678901234567890123456789";
+    let mut a = e("a", &["router"], text);
+    a.priority = 2;
+    let b = e("b", &["router"], "the router has four ports and one uplink");
+    let k = kb(20, 4, vec![a, b]);
+    assert_eq!(ids(&k.select(&["router"])), vec!["a", "b"]);
+    let counted = |e: &KnowledgeEntry| {
+        if e.raw.content.starts_with('0') {
+            15
+        } else {
+            10
+        }
+    };
+    let sel = k.select_by(&["router"], &counted);
+    assert_eq!(ids(&sel), vec!["a"]);
+    assert_eq!(sel.tokens, 15);
+    assert_eq!(sel.dropped, vec!["b".to_string()]);
+}
+
+#[test]
 fn constant_entries_win_the_budget_over_keyed_ones() {
     let text = "0123456789012345678901234567890123456789";
     let mut c = e("c", &[], text);

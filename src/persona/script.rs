@@ -159,10 +159,20 @@ impl Persona {
     /// Facts for the model about `user_text`: knowledge entries selected from the recent
     /// messages (within the knowledge budget, in insertion order), then the best FAQ entry if
     /// it matches at or above `faq.inject_threshold` (below it answers directly instead).
-    pub fn facts(&self, history: &[ChatMessage], user_text: &str, ctx: &MacroContext) -> Vec<Fact> {
+    /// `tokens` counts the tokens of a text (the model's tokenizer) for the knowledge budget.
+    pub fn facts(
+        &self,
+        history: &[ChatMessage],
+        user_text: &str,
+        ctx: &MacroContext,
+        tokens: &dyn Fn(&str) -> u32,
+    ) -> Vec<Fact> {
         let mut recent: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
         recent.push(user_text);
-        let sel = self.scripting.knowledge.select(&recent);
+        let sel = self
+            .scripting
+            .knowledge
+            .select_by(&recent, &|e| tokens(&self.expand(&e.raw.content, ctx)));
         if !sel.dropped.is_empty() {
             tracing::info!(dropped = ?sel.dropped, "knowledge entries left out: over the knowledge budget");
         }
