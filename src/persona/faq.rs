@@ -381,20 +381,27 @@ impl Index {
         }
         resolved.sort_by_key(|&(id, _)| id);
         resolved.dedup_by_key(|&mut (id, _)| id);
-        // Per touched doc: BM25 score and the query weight it explains.
-        let mut acc: HashMap<u32, (f32, f32)> = HashMap::new();
+        // Per touched doc: its BM25 score. Per entry: the query weight its variants explain
+        // together (a message may use words of two variants of the same question).
+        let mut acc: HashMap<u32, f32> = HashMap::new();
+        let mut explained: HashMap<usize, f32> = HashMap::new();
         for &(t, weight) in &resolved {
             let idf = self.idf[t as usize];
+            let mut entries: Vec<usize> = Vec::new();
             for &(d, tf) in &self.postings[t as usize] {
-                let a = acc.entry(d).or_default();
-                a.0 += weight * idf * self.tf_part(tf, self.docs[d as usize].len);
-                a.1 += weight * idf;
+                let doc = &self.docs[d as usize];
+                *acc.entry(d).or_default() += weight * idf * self.tf_part(tf, doc.len);
+                if !entries.contains(&doc.entry) {
+                    entries.push(doc.entry);
+                    *explained.entry(doc.entry).or_default() += weight * idf;
+                }
             }
         }
         let mut best: HashMap<usize, (f32, f32)> = HashMap::new();
-        for (d, (bm25, covered)) in acc {
+        for (d, bm25) in acc {
             let doc = &self.docs[d as usize];
             let doc_cov = (bm25 / doc.self_score).min(1.0);
+            let covered = explained.get(&doc.entry).copied().unwrap_or(0.0);
             let query_cov = (covered / query_total).min(1.0);
             let score = doc_cov.powf(DOC_WEIGHT) * query_cov.powf(1.0 - DOC_WEIGHT);
             let slot = best.entry(doc.entry).or_insert((0.0, 0.0));
