@@ -7,6 +7,7 @@ pub mod llama;
 pub mod openai;
 pub mod scripted;
 pub mod stop;
+pub mod unloaded;
 
 use crate::chat::{ChatMessage, FinishReason};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 pub use llama::{EngineSettings, LlamaEngine};
 pub use openai::{OpenAiEngine, OpenAiSettings};
 pub use scripted::ScriptedEngine;
+pub use unloaded::NotLoaded;
 
 /// Sampling settings of one generation (the persona's `sampling:` section, after overrides).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,8 +16,8 @@ pub mod update;
 pub mod view;
 pub mod wrap;
 
-pub use app::{App, AppInit, Command, Msg, Status};
-pub use shell::{ChatOptions, run};
+pub use app::{App, AppInit, Command, ModelInfo, ModelState, Msg, Status};
+pub use shell::{ChatOptions, EngineLoader, run};
 pub use update::update;
 
 /// Errors that end the terminal UI (errors inside a chat are shown inline instead).

@@ -14,33 +14,24 @@ pub struct Args {
     pub session: Option<String>,
 }
 
-/// Run `parlor chat`.
+/// Run `parlor chat`. The app opens before the model loads: a missing or broken model is shown
+/// inside it, with `/retry` to load again.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let launched = crate::launch::open_bot(global, &args.bot).await?;
+    let (launched, plan) = crate::launch::open_bot_unloaded(global, &args.bot)?;
+    // Hot reload: an edited persona file applies to the next turns; an invalid edit keeps the
+    // last good persona and shows in the status bar.
+    let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+    let _watch = launched.persona_path().map(|path| {
+        crate::persona::watch::watch_bot(path, launched.bot.clone(), move |r| {
+            let _ = reload_tx.send(r);
+        })
+    });
     let opts = ChatOptions {
         session: args.session,
         personas_dir: Some(launched.home.personas_dir()),
+        loader: Some(crate::launch::engine_loader(plan)),
+        reloads: Some(reloads),
     };
-    // Hot reload: an edited persona file applies to the next turns (unless the user switched
-    // to another persona meanwhile); an invalid edit keeps the last good persona and is logged.
-    let _watch =
-        launched.persona_path().map(|path| {
-            let bot = launched.bot.clone();
-            let shown = path.display().to_string();
-            crate::persona::watch::watch(path, crate::persona::watch::POLL_INTERVAL, move |r| {
-                match r {
-                    Ok(p) if p.id() == bot.persona().id() => {
-                        tracing::info!(persona = %shown, "persona reloaded");
-                        bot.set_persona(p);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(
-                        persona = %shown,
-                        "persona edit rejected, keeping the last good version: {e}"
-                    ),
-                }
-            })
-        });
     crate::tui::run(launched.bot.clone(), opts).await?;
     Ok(0)
 }

@@ -64,24 +64,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     let url = api_url(&cfg);
     tracing::info!(bot = %launched.bot_name, api = %url, "starting the telegram bot");
     // Hot reload: an edited persona applies to the next turns; an invalid edit keeps the last
-    // good persona and is logged.
-    let _watch =
-        launched.persona_path().map(|path| {
-            let bot = launched.bot.clone();
-            let shown = path.display().to_string();
-            crate::persona::watch::watch(path, crate::persona::watch::POLL_INTERVAL, move |r| {
-                match r {
-                    Ok(p) => {
-                        tracing::info!(persona = %shown, "persona reloaded");
-                        bot.set_persona(p);
-                    }
-                    Err(e) => tracing::warn!(
-                        persona = %shown,
-                        "persona edit rejected, keeping the last good version: {e}"
-                    ),
-                }
-            })
-        });
+    // good persona and is logged (by the watcher).
+    let _watch = launched
+        .persona_path()
+        .map(|path| crate::persona::watch::watch_bot(path, launched.bot.clone(), |_| {}));
     let svc = Service::new(launched.bot.clone(), cfg, &url, token);
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));

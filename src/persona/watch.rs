@@ -61,6 +61,25 @@ where
     WatchHandle { task }
 }
 
+/// Hot reload for `bot`: a valid edit of the persona it speaks replaces it for the next turns
+/// (a persona the user switched to meanwhile is left alone); `report` hears each outcome: the
+/// reloaded persona's display name, or the problems of a rejected edit (the last good persona
+/// stays). Both are logged too.
+pub fn watch_bot<F>(path: impl Into<PathBuf>, bot: crate::bot::Bot, mut report: F) -> WatchHandle
+where
+    F: FnMut(Result<String, String>) + Send + 'static,
+{
+    watch(path, POLL_INTERVAL, move |r| match r {
+        Ok(p) if p.id() == bot.persona().id() => {
+            let name = p.name().to_string();
+            bot.set_persona(p);
+            report(Ok(name));
+        }
+        Ok(_) => {}
+        Err(e) => report(Err(e.to_string())),
+    })
+}
+
 /// Stops the watcher when dropped.
 #[derive(Debug)]
 pub struct WatchHandle {

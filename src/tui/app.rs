@@ -38,6 +38,26 @@ impl Status {
     }
 }
 
+/// Whether the model can answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelState {
+    /// Being loaded (the app opens before the model is ready).
+    Loading,
+    /// Loaded.
+    Ready,
+    /// Loading failed with this message (missing file, corrupt file, ...); `/retry` loads again.
+    Failed(String),
+}
+
+/// What the shell knows once a model loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Model name for the status bar.
+    pub model: String,
+    /// Context window of the session's persona on this model.
+    pub context_window: u32,
+}
+
 /// The session shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
@@ -126,6 +146,12 @@ pub enum Msg {
     Notice(String),
     /// A command failed; the text is for users.
     CommandFailed(String),
+    /// The model finished loading, or failed to.
+    ModelLoaded(Result<ModelInfo, String>),
+    /// The persona file was edited: reloaded (its display name) or rejected (the problems).
+    PersonaReloaded(Result<String, String>),
+    /// Tokens per second of the reply streaming now.
+    LiveRate(f64),
 }
 
 /// What the IO shell should do.
@@ -186,6 +212,8 @@ pub enum Command {
     SetMouseCapture(bool),
     /// Remember the input history.
     SaveInputHistory(Vec<String>),
+    /// Load the model (again).
+    LoadModel,
     /// Leave: stop any turn, flush the store, restore the terminal.
     Quit,
 }
@@ -208,6 +236,16 @@ pub struct App {
     pub context_window: u32,
     /// Numbers of the last finished turn.
     pub last_stats: Option<TurnStats>,
+    /// Tokens per second of the reply streaming now.
+    pub live_rate: Option<f64>,
+    /// Whether the model can answer.
+    pub model_state: ModelState,
+    /// The last edit of the persona file was rejected: its first problem.
+    pub persona_error: Option<String>,
+    /// An `end_session` rule ended the session: the next message starts a new one.
+    pub session_ended: bool,
+    /// A message waiting for the new session it will be sent in.
+    pub pending_send: Option<String>,
     /// Overlay window.
     pub overlay: Overlay,
     /// Earlier inputs, oldest first.
@@ -238,6 +276,8 @@ pub struct AppInit {
     pub size: (u16, u16),
     /// Remembered inputs.
     pub history: Vec<String>,
+    /// Whether the model is loaded already.
+    pub model_state: ModelState,
 }
 
 impl App {
@@ -255,6 +295,11 @@ impl App {
             model: init.model,
             context_window: init.context_window,
             last_stats: None,
+            live_rate: None,
+            model_state: init.model_state,
+            persona_error: None,
+            session_ended: false,
+            pending_send: None,
             overlay: Overlay::None,
             history: init.history,
             history_pos: None,
@@ -290,6 +335,8 @@ impl App {
             .entries
             .extend(messages.into_iter().map(|m| entry_of(&m)));
         self.streaming_entry = false;
+        self.live_rate = None;
+        self.session_ended = false;
         self.status = Status::Idle;
     }
 

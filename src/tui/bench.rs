@@ -2,7 +2,7 @@
 //! thousands of messages) into an in-memory terminal, while idle, streaming, scrolling and
 //! typing. Numbers only; nothing here asserts a speed.
 
-use super::app::{App, AppInit, Msg};
+use super::app::{App, AppInit, ModelState, Msg};
 use super::transcript::{Entry, EntryKind};
 use super::update::update;
 use crate::bot::ReplyEvent;
@@ -65,6 +65,7 @@ pub fn synthetic_app(messages: usize, width: u16, height: u16) -> App {
         context_window: 4096,
         size: (width, height),
         history: Vec::new(),
+        model_state: ModelState::Ready,
     });
     app.transcript
         .entries

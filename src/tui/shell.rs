@@ -4,18 +4,24 @@
 //! about 30 frames per second, only when something changed. The UI never waits on the engine.
 
 use super::TuiError;
-use super::app::{App, AppInit, Command, Msg};
+use super::app::{App, AppInit, Command, ModelInfo, ModelState, Msg};
 use super::effects::{edit, enter, export, leave, osc52, to_msg};
 use super::update::update;
 use crate::bot::{Bot, Reply, ReplyEvent, TurnOptions};
 use crate::chat::{Role, SessionId};
+use crate::engine::Engine;
 use crate::persona::{MacroContext, Persona};
 use crate::store::SessionInfo;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Shortest time between two frames (about 30 per second).
@@ -26,20 +32,33 @@ pub const LAST_SESSION_KEY: &str = "tui.last_session";
 pub const INPUT_HISTORY_KEY: &str = "tui.input_history";
 /// How long quitting waits for a cancelled turn to store its partial reply.
 const SETTLE: Duration = Duration::from_secs(3);
+/// How often the live tokens-per-second figure is refreshed while a reply streams.
+const RATE_EVERY: Duration = Duration::from_millis(500);
+
+/// Loads the model; called when the app opens and again on `/retry`. The error is for users.
+pub type EngineLoader = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Engine>, String>> + Send>> + Send + Sync,
+>;
 
 /// What `parlor chat` was asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct ChatOptions {
     /// Open (or create) this session instead of the last one.
     pub session: Option<String>,
     /// Where persona files live, for the persona picker.
     pub personas_dir: Option<PathBuf>,
+    /// Load the model after the app opens (the bot's engine is a stand-in until then); `None`
+    /// when the bot's engine is ready.
+    pub loader: Option<EngineLoader>,
+    /// Hot reload outcomes of the persona file: the new display name, or the problems.
+    pub reloads: Option<mpsc::UnboundedReceiver<Result<String, String>>>,
 }
 
 /// Run the full-screen chat until the user quits. The terminal is restored on return and on
 /// panic; the store is flushed before returning.
-pub async fn run(bot: Bot, opts: ChatOptions) -> Result<(), TuiError> {
+pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
     let session = start_session(&bot, &opts)?;
+    let reloads = opts.reloads.take();
     let history: Vec<String> = bot
         .store()
         .kv_get(INPUT_HISTORY_KEY)
@@ -48,23 +67,30 @@ pub async fn run(bot: Bot, opts: ChatOptions) -> Result<(), TuiError> {
         .unwrap_or_default();
     let mut terminal = enter()?;
     let size = terminal.size().map_err(TuiError::Terminal)?;
-    let persona = bot.persona();
+    let persona = bot.session_persona(session.id);
+    let info = model_info(&bot);
     let mut app = App::new(AppInit {
         persona: persona.name().to_string(),
-        model: bot.engine().model_name(),
-        context_window: persona
-            .context_window()
-            .unwrap_or_else(|| bot.engine().context_window())
-            .min(bot.engine().context_window()),
+        model: info.model,
+        context_window: info.context_window,
         size: (size.width, size.height),
         history,
+        model_state: if opts.loader.is_some() {
+            ModelState::Loading
+        } else {
+            ModelState::Ready
+        },
     });
     let mut shell = Shell {
         bot,
         opts,
         reply: None,
         cancelled: None,
+        loading: None,
+        reloads,
+        rate: None,
     };
+    shell.load_model();
     let opened = shell.open(session.id);
     let result = match opened {
         Ok(msg) => {
@@ -94,6 +120,19 @@ fn start_session(bot: &Bot, opts: &ChatOptions) -> Result<SessionInfo, TuiError>
     Ok(bot.new_session(None)?)
 }
 
+/// The model's name and the context window of the persona speaking, on the bot's engine.
+fn model_info(bot: &Bot) -> ModelInfo {
+    let engine = bot.engine();
+    ModelInfo {
+        model: engine.model_name(),
+        context_window: bot
+            .persona()
+            .context_window()
+            .unwrap_or_else(|| engine.context_window())
+            .min(engine.context_window()),
+    }
+}
+
 struct Shell {
     bot: Bot,
     opts: ChatOptions,
@@ -101,12 +140,47 @@ struct Shell {
     reply: Option<Reply>,
     /// A turn cancelled in this session whose partial reply may not be stored yet.
     cancelled: Option<SessionId>,
+    /// The model being loaded.
+    loading: Option<JoinHandle<Result<Arc<dyn Engine>, String>>>,
+    /// Hot reload outcomes of the persona file.
+    reloads: Option<mpsc::UnboundedReceiver<Result<String, String>>>,
+    /// Live rate of the streaming reply: first token, tokens since, last figure shown.
+    rate: Option<(Instant, u32, Instant)>,
 }
 
 /// The next event of the running turn, or never when there is none.
 async fn next_reply(reply: &mut Option<Reply>) -> Option<ReplyEvent> {
     match reply {
         Some(r) => r.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The loaded model (or why it failed), or never when nothing is loading.
+async fn next_model(
+    loading: &mut Option<JoinHandle<Result<Arc<dyn Engine>, String>>>,
+) -> Result<Arc<dyn Engine>, String> {
+    match loading {
+        Some(task) => match task.await {
+            Ok(r) => r,
+            Err(e) => Err(format!("loading the model failed: {e}")),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The next hot reload outcome, or never.
+async fn next_reload(
+    reloads: &mut Option<mpsc::UnboundedReceiver<Result<String, String>>>,
+) -> Result<String, String> {
+    match reloads {
+        Some(rx) => match rx.recv().await {
+            Some(r) => r,
+            None => {
+                *reloads = None;
+                std::future::pending().await
+            }
+        },
         None => std::future::pending().await,
     }
 }
@@ -144,6 +218,10 @@ impl Shell {
                     Some(ev) => {
                         if matches!(ev, ReplyEvent::Done(_) | ReplyEvent::Failed(_)) {
                             self.reply = None;
+                            self.rate = None;
+                        }
+                        if let Some(rate) = self.live_rate(&ev) {
+                            update(app, Msg::LiveRate(rate));
                         }
                         Msg::Reply(ev)
                     }
@@ -156,6 +234,15 @@ impl Shell {
                         }
                     }
                 },
+                loaded = next_model(&mut self.loading) => {
+                    self.loading = None;
+                    Msg::ModelLoaded(loaded.map(|engine| {
+                        self.bot.set_engine(engine);
+                        tracing::info!("model loaded");
+                        model_info(&self.bot)
+                    }))
+                }
+                reload = next_reload(&mut self.reloads) => Msg::PersonaReloaded(reload),
                 _ = tokio::time::sleep_until(next_frame), if dirty => continue,
             };
             dirty = true;
@@ -187,10 +274,16 @@ impl Shell {
         let result: Result<Option<Msg>, String> = match cmd {
             Command::StartTurn { session, text } => {
                 self.reply = Some(self.bot.turn(session, &text));
+                self.rate = None;
+                Ok(None)
+            }
+            Command::LoadModel => {
+                self.load_model();
                 Ok(None)
             }
             Command::Regenerate { session } => {
                 self.reply = Some(self.bot.regenerate(session, TurnOptions::default()));
+                self.rate = None;
                 Ok(None)
             }
             Command::CancelTurn => {
@@ -261,6 +354,30 @@ impl Shell {
         }))
     }
 
+    /// Start loading the model when there is a loader.
+    fn load_model(&mut self) {
+        if let Some(loader) = &self.opts.loader {
+            self.loading = Some(tokio::spawn(loader()));
+        }
+    }
+
+    /// The live tokens per second after reply event `ev`, when it is time to show it again.
+    fn live_rate(&mut self, ev: &ReplyEvent) -> Option<f64> {
+        if !matches!(ev, ReplyEvent::Token(_)) {
+            return None;
+        }
+        let now = Instant::now();
+        let (first, tokens, shown) = self.rate.get_or_insert((now, 0, now));
+        *tokens += 1;
+        let elapsed = now.duration_since(*first);
+        if now.duration_since(*shown) < RATE_EVERY || elapsed.is_zero() {
+            return None;
+        }
+        *shown = now;
+        // Tokens after the first, over the time since the first: the generation rate.
+        Some(f64::from(*tokens - 1) / elapsed.as_secs_f64())
+    }
+
     /// Load session `id` for display and remember it as the last one.
     fn open(&self, id: SessionId) -> Result<Msg, TuiError> {
         let store = self.bot.store();
@@ -270,7 +387,7 @@ impl Shell {
         let messages = store.messages(id)?;
         store.kv_put(LAST_SESSION_KEY, &id.0)?;
         self.adopt_persona(&session.persona);
-        let persona = self.bot.persona();
+        let persona = self.bot.session_persona(id);
         let greeting = persona.greeting(&MacroContext {
             user: "user".into(),
             ..Default::default()

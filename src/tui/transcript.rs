@@ -35,6 +35,8 @@ pub struct Entry {
     pub kind: EntryKind,
     /// The raw text (made inert when laid out).
     pub text: String,
+    /// Who wrote a reply, when not the transcript's persona (a reply after a persona switch).
+    speaker: Option<String>,
     /// Rows at the width they were wrapped for.
     cache: RefCell<Option<(u16, Rc<Vec<Line<'static>>>)>>,
 }
@@ -45,8 +47,15 @@ impl Entry {
         Self {
             kind,
             text: text.into(),
+            speaker: None,
             cache: RefCell::new(None),
         }
+    }
+
+    /// Head this reply with `name` instead of the transcript's persona.
+    pub fn set_speaker(&mut self, name: &str) {
+        self.speaker = Some(name.to_string());
+        *self.cache.get_mut() = None;
     }
 
     /// Append streamed text; the cached layout is dropped.
@@ -75,6 +84,7 @@ impl Entry {
 
     fn layout(&self, width: u16, bot_name: &str) -> Vec<Line<'static>> {
         let text = inert(&self.text);
+        let bot_name = self.speaker.as_deref().unwrap_or(bot_name);
         let mut out = Vec::new();
         let header = |label: String, color: Color| {
             Line::from(Span::styled(

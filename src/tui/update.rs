@@ -1,7 +1,7 @@
 //! `update`: the pure transition function. It takes the app and one [`Msg`], changes the app and
 //! returns the [`Command`]s the shell should carry out. No IO, no clock: tested directly.
 
-use super::app::{App, Command, INPUT_HISTORY_MAX, ListMode, Msg, Overlay, Status};
+use super::app::{App, Command, INPUT_HISTORY_MAX, ListMode, ModelState, Msg, Overlay, Status};
 use super::keys::{Action, action};
 use super::overlay;
 use super::slash::{self, Slash};
@@ -60,7 +60,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             app.load_session(&session, messages, greeting);
             app.overlay = Overlay::None;
             app.notice = Some(format!("session \"{}\"", session.name));
-            Vec::new()
+            // A message typed after an ended session goes to this new one.
+            match app.pending_send.take() {
+                Some(text) => start_turn(app, text),
+                None => Vec::new(),
+            }
         }
         Msg::SessionsListed(items) => {
             let selected = items
@@ -86,6 +90,45 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             app.notice = Some(text);
             Vec::new()
         }
+        Msg::ModelLoaded(Ok(info)) => {
+            app.model = info.model;
+            app.context_window = info.context_window;
+            app.model_state = ModelState::Ready;
+            app.notice = Some("model loaded".into());
+            Vec::new()
+        }
+        Msg::ModelLoaded(Err(message)) => {
+            app.transcript.entries.push(Entry::new(
+                EntryKind::Error,
+                format!("{message}\nType /retry to load the model again."),
+            ));
+            app.transcript.scroll = Scroll::Follow;
+            app.model_state = ModelState::Failed(message);
+            Vec::new()
+        }
+        Msg::PersonaReloaded(Ok(name)) => {
+            app.transcript.bot_name = name.clone();
+            app.persona = name;
+            app.persona_error = None;
+            app.notice = Some("persona reloaded from its file".into());
+            Vec::new()
+        }
+        Msg::PersonaReloaded(Err(problems)) => {
+            let first = problems.lines().next().unwrap_or_default().to_string();
+            app.transcript.entries.push(Entry::new(
+                EntryKind::Error,
+                format!("persona edit rejected, the last good version stays in use:\n{problems}"),
+            ));
+            app.transcript.scroll = Scroll::Follow;
+            app.persona_error = Some(first);
+            Vec::new()
+        }
+        Msg::LiveRate(rate) => {
+            if app.status == Status::Streaming {
+                app.live_rate = Some(rate);
+            }
+            Vec::new()
+        }
         Msg::CommandFailed(text) => {
             app.transcript
                 .entries
@@ -105,10 +148,9 @@ fn reply(app: &mut App, ev: ReplyEvent) {
         ReplyEvent::Queued { position } => app.status = Status::Queued(position),
         ReplyEvent::Token(piece) => {
             if !app.streaming_entry {
-                app.transcript.entries.push(Entry::new(
-                    EntryKind::Bot { interrupted: false },
-                    String::new(),
-                ));
+                let mut e = Entry::new(EntryKind::Bot { interrupted: false }, String::new());
+                e.set_speaker(&app.persona);
+                app.transcript.entries.push(e);
                 app.streaming_entry = true;
             }
             if let Some(e) = app.transcript.entries.last_mut() {
@@ -119,26 +161,41 @@ fn reply(app: &mut App, ev: ReplyEvent) {
         ReplyEvent::Done(outcome) => {
             let interrupted = outcome.stats.finish == crate::chat::FinishReason::Cancelled;
             let kind = EntryKind::Bot { interrupted };
-            if app.streaming_entry
-                && let Some(e) = app.transcript.entries.last_mut()
-            {
+            if !app.streaming_entry {
+                app.transcript.entries.push(Entry::new(kind.clone(), ""));
+            }
+            if let Some(e) = app.transcript.entries.last_mut() {
                 // The stored text is the truth (stop strings, FAQ answers).
                 if e.text != outcome.text {
                     e.text.clear();
                     e.push_str(&outcome.text);
                 }
                 e.set_kind(kind);
-            } else {
-                app.transcript
-                    .entries
-                    .push(Entry::new(kind, outcome.text.clone()));
+                if !outcome.persona.is_empty() {
+                    e.set_speaker(&outcome.persona);
+                }
             }
             app.streaming_entry = false;
             app.last_stats = Some(outcome.stats);
+            app.live_rate = None;
             app.status = Status::Idle;
+            // Rule actions: a persona switch, a handoff, the end of the session.
+            if !outcome.persona.is_empty() && outcome.persona != app.persona {
+                app.notice = Some(format!("{} speaks now", outcome.persona));
+                app.persona = outcome.persona;
+            }
+            if outcome.handoff {
+                app.notice = Some("a human was asked to take over this conversation".into());
+            }
+            if outcome.ended {
+                app.session_ended = true;
+                app.notice =
+                    Some("the conversation ended; your next message starts a new session".into());
+            }
         }
         ReplyEvent::Failed(message) => {
             mark_interrupted(app);
+            app.live_rate = None;
             app.transcript.entries.push(Entry::new(
                 EntryKind::Error,
                 format!("{message} (/retry to try again)"),
@@ -156,6 +213,7 @@ fn mark_interrupted(app: &mut App) {
         e.set_kind(EntryKind::Bot { interrupted: true });
     }
     app.streaming_entry = false;
+    app.live_rate = None;
 }
 
 fn chat_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
@@ -329,20 +387,41 @@ fn send(app: &mut App) -> Vec<Command> {
             }
         };
     }
+    match &app.model_state {
+        ModelState::Ready => {}
+        ModelState::Loading => {
+            app.notice = Some("the model is still loading; your text is kept".into());
+            return Vec::new();
+        }
+        ModelState::Failed(_) => {
+            app.notice =
+                Some("the model is not loaded; /retry loads it again (your text is kept)".into());
+            return Vec::new();
+        }
+    }
     app.set_input("");
     let save = remember(app, &text);
+    if app.session_ended {
+        // The rules ended this session: the message opens a new one and is sent there.
+        app.pending_send = Some(text);
+        return vec![save, Command::NewSession { name: None }];
+    }
+    let mut cmds = vec![save];
+    cmds.extend(start_turn(app, text));
+    cmds
+}
+
+/// Show the user's message and start the turn answering it.
+fn start_turn(app: &mut App, text: String) -> Vec<Command> {
     app.transcript
         .entries
         .push(Entry::new(EntryKind::User, text.clone()));
     app.transcript.scroll = Scroll::Follow;
     app.status = Status::Thinking;
-    vec![
-        save,
-        Command::StartTurn {
-            session: app.session.id,
-            text,
-        },
-    ]
+    vec![Command::StartTurn {
+        session: app.session.id,
+        text,
+    }]
 }
 
 fn slash_command(app: &mut App, cmd: Slash) -> Vec<Command> {
@@ -351,6 +430,15 @@ fn slash_command(app: &mut App, cmd: Slash) -> Vec<Command> {
         Slash::Reset => vec![Command::ResetSession(app.session.id)],
         Slash::Persona(Some(name)) => vec![Command::SwitchPersona(name)],
         Slash::Persona(None) => vec![Command::ListPersonas],
+        Slash::Retry if matches!(app.model_state, ModelState::Failed(_)) => {
+            app.model_state = ModelState::Loading;
+            app.notice = Some("loading the model…".into());
+            vec![Command::LoadModel]
+        }
+        Slash::Retry if app.model_state == ModelState::Loading => {
+            app.notice = Some("the model is still loading".into());
+            Vec::new()
+        }
         Slash::Retry => {
             let has_user_message = app
                 .transcript

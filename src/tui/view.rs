@@ -2,7 +2,7 @@
 //! input box, status bar, and the overlay on top. Every piece of user or model text passes
 //! through [`super::sanitize`] first.
 
-use super::app::{App, ListMode, Overlay, Status};
+use super::app::{App, ListMode, ModelState, Overlay, Status};
 use super::keys::HELP;
 use super::sanitize::inert_line;
 use super::transcript::Scroll;
@@ -113,6 +113,11 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) {
         )
     } else if app.status.busy() {
         (" message (Esc stops the reply) ", Color::DarkGray)
+    } else if matches!(app.model_state, ModelState::Failed(_)) {
+        (
+            " message (no model: /retry loads it again) ",
+            Color::LightRed,
+        )
     } else {
         (" message ", Color::Gray)
     };
@@ -125,8 +130,13 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) {
     (&app.input).render(inner, buf);
 }
 
-fn status_text(status: &Status) -> (String, Style) {
-    match status {
+fn status_text(app: &App) -> (String, Style) {
+    match &app.model_state {
+        ModelState::Loading => return ("loading model…".into(), BAR.fg(Color::Yellow)),
+        ModelState::Failed(_) => return ("no model".into(), BAR.fg(Color::LightRed)),
+        ModelState::Ready => {}
+    }
+    match &app.status {
         Status::Idle => ("idle".into(), BAR.fg(Color::Green)),
         Status::Thinking => ("thinking…".into(), BAR.fg(Color::Yellow)),
         Status::Queued(n) => (format!("queued #{n}"), BAR.fg(Color::Yellow)),
@@ -138,7 +148,7 @@ fn status_text(status: &Status) -> (String, Style) {
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     buf.set_style(area, BAR);
     let sep = Span::styled(" │ ", BAR.fg(Color::Gray));
-    let (state, state_style) = status_text(&app.status);
+    let (state, state_style) = status_text(app);
     let mut spans = vec![
         Span::styled(
             format!(" {state}"),
@@ -157,16 +167,22 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             BAR.fg(Color::LightYellow),
         ));
     }
+    if let Some(problem) = &app.persona_error {
+        spans.push(sep.clone());
+        spans.push(Span::styled(
+            format!("⚠ persona edit rejected: {}", inert_line(problem)),
+            BAR.fg(Color::LightRed),
+        ));
+    }
     if let Some(n) = &app.notice {
         spans.push(sep.clone());
         spans.push(Span::styled(inert_line(n), BAR.fg(Color::LightCyan)));
     }
-    if stats.tokens_per_second > 0.0 {
+    // While a reply streams: its live rate; afterwards the finished turn's.
+    let rate = app.live_rate.unwrap_or(stats.tokens_per_second);
+    if rate > 0.0 {
         spans.push(sep.clone());
-        spans.push(Span::styled(
-            format!("{:.1} tok/s", stats.tokens_per_second),
-            BAR,
-        ));
+        spans.push(Span::styled(format!("{rate:.1} tok/s"), BAR));
     }
     let window = if stats.context_window > 0 {
         stats.context_window

@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use parlor::bot::{ReplyEvent, TurnOutcome};
 use parlor::chat::{ReplySource, Role, SessionId, TurnStats};
 use parlor::store::{SessionInfo, StoredMessage};
-use parlor::tui::{App, AppInit, Msg, update};
+use parlor::tui::{App, AppInit, ModelState, Msg, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -34,6 +34,7 @@ fn app(messages: Vec<StoredMessage>) -> App {
         context_window: 2048,
         size: (W, H),
         history: Vec::new(),
+        model_state: ModelState::Ready,
     });
     update(
         &mut app,
@@ -98,6 +99,7 @@ fn done(app: &mut App, text: &str) {
             },
             source: ReplySource::Model,
             seq: 2,
+            ..Default::default()
         })),
     );
 }

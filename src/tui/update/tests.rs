@@ -4,7 +4,9 @@ use super::update;
 use crate::bot::{ReplyEvent, TurnOutcome};
 use crate::chat::{FinishReason, ReplySource, Role, SessionId, TurnStats};
 use crate::store::{SessionInfo, StoredMessage};
-use crate::tui::app::{App, AppInit, Command, ExportFormat, ListMode, Msg, Overlay, Status};
+use crate::tui::app::{
+    App, AppInit, Command, ExportFormat, ListMode, ModelInfo, ModelState, Msg, Overlay, Status,
+};
 use crate::tui::transcript::{EntryKind, Scroll};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEventKind};
 
@@ -27,6 +29,7 @@ fn app_with(messages: Vec<StoredMessage>) -> App {
         context_window: 2048,
         size: (60, 20),
         history: vec!["first".into(), "second".into()],
+        model_state: ModelState::Ready,
     });
     update(
         &mut app,
@@ -75,6 +78,7 @@ fn done(text: &str) -> Msg {
         },
         source: ReplySource::Model,
         seq: 3,
+        ..Default::default()
     }))
 }
 
@@ -490,3 +494,5 @@ fn a_cancelled_outcome_is_shown_interrupted() {
         Some(&EntryKind::Bot { interrupted: true })
     );
 }
+
+mod lifecycle;

@@ -32,7 +32,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16) -> Self {
-        let socket = format!("parlor-test-{}", std::process::id());
+        // One server per test: tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let socket = format!("parlor-test-{}-{n}", std::process::id());
         let tmux = Self { socket };
         let out = tmux.cmd(&[
             "new-session",
@@ -218,4 +221,53 @@ fn chat_in_a_real_terminal_streams_stops_quits_and_resumes() {
     tmux.wait_for("the shell after the second quit", |s| {
         !s.contains("▌ Tmuxbot")
     });
+}
+
+#[test]
+fn a_missing_model_shows_in_the_app_and_retry_loads_it_and_persona_edits_reload() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let persona_file = home.path().join("personas/tmuxbot.yaml");
+    std::fs::create_dir_all(home.path().join("personas")).unwrap();
+    std::fs::write(&persona_file, PERSONA).unwrap();
+    let model = home.path().join("later.gguf");
+    let tmux = Tmux::start(100, 30);
+    tmux.wait_for("the shell prompt", |s| s.contains('$'));
+    let line = format!(
+        "{} --home {} chat --persona tmuxbot --model {}",
+        parlor_bin().display(),
+        home.path().display(),
+        model.display()
+    );
+    tmux.type_text(&line);
+    tmux.key("Enter");
+
+    // The app opens anyway and says what is wrong and what to do.
+    let screen = tmux.wait_for("the missing-model error", |s| {
+        s.contains("/retry to load the model again") && status_bar(s).contains("no model")
+    });
+    assert!(screen.contains("later.gguf\" does not exist"), "{screen}");
+    assert_eq!(tmux.format("#{alternate_on}"), "1", "the app is open");
+
+    // An invalid persona edit is reported in the status bar; the last good persona stays.
+    std::fs::write(&persona_file, "name: Tmuxbot\nsystem: [unclosed\n").unwrap();
+    tmux.wait_for("the rejected edit", |s| {
+        status_bar(s).contains("persona edit rejected")
+    });
+    std::fs::write(&persona_file, PERSONA.replace("Tmuxbot", "Tmuxbot Two")).unwrap();
+    tmux.wait_for("the reloaded persona", |s| {
+        status_bar(s).contains("Tmuxbot Two") && !status_bar(s).contains("rejected")
+    });
+
+    // The model arrives; /retry loads it without leaving the app, and the chat works.
+    std::os::unix::fs::symlink(model_path(), &model).unwrap();
+    tmux.type_text("/retry");
+    tmux.key("Enter");
+    tmux.wait_for("the loaded model", |s| status_bar(s).contains("idle"));
+    tmux.type_text("hello");
+    tmux.key("Enter");
+    tmux.wait_for("a reply from the reloaded persona", |s| {
+        s.contains("▌ Tmuxbot Two") && status_bar(s).contains("tok/s")
+    });
+    tmux.key("C-c");
+    tmux.wait_for("the shell after quitting", |s| !s.contains("▌ Tmuxbot"));
 }
