@@ -9,10 +9,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+/// A loaded persona and the modification time of its file (`None` for built-ins).
+type Loaded = (Option<SystemTime>, Arc<Persona>);
+
 /// Personas by id, from one home.
 pub struct Library {
     home: Home,
-    cache: Mutex<HashMap<String, (Option<SystemTime>, Arc<Persona>)>>,
+    cache: Mutex<HashMap<String, Loaded>>,
 }
 
 impl Library {

@@ -1,12 +1,12 @@
 //! The library's own limit, for `parlor bench`: a plain llama-cpp-2 decode loop (one prompt
-//! batch, then one token per decode, greedy) on the same model and settings as the engine, in
-//! the same process. Whatever the whole `Bot::turn` path loses against this is our overhead.
+//! batch, then one token per decode, the same sampler chain) on the same model and settings as
+//! the engine, in the same process. Whatever the whole `Bot::turn` path loses against this is
+//! our overhead.
 
 use super::{LlamaEngine, backend};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, Sampling};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 use std::time::Instant;
@@ -24,12 +24,13 @@ pub struct RawSpeed {
     pub generation_tps: f64,
 }
 
-/// Evaluate `prompt` and generate `n_gen` tokens greedily (end-of-generation ignored) in a
-/// fresh context with the engine's window and thread count.
+/// Evaluate `prompt` and generate `n_gen` tokens with the sampler chain of `sampling`
+/// (end-of-generation ignored) in a fresh context with the engine's window and thread count.
 pub fn raw_decode_loop(
     engine: &LlamaEngine,
     prompt: &[LlamaToken],
     n_gen: usize,
+    sampling: &Sampling,
 ) -> Result<RawSpeed, EngineError> {
     let failed = |e: String| EngineError::Generation(format!("raw decode loop: {e}"));
     let threads = engine.threads() as i32;
@@ -56,7 +57,7 @@ pub fn raw_decode_loop(
         ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
     }
     let prompt_secs = started.elapsed().as_secs_f64();
-    let mut sampler = LlamaSampler::greedy();
+    let mut sampler = super::active::sampler_for(model, sampling);
     let mut last = batch.n_tokens() - 1;
     let gen_start = Instant::now();
     for pos in (prompt.len() as i32..).take(n_gen) {
