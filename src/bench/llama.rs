@@ -162,11 +162,10 @@ async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchEr
     for _ in 0..reps {
         let e2 = e.clone();
         let t = tokens.clone();
-        let raw = tokio::task::spawn_blocking(move || {
-            raw_decode_loop(&e2, &t, 128, &Sampling::greedy())
-        })
-            .await
-            .map_err(|err| BenchError::Turn(err.to_string()))??;
+        let raw =
+            tokio::task::spawn_blocking(move || raw_decode_loop(&e2, &t, 128, &Sampling::greedy()))
+                .await
+                .map_err(|err| BenchError::Turn(err.to_string()))??;
         raw_p.push(raw.prompt_tps);
         raw_g.push(raw.generation_tps);
     }
