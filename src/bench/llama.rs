@@ -80,6 +80,8 @@ struct Timed {
     done: Instant,
     completion: u32,
     prompt_tokens: u32,
+    /// Prompt tokens taken from the KV cache instead of evaluated.
+    reused: u32,
 }
 
 async fn timed_turn(
@@ -114,6 +116,7 @@ async fn timed_turn(
                     done,
                     completion: o.stats.completion_tokens,
                     prompt_tokens: o.stats.prompt_tokens,
+                    reused: o.stats.reused_tokens,
                 });
             }
             Some(ReplyEvent::Failed(e)) => return Err(BenchError::Turn(e)),
@@ -228,7 +231,7 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
     let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
     let s = bot.new_session(Some("bench"))?;
     let n = if cfg.quick { 10 } else { 30 };
-    let mut ttft = Vec::new();
+    let (mut ttft, mut evaluated) = (Vec::new(), Vec::new());
     for i in 1..=n {
         let t = timed_turn(
             &bot,
@@ -238,9 +241,13 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
         )
         .await?;
         ttft.push(t.ttft.as_secs_f64() * 1000.0);
+        evaluated.push((t.prompt_tokens.saturating_sub(t.reused), t.prompt_tokens));
     }
     let sec = "turns";
     for turn in [1usize, 2, 10, 30] {
+        if turn > n {
+            continue;
+        }
         if turn < n {
             report.add(
                 sec,
@@ -249,6 +256,13 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
                 "ms",
             );
         }
+        let (new, total) = evaluated[turn - 1];
+        report.add(
+            sec,
+            &format!("prompt tokens evaluated (of {total}), turn {turn}"),
+            f64::from(new),
+            "tok",
+        );
     }
     let last = ttft[n - 1];
     report.check(
