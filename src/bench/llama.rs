@@ -448,7 +448,19 @@ fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
                 .sum()
         })
         .unwrap_or(0);
-    let (warm, peak) = timed_ask(cfg, h, "Thanks. What do I keep on the roof?")?;
+    // Three warm starts (each saves the state again at exit for the next); the median counts.
+    let mut warm = Vec::new();
+    let mut peak = 0.0f64;
+    for q in [
+        "Thanks. What do I keep on the roof?",
+        "When do I count the hives?",
+        "Where is my flat?",
+    ] {
+        let (ms, p) = timed_ask(cfg, h, q)?;
+        warm.push(ms);
+        peak = peak.max(p);
+    }
+    let warm = median(warm);
     let _ = std::fs::remove_dir_all(h.join("storage/bench/kv-state"));
     let (cold2, _) = timed_ask(cfg, h, "And what do I write down?")?;
     let sec = "restart";
