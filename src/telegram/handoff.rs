@@ -8,7 +8,7 @@
 //! is a handoff.
 
 use super::api::Message;
-use super::outbox::{Author, Target};
+use super::outbox::{Author, SendError, Target};
 use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown};
 use super::state::{Handoff, handoff_key, now_ms, relay_key};
@@ -24,6 +24,13 @@ fn target(chat: i64) -> Target {
     }
 }
 
+/// Send `text` to `chat` as the handoff machinery (not suppressed by the handoff itself).
+async fn tell(s: &Shared, chat: i64, text: &str) -> Result<i64, SendError> {
+    s.out
+        .send(target(chat), Author::Service, None, text, None)
+        .await
+}
+
 /// Whether `chat` is handled by a human now (an expired handoff ends here).
 pub fn active(s: &Shared, chat: i64) -> bool {
     match s.store.kv_get::<Handoff>(&handoff_key(chat)) {
@@ -35,16 +42,12 @@ pub fn active(s: &Shared, chat: i64) -> bool {
 /// Hand `chat` to a human for `reason` (`/human`, a rule id, ...). Idempotent.
 pub async fn start(s: &Shared, chat: i64, reason: &str) {
     if active(s, chat) {
-        let _ = s
-            .out
-            .send(
-                target(chat),
-                Author::Service,
-                None,
-                "A colleague already has this conversation; they will answer here.",
-                None,
-            )
-            .await;
+        let _ = tell(
+            s,
+            chat,
+            "A colleague already has this conversation; they will answer here.",
+        )
+        .await;
         return;
     }
     let minutes = s.cfg.handoff_timeout_minutes;
@@ -71,10 +74,7 @@ pub async fn start(s: &Shared, chat: i64, reason: &str) {
     } else {
         "I have stopped answering so a human colleague can take over."
     };
-    let _ = s
-        .out
-        .send(target(chat), Author::Service, None, note, None)
-        .await;
+    let _ = tell(s, chat, note).await;
     let Some(ops) = s.cfg.operators_chat else {
         return;
     };
@@ -104,27 +104,14 @@ pub async fn end(s: &Shared, chat: i64, why: &str) {
         return;
     }
     tracing::info!(chat, why, "chat handed back to the bot");
-    let _ = s
-        .out
-        .send(
-            target(chat),
-            Author::Service,
-            None,
-            "You are talking to the bot again. How can I help?",
-            None,
+    let _ = tell(s, chat, "You are talking to the bot again. How can I help?").await;
+    if let Some(ops) = s.cfg.operators_chat {
+        let _ = tell(
+            s,
+            ops,
+            &format!("Chat {chat} is back with the bot ({why})."),
         )
         .await;
-    if let Some(ops) = s.cfg.operators_chat {
-        let _ = s
-            .out
-            .send(
-                target(ops),
-                Author::Service,
-                None,
-                &format!("Chat {chat} is back with the bot ({why})."),
-                None,
-            )
-            .await;
     }
 }
 
@@ -151,11 +138,7 @@ fn recent_transcript(s: &Shared, chat: i64) -> String {
 
 async fn post_to_operators(s: &Shared, ops: i64, chat: i64, text: &str) {
     for chunk in split_markdown(text, CHUNK_BUDGET) {
-        match s
-            .out
-            .send(target(ops), Author::Service, None, &chunk, None)
-            .await
-        {
+        match tell(s, ops, &chunk).await {
             Ok(id) => {
                 let _ = s.store.kv_put(&relay_key(id), &chat);
             }
@@ -194,16 +177,12 @@ pub async fn from_operator(s: &Shared, msg: &Message) {
         match relayed.or_else(|| args.parse().ok()) {
             Some(chat) => end(s, chat, "operator").await,
             None => {
-                let _ = s
-                    .out
-                    .send(
-                        target(msg.chat.id),
-                        Author::Service,
-                        None,
-                        "Reply /bot to a customer's message, or send /bot <chat id>.",
-                        None,
-                    )
-                    .await;
+                let _ = tell(
+                    s,
+                    msg.chat.id,
+                    "Reply /bot to a customer's message, or send /bot <chat id>.",
+                )
+                .await;
             }
         }
         return;
@@ -212,24 +191,16 @@ pub async fn from_operator(s: &Shared, msg: &Message) {
     if text.is_empty() {
         return;
     }
-    match s
-        .out
-        .send(target(chat), Author::Service, None, text, None)
-        .await
-    {
+    match tell(s, chat, text).await {
         Ok(_) => tracing::info!(chat, "operator reply relayed"),
         Err(e) => {
             tracing::error!(chat, error = %e, "could not relay an operator reply");
-            let _ = s
-                .out
-                .send(
-                    target(msg.chat.id),
-                    Author::Service,
-                    None,
-                    &format!("Could not deliver that to chat {chat}: {e}"),
-                    None,
-                )
-                .await;
+            let _ = tell(
+                s,
+                msg.chat.id,
+                &format!("Could not deliver that to chat {chat}: {e}"),
+            )
+            .await;
         }
     }
 }

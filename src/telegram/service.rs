@@ -6,7 +6,7 @@ use super::access::{Access, Me, Verdict};
 use super::api::{Api, ApiError, Token, Update};
 use super::config::TelegramConfig;
 use super::metrics::Metrics;
-use super::outbox::{Author, Outbox, Target};
+use super::outbox::{Author, Outbox, SendError, Target};
 use super::state::{OFFSET_KEY, Pending, chat_of_pending_key, pending_key};
 use super::worker::ChatWorker;
 use crate::bot::Bot;
@@ -350,20 +350,14 @@ impl Service {
                     "refused a message (not allowed)"
                 );
                 if !s.cfg.refusal.is_empty() {
-                    let _ = s
-                        .out
-                        .send(target, Author::Bot, None, &s.cfg.refusal, None)
-                        .await;
+                    s.say(target, &s.cfg.refusal).await;
                 }
                 return Ok(None);
             }
             Verdict::RateLimited { notify } => {
                 s.metrics.refused.fetch_add(1, Relaxed);
                 if notify {
-                    let _ = s
-                        .out
-                        .send(target, Author::Bot, None, &s.cfg.rate_limit.notice, None)
-                        .await;
+                    s.say(target, &s.cfg.rate_limit.notice).await;
                 }
                 return Ok(None);
             }
@@ -374,23 +368,11 @@ impl Service {
         {
             // Acts at once, even while a reply is being written.
             self.worker(msg.chat.id).cancel_turn();
-            let _ = s
-                .out
-                .send(target, Author::Bot, None, "Stopped.", None)
-                .await;
+            s.say(target, "Stopped.").await;
             return Ok(None);
         }
         if text.trim().is_empty() {
-            let _ = s
-                .out
-                .send(
-                    target,
-                    Author::Bot,
-                    None,
-                    "I can only read text messages.",
-                    None,
-                )
-                .await;
+            s.say(target, "I can only read text messages.").await;
             return Ok(None);
         }
         s.metrics.messages_in.fetch_add(1, Relaxed);
@@ -455,6 +437,15 @@ impl Service {
 }
 
 impl Shared {
+    /// Send the bot's `text` to `target` (notices, command answers). Nothing is sent to a chat
+    /// in human handoff; another failure is logged.
+    pub async fn say(&self, target: Target, text: &str) {
+        match self.out.send(target, Author::Bot, None, text, None).await {
+            Ok(_) | Err(SendError::Handoff(_)) => {}
+            Err(e) => tracing::warn!(chat = target.chat, error = %e, "could not send a notice"),
+        }
+    }
+
     /// Remove a chat's worker if nothing is pending for it (called by the worker when idle,
     /// under the same lock the dispatcher takes, so no wake-up is lost).
     pub fn retire_worker(&self, chat: i64) -> bool {

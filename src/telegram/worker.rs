@@ -3,7 +3,7 @@
 //! are removed (and the removal flushed) only after their answer is sent.
 
 use super::api::Message;
-use super::outbox::{Author, Target};
+use super::outbox::Target;
 use super::service::{Shared, panic_text};
 use super::state::{ChatRecord, Pending, chat_key, pending_prefix};
 use crate::chat::SessionId;
@@ -136,16 +136,11 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
                     chat: w.chat,
                     group: w.chat < 0,
                 };
-                let _ = s
-                    .out
-                    .send(
-                        t,
-                        Author::Bot,
-                        None,
-                        "Sorry, something went wrong with that message. Please try again.",
-                        None,
-                    )
-                    .await;
+                s.say(
+                    t,
+                    "Sorry, something went wrong with that message. Please try again.",
+                )
+                .await;
                 true
             }
         };
@@ -195,16 +190,11 @@ async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bo
         Ok(sid) => sid,
         Err(e) => {
             tracing::error!(chat = target.chat, error = %e, "could not open the chat's session");
-            let _ = s
-                .out
-                .send(
-                    target,
-                    Author::Bot,
-                    None,
-                    "Sorry, I cannot reach my memory right now. Please try again later.",
-                    None,
-                )
-                .await;
+            s.say(
+                target,
+                "Sorry, I cannot reach my memory right now. Please try again later.",
+            )
+            .await;
             return true;
         }
     };
