@@ -18,6 +18,16 @@ fn reply_in_ops(h: &Harness, to_message: i64, text: &str) {
     h.fake.push_message(m);
 }
 
+/// The customer is told the bot is back, and the bot answers `text` again.
+async fn back_with_the_bot(h: &Harness, text: &str) {
+    h.until_text(CUSTOMER, "the hand-back notice", |t| {
+        t.contains("talking to the bot again")
+    })
+    .await;
+    h.fake.push_text(CUSTOMER, text);
+    h.until_final(CUSTOMER, &format!("echo: {text}")).await;
+}
+
 #[tokio::test]
 async fn handoff_round_trip_survives_a_restart() {
     let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
@@ -54,11 +64,8 @@ async fn handoff_round_trip_survives_a_restart() {
 
     // The bot is silent in that chat now; the customer's message goes to the operators.
     h.fake.push_text(CUSTOMER, "hello? anyone?");
-    h.until("the forwarded message", |_| {
-        h.fake
-            .chat_texts(OPS)
-            .iter()
-            .any(|t| t.ends_with("hello? anyone?"))
+    h.until_text(OPS, "the forwarded message", |t| {
+        t.ends_with("hello? anyone?")
     })
     .await;
     let ops_ids = h.fake.sent_message_ids(OPS);
@@ -68,13 +75,8 @@ async fn handoff_round_trip_survives_a_restart() {
     h.stop().await;
     let h = Harness::start_on(fake, bot, cfg).await;
     h.fake.push_text(CUSTOMER, "still there?");
-    h.until("the second forward", |_| {
-        h.fake
-            .chat_texts(OPS)
-            .iter()
-            .any(|t| t.ends_with("still there?"))
-    })
-    .await;
+    h.until_text(OPS, "the second forward", |t| t.ends_with("still there?"))
+        .await;
 
     // An operator answers by replying to the post.
     reply_in_ops(
@@ -82,11 +84,8 @@ async fn handoff_round_trip_survives_a_restart() {
         ops_ids[0],
         "Hi, this is Anna from Acme. Please unplug it.",
     );
-    h.until("the relayed answer", |_| {
-        h.fake
-            .chat_texts(CUSTOMER)
-            .iter()
-            .any(|t| t.starts_with("Hi, this is Anna"))
+    h.until_text(CUSTOMER, "the relayed answer", |t| {
+        t.starts_with("Hi, this is Anna")
     })
     .await;
     let before = h.fake.calls();
@@ -98,30 +97,16 @@ async fn handoff_round_trip_survives_a_restart() {
 
     // The operator hands back; the bot answers again.
     reply_in_ops(&h, ops_ids[0], "/bot");
-    h.until("the hand-back notice", |_| {
-        h.fake
-            .chat_texts(CUSTOMER)
-            .iter()
-            .any(|t| t.contains("talking to the bot again"))
-    })
-    .await;
-    h.fake.push_text(CUSTOMER, "thanks");
-    h.until("the bot again", |c| {
-        finals(c, CUSTOMER)
-            .iter()
-            .any(|c| c.text() == "echo: thanks")
-    })
-    .await;
+    back_with_the_bot(&h, "thanks").await;
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_persona_rule_can_hand_the_chat_to_a_human() {
     let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
-    let text = super::acme_without_scripting()
-        + "\nrules:\n  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n";
-    bot.set_persona(parlor::persona::Persona::parse(&path, &text).expect("persona with a rule"));
+    bot.set_persona(super::persona_with_rules(
+        "  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n",
+    ));
     let mut cfg = test_config();
     cfg.operators_chat = Some(OPS);
     let h = Harness::start(bot, cfg).await;
@@ -136,10 +121,8 @@ async fn a_persona_rule_can_hand_the_chat_to_a_human() {
     assert_eq!(texts[0], "Let me get a colleague.");
     assert!(texts[1].contains("human colleague"));
     h.fake.push_text(CUSTOMER, "hello?");
-    h.until("the forward", |_| {
-        h.fake.chat_texts(OPS).iter().any(|t| t.ends_with("hello?"))
-    })
-    .await;
+    h.until_text(OPS, "the forward", |t| t.ends_with("hello?"))
+        .await;
     assert_eq!(
         finals(&h.fake.calls(), CUSTOMER).len(),
         1,

@@ -1,12 +1,12 @@
 //! Operations: Prometheus metrics and health, webhook mode, and group addressing.
 
-use super::{Harness, TOKEN, WAIT, bot, finals, test_config};
+use super::{Harness, bot, finals, test_config};
 use parlor::engine::ScriptedEngine;
+use parlor::telegram::TelegramConfig;
 use parlor::telegram::config::WebhookConfig;
-use parlor::telegram::fake::{BOT_USERNAME, FakeBotApi};
-use parlor::telegram::{Service, Token};
+use parlor::telegram::fake::BOT_USERNAME;
+use serde_json::json;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// A free local port (bound and released; the service binds it right after).
 fn free_addr() -> String {
@@ -46,10 +46,8 @@ async fn metrics_and_health_are_served() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
-    let fake = FakeBotApi::start(TOKEN).await.unwrap();
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+/// A config for webhook mode on a free local port; returns it and the webhook's local URL.
+fn webhook_config() -> (TelegramConfig, String) {
     let mut cfg = test_config();
     let listen = free_addr();
     cfg.webhook = Some(WebhookConfig {
@@ -57,43 +55,33 @@ async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
         url: "https://bot.example.test/tg/hook".into(),
         secret_env: None,
     });
-    let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN));
-    let stop = CancellationToken::new();
-    let run = tokio::spawn({
-        let (svc, stop) = (svc.clone(), stop.clone());
-        async move { svc.run(stop).await }
-    });
-    let calls = fake
-        .wait_for(WAIT, |c| c.iter().any(|c| c.method == "setwebhook"))
-        .await
-        .unwrap();
+    (cfg, format!("http://{listen}/tg/hook"))
+}
+
+#[tokio::test]
+async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let (cfg, hook) = webhook_config();
+    let h = Harness::start(bot, cfg).await;
+    let calls = h.fake.calls();
     let set = calls.iter().find(|c| c.method == "setwebhook").unwrap();
     assert_eq!(set.params["url"], "https://bot.example.test/tg/hook");
     assert!(
         !calls.iter().any(|c| c.method == "getupdates"),
         "no polling in webhook mode"
     );
-    let update =
-        serde_json::json!({"update_id": 77, "message": fake.message(302, 302, "via webhook")});
-    let client = reqwest::Client::new();
+    let update = json!({"update_id": 77, "message": h.fake.message(302, 302, "via webhook")});
     // The listener is bound before setWebhook is called, so it accepts now.
-    let status = client
-        .post(format!("http://{listen}/tg/hook"))
+    let status = reqwest::Client::new()
+        .post(&hook)
         .json(&update)
         .send()
         .await
         .expect("webhook reachable")
         .status();
     assert_eq!(status, 200);
-    fake.wait_for(WAIT, |c| {
-        finals(c, 302)
-            .iter()
-            .any(|c| c.text() == "echo: via webhook")
-    })
-    .await
-    .unwrap();
-    stop.cancel();
-    run.await.unwrap().unwrap();
+    h.until_final(302, "echo: via webhook").await;
+    h.stop().await;
 }
 
 #[tokio::test]
