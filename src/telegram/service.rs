@@ -1,13 +1,16 @@
 //! The running bot: start-up (delete webhook, getMe, setMyCommands, resume pending messages),
 //! the long-polling loop, dispatch of each update (dedupe, access, store as pending, wake the
 //! chat's worker), and a graceful stop that lets in-flight replies finish within the grace time.
+//! Dispatch also serves the webhook, where deliveries arrive concurrently and out of order.
 
 use super::access::{Access, Me, Verdict};
 use super::api::{Api, ApiError, Token, Update};
 use super::config::TelegramConfig;
 use super::metrics::Metrics;
 use super::outbox::{Author, Outbox, SendError, Target};
-use super::state::{OFFSET_KEY, Pending, chat_of_pending_key, pending_key};
+use super::state::{
+    OFFSET_KEY, Pending, SEEN_WINDOW, chat_of_pending_key, now_ms, pending_key, seen_key,
+};
 use super::worker::ChatWorker;
 use crate::bot::Bot;
 use crate::store::{Store, StoreError};
@@ -292,16 +295,20 @@ impl Service {
     /// Handle a batch of updates: store each as pending (or handle it at once), flush, then wake
     /// the chats. Returns the highest update id seen. Flushing before the next getUpdates
     /// (which acknowledges the batch) is what makes a crash lose nothing.
+    ///
+    /// Safe to call concurrently (webhook deliveries): an update is handled by the one call
+    /// that claims its id ([`seen_key`]), whatever the order the updates arrive in.
     pub async fn handle_batch(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
         let s = &self.shared;
         let mut last: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
         let mut wake = Vec::new();
         for u in updates {
-            if u.update_id <= last {
+            if !self.claim(u.update_id)? {
                 tracing::debug!(update = u.update_id, "duplicate update ignored");
                 continue;
             }
-            last = u.update_id;
+            // The polling offset; only polling reads it, and it polls one batch at a time.
+            last = last.max(u.update_id);
             s.store.kv_put(OFFSET_KEY, &last)?;
             let handled = AssertUnwindSafe(self.handle_update(u)).catch_unwind().await;
             match handled {
@@ -319,6 +326,19 @@ impl Service {
             self.wake(chat);
         }
         Ok(last)
+    }
+
+    /// Claim an update id: true for the first call with this id, false for every later one,
+    /// racing or not (one compare-and-swap). Claims older than [`SEEN_WINDOW`] ids are dropped.
+    fn claim(&self, update_id: i64) -> Result<bool, TelegramError> {
+        let store = &self.shared.store;
+        if !store.kv_insert_new(&seen_key(update_id), &now_ms())? {
+            return Ok(false);
+        }
+        if update_id > SEEN_WINDOW {
+            store.kv_remove_range(&seen_key(0), &seen_key(update_id - SEEN_WINDOW))?;
+        }
+        Ok(true)
     }
 
     /// One update: returns the chat to wake when a message was stored as pending.

@@ -1,13 +1,30 @@
 //! What the Telegram front end keeps in the store's `kv` tree: chat -> session mapping, pending
-//! incoming messages, the last handled update id, handoff state and operator relay posts.
+//! incoming messages, the update ids seen, handoff state and operator relay posts.
 //! Keys live under `tg/`; every record is JSON.
 
 use super::api::Message;
 use crate::chat::SessionId;
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-/// Last update id handled (dedupe high-water mark).
+/// Highest update id handled (the getUpdates offset).
 pub const OFFSET_KEY: &str = "tg/offset";
+
+/// How many update ids back a duplicate is still recognised.
+pub const SEEN_WINDOW: i64 = 10_000;
+
+/// Key of a handled update id (value: when, unix ms). Zero-padded, so keys sort by id.
+pub fn seen_key(update_id: i64) -> String {
+    format!("tg/seen/{update_id:020}")
+}
+
+/// Forget the update ids handled (offset and claims), for a Bot API server that numbers its
+/// updates from the start again (benchmarks run a fresh fake server each round).
+pub fn forget_updates(store: &Store) -> Result<(), StoreError> {
+    store.kv_remove(OFFSET_KEY)?;
+    store.kv_remove_range("tg/seen/", "tg/seen0")?; // '0' sorts right after '/'
+    Ok(())
+}
 
 /// A chat's record: its current session and every session it ever had (for `/forget`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
