@@ -2,7 +2,7 @@
 //! tells the customer, and posts the recent transcript to `operators_chat`. While a chat is in
 //! that state the outbox refuses bot-authored text to it and customer messages are forwarded to
 //! the operators. An operator's reply to a relayed post goes to the customer; `/bot` as such a
-//! reply (or `/bot <chat id>`), or the timeout, hands the chat back.
+//! reply (or `/bot <chat id>`), or the timeout ([`expiry_loop`]), hands the chat back.
 //!
 //! [`start`] is the one entry point: `/human` calls it, and so can a persona rule whose action
 //! is a handoff.
@@ -11,11 +11,16 @@ use super::api::Message;
 use super::outbox::{Author, SendError, Target};
 use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown};
-use super::state::{Handoff, handoff_key, now_ms, relay_key};
+use super::state::{HANDOFF_PREFIX, Handoff, handoff_key, now_ms, relay_key};
 use super::worker::text_of;
 use crate::chat::Role;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+
+/// Longest wait between two looks at the stored deadlines: a safety net, since the loop is
+/// also woken when a handoff starts.
+const RECHECK: Duration = Duration::from_secs(30);
 
 fn target(chat: i64) -> Target {
     Target {
@@ -54,7 +59,7 @@ pub async fn start(s: &Shared, chat: i64, reason: &str) {
     let h = Handoff {
         since_ms: now_ms(),
         reason: reason.to_string(),
-        until_ms: (minutes > 0).then(|| now_ms() + minutes as i64 * 60_000),
+        until_ms: (minutes > 0.0).then(|| now_ms() + (minutes * 60_000.0).round() as i64),
     };
     if let Err(e) = s
         .store
@@ -64,6 +69,7 @@ pub async fn start(s: &Shared, chat: i64, reason: &str) {
         tracing::error!(chat, error = %e, "could not store the handoff");
         return;
     }
+    s.handoff_started.notify_one();
     if let Some(w) = s.running_worker(chat) {
         w.cancel_turn();
     }
@@ -205,26 +211,45 @@ pub async fn from_operator(s: &Shared, msg: &Message) {
     }
 }
 
-/// End handoffs whose timeout passed (checked every 30 s).
-pub async fn expiry_loop(s: std::sync::Arc<Shared>) {
+/// Hand chats back when their handoff times out: sleeps until the nearest stored deadline
+/// (re-read when a handoff starts, and at least every [`RECHECK`]).
+pub async fn expiry_loop(s: Arc<Shared>) {
     loop {
+        let wait = match end_expired(&s).await {
+            Some(until) => Duration::from_millis((until - now_ms()).max(0) as u64).min(RECHECK),
+            None => RECHECK,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = s.handoff_started.notified() => {}
             _ = s.shutdown.cancelled() => return,
         }
-        let Ok(all) = s.store.kv_scan::<Handoff>("tg/handoff/") else {
+    }
+}
+
+/// End the handoffs whose time is up; returns the nearest deadline still ahead.
+async fn end_expired(s: &Shared) -> Option<i64> {
+    let all = match s.store.kv_scan::<Handoff>(HANDOFF_PREFIX) {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the handoffs");
+            return None;
+        }
+    };
+    let mut next: Option<i64> = None;
+    for (key, h) in all {
+        let (Some(chat), Some(until)) = (
+            key.strip_prefix(HANDOFF_PREFIX)
+                .and_then(|c| c.parse::<i64>().ok()),
+            h.until_ms,
+        ) else {
             continue;
         };
-        for (key, h) in all {
-            let Some(chat) = key
-                .strip_prefix("tg/handoff/")
-                .and_then(|c| c.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            if h.until_ms.is_some_and(|u| u <= now_ms()) {
-                end(&s, chat, "timeout").await;
-            }
+        if until <= now_ms() {
+            end(s, chat, "timeout").await;
+        } else {
+            next = Some(next.map_or(until, |n| n.min(until)));
         }
     }
+    next
 }

@@ -21,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -81,6 +82,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Fires when in-flight replies must be cut (grace time over).
     pub hard_stop: CancellationToken,
+    /// Wakes the handoff expiry loop when a handoff starts (its deadline may be the nearest).
+    pub handoff_started: Notify,
     workers: Mutex<HashMap<i64, Arc<ChatWorker>>>,
     tracker: TaskTracker,
 }
@@ -114,6 +117,7 @@ impl Service {
                 drafts: AtomicU8::new(0),
                 shutdown: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
+                handoff_started: Notify::new(),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
             }),

@@ -72,9 +72,12 @@ pub fn pending_key(chat: i64, update_id: i64) -> String {
     format!("tg/pending/{chat}/{update_id:020}")
 }
 
+/// Prefix of the handoff states.
+pub const HANDOFF_PREFIX: &str = "tg/handoff/";
+
 /// Key of a chat's handoff state.
 pub fn handoff_key(chat: i64) -> String {
-    format!("tg/handoff/{chat}")
+    format!("{HANDOFF_PREFIX}{chat}")
 }
 
 /// Key of an operator-chat post that relays to a customer chat.

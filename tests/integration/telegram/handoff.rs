@@ -6,6 +6,7 @@ use super::{Harness, bot, finals, test_config, to_chat};
 use parlor::engine::ScriptedEngine;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const OPS: i64 = -500;
 const OPERATOR: i64 = 777;
@@ -128,5 +129,39 @@ async fn a_persona_rule_can_hand_the_chat_to_a_human() {
         1,
         "the bot stays silent"
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_handoff_times_out_the_customer_is_told_and_the_bot_answers_again() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    cfg.handoff_timeout_minutes = 0.01; // 600 ms
+    let h = Harness::start(bot, cfg).await;
+    let asked = Instant::now();
+    h.fake.push_text(CUSTOMER, "/human");
+    h.until_text(CUSTOMER, "the handoff notice", |t| {
+        t.contains("human colleague")
+    })
+    .await;
+    let calls = h
+        .until_text(CUSTOMER, "the hand-back notice", |t| {
+            t.contains("talking to the bot again")
+        })
+        .await;
+    let back = to_chat(&calls, "sendmessage", CUSTOMER)
+        .into_iter()
+        .find(|c| c.text().contains("talking to the bot again"))
+        .expect("the notice was sent");
+    assert!(
+        back.at.duration_since(asked) >= Duration::from_millis(600),
+        "handed back after {:?}, before the timeout",
+        back.at.duration_since(asked)
+    );
+    let told_ops = format!("Chat {CUSTOMER} is back with the bot (timeout).");
+    h.until_text(OPS, "the operators told", |t| t == told_ops)
+        .await;
+    back_with_the_bot(&h, "are you back?").await;
     h.stop().await;
 }
