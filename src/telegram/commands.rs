@@ -127,10 +127,11 @@ pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::
         info.as_ref().map(|i| i.name.as_str()).unwrap_or("")
     );
     for m in s.store.messages(sid)? {
-        let who = match m.role {
-            Role::User => "You",
-            Role::Assistant => persona.name(),
-            Role::System => "System",
+        let who = match (m.role, &m.operator) {
+            (Role::User, _) => "You".to_string(),
+            (Role::Assistant, Some(name)) => format!("{name} (staff)"),
+            (Role::Assistant, None) => persona.name().to_string(),
+            (Role::System, _) => "System".to_string(),
         };
         let when = chrono::DateTime::from_timestamp_millis(m.time)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())

@@ -2,7 +2,9 @@
 //! tells the customer, and posts the recent transcript to `operators_chat`. While a chat is in
 //! that state the outbox refuses bot-authored text to it and customer messages are forwarded to
 //! the operators. An operator's reply to a relayed post goes to the customer; `/bot` as such a
-//! reply (or `/bot <chat id>`), or the timeout ([`expiry_loop`]), hands the chat back.
+//! reply (or `/bot <chat id>`), or the timeout ([`expiry_loop`]), hands the chat back. What the
+//! customer and the operators say meanwhile is stored in the chat's session like any turn, the
+//! operators' replies marked with the operator's name.
 //!
 //! [`start`] is the one entry point: `/human` calls it, and so can a persona rule whose action
 //! is a handoff.
@@ -12,8 +14,9 @@ use super::outbox::{Author, SendError, Target};
 use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown};
 use super::state::{HANDOFF_PREFIX, Handoff, handoff_key, now_ms, relay_key};
-use super::worker::text_of;
+use super::worker::{session_of, text_of};
 use crate::chat::Role;
+use crate::store::StoredMessage;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -122,7 +125,7 @@ pub async fn end(s: &Shared, chat: i64, why: &str) {
 }
 
 fn recent_transcript(s: &Shared, chat: i64) -> String {
-    let Ok(sid) = super::worker::session_of(s, chat) else {
+    let Ok(sid) = session_of(s, chat) else {
         return String::new();
     };
     let msgs = s
@@ -131,10 +134,10 @@ fn recent_transcript(s: &Shared, chat: i64) -> String {
         .unwrap_or_default();
     let mut out = String::from("Recent messages:\n");
     for m in msgs {
-        let who = if m.role == Role::User {
-            "Customer"
-        } else {
-            "Bot"
+        let who = match (m.role, &m.operator) {
+            (Role::User, _) => "Customer".to_string(),
+            (_, Some(name)) => format!("Operator {name}"),
+            _ => "Bot".to_string(),
         };
         let text: String = m.text.chars().take(600).collect();
         out.push_str(&format!("{who}: {text}\n"));
@@ -154,10 +157,23 @@ async fn post_to_operators(s: &Shared, ops: i64, chat: i64, text: &str) {
     let _ = s.store.flush();
 }
 
-/// Customer messages during a handoff go to the operators.
-pub async fn forward_to_operators(s: &Shared, msgs: &[Message]) {
-    let Some(last) = msgs.last() else { return };
+/// Append a message of the handoff (the customer's, or an operator's answer) to the chat's
+/// session, flushed, so it is in `/export` and in the bot's history once the chat is back.
+fn record(s: &Shared, chat: i64, msg: StoredMessage) {
+    let stored = session_of(s, chat).and_then(|sid| {
+        s.store.append_message(sid, msg)?;
+        Ok(s.store.flush()?)
+    });
+    if let Err(e) = stored {
+        tracing::error!(chat, error = %e, "could not store a message of the handoff");
+    }
+}
+
+/// Customer messages during a handoff (`text`: the burst ending with `last`, joined as for a
+/// turn): stored in the session, then forwarded to the operators.
+pub async fn forward_to_operators(s: &Shared, last: &Message, text: &str) {
     let chat = last.chat.id;
+    record(s, chat, StoredMessage::new(Role::User, text));
     let Some(ops) = s.cfg.operators_chat else {
         return;
     };
@@ -166,8 +182,7 @@ pub async fn forward_to_operators(s: &Shared, msgs: &[Message]) {
         .as_ref()
         .map(|u| u.first_name.as_str())
         .unwrap_or("customer");
-    let body = msgs.iter().map(text_of).collect::<Vec<_>>().join("\n");
-    post_to_operators(s, ops, chat, &format!("Chat {chat} ({name}): {body}")).await;
+    post_to_operators(s, ops, chat, &format!("Chat {chat} ({name}): {text}")).await;
 }
 
 /// A message in the operators chat: relay a reply, or hand a chat back with `/bot`.
@@ -198,7 +213,18 @@ pub async fn from_operator(s: &Shared, msg: &Message) {
         return;
     }
     match tell(s, chat, text).await {
-        Ok(_) => tracing::info!(chat, "operator reply relayed"),
+        Ok(_) => {
+            tracing::info!(chat, "operator reply relayed");
+            let mut answer = StoredMessage::new(Role::Assistant, text);
+            answer.operator = Some(
+                msg.from
+                    .as_ref()
+                    .map(|u| u.first_name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "Operator".into()),
+            );
+            record(s, chat, answer);
+        }
         Err(e) => {
             tracing::error!(chat, error = %e, "could not relay an operator reply");
             let _ = tell(

@@ -176,16 +176,16 @@ async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bo
         super::commands::handle(s, w, target, last, &cmd, &args).await;
         return true;
     }
-    if super::handoff::active(s, target.chat) {
-        super::handoff::forward_to_operators(s, &msgs).await;
-        return true;
-    }
     let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
     let text = msgs
         .iter()
         .map(|m| super::access::strip_mention(text_of(m), &me))
         .collect::<Vec<_>>()
         .join("\n");
+    if super::handoff::active(s, target.chat) {
+        super::handoff::forward_to_operators(s, last, &text).await;
+        return true;
+    }
     let session = match session_of(s, target.chat) {
         Ok(sid) => sid,
         Err(e) => {

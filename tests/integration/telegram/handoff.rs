@@ -2,10 +2,11 @@
 //! goes to the operators, operator replies are relayed, `/bot` hands back, and the state
 //! survives a restart.
 
-use super::{Harness, bot, finals, test_config, to_chat};
-use parlor::engine::ScriptedEngine;
+use super::{Harness, Hooked, bot, finals, test_config, to_chat};
+use parlor::chat::{ChatMessage, Role};
+use parlor::engine::{Engine, ScriptedEngine};
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const OPS: i64 = -500;
@@ -163,5 +164,86 @@ async fn a_handoff_times_out_the_customer_is_told_and_the_bot_answers_again() {
     h.until_text(OPS, "the operators told", |t| t == told_ops)
         .await;
     back_with_the_bot(&h, "are you back?").await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn handoff_messages_are_stored_exported_and_in_the_bots_history_after_a_restart() {
+    let prompts: Arc<Mutex<Vec<Vec<ChatMessage>>>> = Arc::default();
+    let engine = Hooked::new(ScriptedEngine::new([])).on_generate({
+        let prompts = prompts.clone();
+        move |e, req| {
+            prompts.lock().unwrap().push(req.messages.clone());
+            e.generate(req)
+        }
+    });
+    let (_dir, bot) = bot(Arc::new(engine));
+    let store = bot.store().clone();
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    let h = Harness::start(bot.clone(), cfg.clone()).await;
+    h.fake.push_text(CUSTOMER, "my router is on fire");
+    h.until_final(CUSTOMER, "echo: my router is on fire").await;
+    h.fake.push_text(CUSTOMER, "/human");
+    h.until_text(OPS, "the operators' post", |t| {
+        t.contains("asked for a human")
+    })
+    .await;
+    h.fake.push_text(CUSTOMER, "hello? anyone?");
+    h.until_text(OPS, "the forward", |t| t.ends_with("hello? anyone?"))
+        .await;
+    let post = h.fake.sent_message_ids(OPS)[0];
+    reply_in_ops(&h, post, "Please unplug it.");
+    h.until_text(CUSTOMER, "the relayed answer", |t| t == "Please unplug it.")
+        .await;
+
+    let fake = h.fake.clone();
+    h.stop().await;
+    let h = Harness::start_on(fake, bot, cfg).await;
+    reply_in_ops(&h, post, "/bot");
+    back_with_the_bot(&h, "thanks").await;
+
+    let sid = store.find_session("tg-101").unwrap().unwrap().id;
+    let history: Vec<(Role, String, Option<String>)> = store
+        .messages(sid)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.role, m.text, m.operator))
+        .collect();
+    let said = |role, text: &str, operator: Option<&str>| {
+        (role, text.to_string(), operator.map(String::from))
+    };
+    assert_eq!(
+        history,
+        [
+            said(Role::User, "my router is on fire", None),
+            said(Role::Assistant, "echo: my router is on fire", None),
+            said(Role::User, "hello? anyone?", None),
+            said(Role::Assistant, "Please unplug it.", Some("User777")),
+            said(Role::User, "thanks", None),
+            said(Role::Assistant, "echo: thanks", None),
+        ]
+    );
+    // The bot's next turn saw the handoff in its history.
+    let prompt = prompts.lock().unwrap().last().cloned().unwrap();
+    let seen = |role, text: &str| prompt.iter().any(|m| m.role == role && m.content == text);
+    assert!(seen(Role::User, "hello? anyone?"), "{prompt:?}");
+    assert!(seen(Role::Assistant, "Please unplug it."), "{prompt:?}");
+
+    let raw = h.export(CUSTOMER).await;
+    let order = [
+        "**You**",
+        "hello? anyone?",
+        "**User777 (staff)**",
+        "Please unplug it.",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|t| {
+            raw.find(t)
+                .unwrap_or_else(|| panic!("{t:?} not in the export: {raw}"))
+        })
+        .collect();
+    assert!(at.is_sorted(), "in this order: {order:?}\n{raw}");
     h.stop().await;
 }
