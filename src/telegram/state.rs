@@ -1,5 +1,6 @@
 //! What the Telegram front end keeps in the store's `kv` tree: chat -> session mapping, pending
-//! incoming messages, the update ids seen, handoff state and operator relay posts.
+//! incoming messages, the turn under way, the update ids seen, handoff state and operator
+//! relay posts.
 //! Keys live under `tg/`; every record is JSON.
 
 use super::api::Message;
@@ -23,6 +24,7 @@ pub fn seen_key(update_id: i64) -> String {
 pub fn forget_updates(store: &Store) -> Result<(), StoreError> {
     store.kv_remove(OFFSET_KEY)?;
     store.kv_remove_range("tg/seen/", "tg/seen0")?; // '0' sorts right after '/'
+
     Ok(())
 }
 
@@ -44,6 +46,19 @@ pub struct Pending {
     pub update_id: i64,
     /// The message.
     pub message: Message,
+}
+
+/// A turn under way for some of a chat's pending messages: their text is stored as one user
+/// message in `session` after `after_seq`. It stays until they are answered, so a restart that
+/// finds them still pending answers the stored message instead of storing it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answering {
+    /// The session of the turn.
+    pub session: SessionId,
+    /// The session's last message before the turn (0 = none).
+    pub after_seq: u64,
+    /// Pending keys of the messages the turn answers.
+    pub keys: Vec<String>,
 }
 
 /// A chat in human handoff.
@@ -70,6 +85,11 @@ pub fn pending_prefix(chat: i64) -> String {
 /// Key of one pending message (update ids are zero-padded so keys sort in arrival order).
 pub fn pending_key(chat: i64, update_id: i64) -> String {
     format!("tg/pending/{chat}/{update_id:020}")
+}
+
+/// Key of a chat's turn under way ([`Answering`]).
+pub fn answering_key(chat: i64) -> String {
+    format!("tg/answering/{chat}")
 }
 
 /// Prefix of the handoff states.

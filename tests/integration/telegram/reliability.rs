@@ -2,6 +2,7 @@
 //! `/stop`, bursts, queue notices, a prompt stop, and the token never in the logs.
 
 use super::{Harness, Hooked, TOKEN, bot, eventually, finals, test_config, to_chat};
+use parlor::chat::Role;
 use parlor::engine::scripted::Scripted;
 use parlor::engine::{Engine, EngineEvent, EventStream, GenerateRequest, ScriptedEngine};
 use parlor::telegram::fake::Failure;
@@ -26,7 +27,7 @@ fn busy(e: &ScriptedEngine, req: GenerateRequest) -> EventStream {
 }
 
 #[tokio::test]
-async fn a_pending_message_is_answered_after_a_restart() {
+async fn a_reply_cut_by_shutdown_is_answered_after_a_restart_and_its_question_stored_once() {
     let engine = ScriptedEngine::new([Scripted::Hang("partial answer ".into())]);
     let (_dir, bot) = bot(Arc::new(engine));
     let store = bot.store().clone();
@@ -57,6 +58,17 @@ async fn a_pending_message_is_answered_after_a_restart() {
             .iter()
             .any(|t| t.starts_with("partial answer") && t.contains("interrupted"))
     );
+    // The question was stored before the cut, and the cut reply is stored as interrupted
+    // once the turn notices (as a crashed process would have left them).
+    let sid = store.find_session("tg-91").unwrap().unwrap().id;
+    eventually("the cut reply stored", || {
+        store
+            .messages(sid)
+            .unwrap()
+            .last()
+            .is_some_and(|m| m.interrupted)
+    })
+    .await;
 
     let h = Harness::start_on(fake.clone(), bot, test_config()).await;
     h.until_final(91, "echo: where is my parcel?").await;
@@ -65,6 +77,20 @@ async fn a_pending_message_is_answered_after_a_restart() {
     assert!(
         store.kv_scan::<Value>("tg/pending/").unwrap().is_empty(),
         "nothing left pending"
+    );
+    let history: Vec<(Role, String, bool)> = store
+        .messages(sid)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.role, m.text, m.interrupted))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Role::User, "where is my parcel?".into(), false),
+            (Role::Assistant, "echo: where is my parcel?".into(), false),
+        ],
+        "the question once, then the one reply (the cut one is replaced)"
     );
 }
 
