@@ -5,7 +5,7 @@ use super::api::Message;
 use super::outbox::Target;
 use super::service::Shared;
 use super::state::{ChatRecord, chat_key, forget_key, now_ms};
-use super::worker::{ChatWorker, session_name, session_of};
+use super::worker::{ChatWorker, new_session, session_of};
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
@@ -63,8 +63,8 @@ pub async fn handle(
             let help = s.cfg.help.clone().unwrap_or_else(default_help);
             s.say(target, &help).await;
         }
-        "reset" => match reset(s, target.chat) {
-            Ok(()) => {
+        "reset" => match new_session(s, target.chat) {
+            Ok(_) => {
                 s.say(target, "Started a new conversation. What can I do for you?")
                     .await
             }
@@ -98,23 +98,6 @@ pub async fn handle(
             .await
         }
     }
-}
-
-fn reset(s: &Shared, chat: i64) -> Result<(), crate::bot::BotError> {
-    let key = chat_key(chat);
-    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
-    rec.resets += 1;
-    let mut name = session_name(chat, rec.resets);
-    while s.store.find_session(&name)?.is_some() {
-        rec.resets += 1;
-        name = session_name(chat, rec.resets);
-    }
-    let info = s.bot.new_session(Some(&name))?;
-    rec.session = Some(info.id);
-    rec.sessions.push(info.id);
-    s.store.kv_put(&key, &rec)?;
-    s.store.flush()?;
-    Ok(())
 }
 
 /// The chat's current conversation as Markdown.

@@ -1,7 +1,8 @@
 //! One worker task per active chat: one turn at a time, messages that arrive meanwhile wait as
 //! pending; after a short quiet window a burst of messages is answered once. Pending messages
 //! are removed (and the removal flushed) only after their answer is sent; a turn cut by a stop
-//! is answered again after the restart without storing its question twice.
+//! is answered again after the restart without storing its question twice. After a turn, the
+//! persona rules' `handoff` and `end_session` actions take effect here.
 
 use super::api::Message;
 use super::outbox::Target;
@@ -239,7 +240,7 @@ async fn handle_group(
     if result == super::stream::Streamed::Cut {
         return false;
     }
-    rule_handoff(s, target.chat, session).await;
+    after_turn(s, target.chat, session).await;
     true
 }
 
@@ -298,21 +299,35 @@ fn question_stored(s: &Shared, a: &Answering, text: &str) -> bool {
         .is_some_and(|m| m.role == Role::User && m.text == text)
 }
 
-/// A persona rule's `handoff` action (stored by the turn in the session's script state)
-/// starts a human handoff here; the flag is cleared so `/bot` really hands back.
-async fn rule_handoff(s: &Shared, chat: i64, session: SessionId) {
-    let Ok(mut state) = SessionState::load(&s.store, session) else {
-        return;
+/// Act on what the turn's persona rules stored in the session's state: a `handoff` starts a
+/// human handoff here (the flag is cleared, so `/bot` really hands back); `end_session` makes
+/// the chat's next message start a new session, as `/reset` does.
+async fn after_turn(s: &Shared, chat: i64, session: SessionId) {
+    let mut state = match SessionState::load(&s.store, session) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(chat, error = %e, "could not read the session's rule state");
+            return;
+        }
     };
-    if !state.handoff {
-        return;
+    if state.handoff {
+        state.handoff = false;
+        match state.save(&s.store, session).and_then(|_| s.store.flush()) {
+            Ok(()) => super::handoff::start(s, chat, "persona rule").await,
+            Err(e) => tracing::error!(chat, error = %e, "could not clear the rule's handoff flag"),
+        }
     }
-    state.handoff = false;
-    if let Err(e) = state.save(&s.store, session).and_then(|_| s.store.flush()) {
-        tracing::error!(chat, error = %e, "could not clear the rule's handoff flag");
-        return;
+    let current = s.store.kv_get::<ChatRecord>(&chat_key(chat));
+    if state.ended && matches!(current, Ok(Some(ref r)) if r.session == Some(session)) {
+        match new_session(s, chat) {
+            Ok(next) => {
+                tracing::info!(chat, ended = %session, next = %next, "a rule ended the session")
+            }
+            Err(e) => {
+                tracing::error!(chat, error = %e, "could not start a new session after a rule ended one")
+            }
+        }
     }
-    super::handoff::start(s, chat, "persona rule").await;
 }
 
 /// The chat's current session, created on first use (`tg-<chat>`).
@@ -327,6 +342,24 @@ pub fn session_of(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotErr
     if !rec.sessions.contains(&info.id) {
         rec.sessions.push(info.id);
     }
+    s.store.kv_put(&key, &rec)?;
+    s.store.flush()?;
+    Ok(info.id)
+}
+
+/// Start a new session for `chat` (`/reset`, a rule's `end_session`): the next turn goes there.
+pub fn new_session(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotError> {
+    let key = chat_key(chat);
+    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
+    rec.resets += 1;
+    let mut name = session_name(chat, rec.resets);
+    while s.store.find_session(&name)?.is_some() {
+        rec.resets += 1;
+        name = session_name(chat, rec.resets);
+    }
+    let info = s.bot.new_session(Some(&name))?;
+    rec.session = Some(info.id);
+    rec.sessions.push(info.id);
     s.store.kv_put(&key, &rec)?;
     s.store.flush()?;
     Ok(info.id)

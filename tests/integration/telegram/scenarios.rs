@@ -330,3 +330,39 @@ async fn reset_export_and_forget_work() {
     assert!(store.find_session("tg-81-2").unwrap().is_none());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_end_session_rule_makes_the_next_message_start_a_new_session() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    bot.set_persona(super::persona_with_rules(
+        "  - id: goodbye\n    when: { contains_any: [bye] }\n    then: [ { reply: \"Goodbye!\" }, end_session ]\n",
+    ));
+    let store = bot.store().clone();
+    let h = Harness::start(bot, test_config()).await;
+    h.fake.push_text(82, "hello");
+    h.until_final(82, "echo: hello").await;
+    h.fake.push_text(82, "ok bye");
+    h.until_final(82, "Goodbye!").await;
+    h.fake.push_text(82, "hello again");
+    h.until_final(82, "echo: hello again").await;
+    let texts = |name: &str| -> Vec<String> {
+        let sid = store.find_session(name).unwrap().expect(name).id;
+        store
+            .messages(sid)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    assert_eq!(
+        texts("tg-82"),
+        ["hello", "echo: hello", "ok bye", "Goodbye!"],
+        "the ended session keeps its conversation"
+    );
+    assert_eq!(
+        texts("tg-82-2"),
+        ["hello again", "echo: hello again"],
+        "the next message started a new session"
+    );
+    h.stop().await;
+}
