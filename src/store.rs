@@ -141,6 +141,9 @@ pub struct StoredMessage {
     pub source: ReplySource,
     /// Turn numbers of an assistant message.
     pub stats: Option<TurnStats>,
+    /// The human who wrote an assistant message instead of the bot (a Telegram operator
+    /// answering during a handoff); `None` for the bot's own replies.
+    pub operator: Option<String>,
 }
 
 impl StoredMessage {
@@ -155,6 +158,7 @@ impl StoredMessage {
             interrupted: false,
             source: ReplySource::Model,
             stats: None,
+            operator: None,
         }
     }
 }

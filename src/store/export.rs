@@ -40,6 +40,8 @@ struct MessageLine {
     interrupted: bool,
     source: ReplySource,
     stats: Option<TurnStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operator: Option<String>,
 }
 
 const SESSION: &str = "session";
@@ -73,6 +75,7 @@ impl Store {
                 interrupted: m.interrupted,
                 source: m.source,
                 stats: m.stats,
+                operator: m.operator,
             };
             write_line(out, &encode(&line)).map_err(io)?;
         }
@@ -232,6 +235,7 @@ fn parse_jsonl(
                     interrupted: m.interrupted,
                     source: m.source,
                     stats: m.stats,
+                    operator: m.operator,
                 });
             }
             (MESSAGE, None) => {
@@ -264,13 +268,14 @@ fn io_err(path: &str, source: std::io::Error) -> StoreError {
 /// `**User** · 2026-11-28 13:50:21 UTC`, with the source of non-model replies and an
 /// interrupted mark.
 fn markdown_heading(m: &StoredMessage) -> String {
-    let who = match m.role {
-        Role::User => "User",
-        Role::Assistant => "Bot",
-        Role::System => "System",
+    let who = match (m.role, &m.operator) {
+        (Role::Assistant, Some(name)) => format!("{name} (operator)"),
+        (Role::User, _) => "User".into(),
+        (Role::Assistant, None) => "Bot".into(),
+        (Role::System, _) => "System".into(),
     };
     let mut heading = format!("**{who}** · {}", format_time(m.time));
-    if m.role == Role::Assistant {
+    if m.role == Role::Assistant && m.operator.is_none() {
         match &m.source {
             ReplySource::Model => {}
             ReplySource::Faq(id) => heading.push_str(&format!(" · FAQ `{id}`")),
@@ -359,6 +364,13 @@ mod tests {
         assert_eq!(
             markdown_heading(&m),
             "**Bot** · 1970-01-01 00:00:00 UTC · FAQ `reset` · *interrupted*"
+        );
+        let mut op = StoredMessage::new(Role::Assistant, "unplug it");
+        op.time = 0;
+        op.operator = Some("Anna".into());
+        assert_eq!(
+            markdown_heading(&op),
+            "**Anna (operator)** · 1970-01-01 00:00:00 UTC"
         );
     }
 }

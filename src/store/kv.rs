@@ -16,15 +16,32 @@ impl Store {
 
     /// Store a value in the `kv` tree (not flushed).
     pub fn kv_put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let bytes =
-            serde_json::to_vec(&KvOut { v: VERSION, value }).map_err(|e| StoreError::Encode {
-                key: key.to_string(),
-                reason: e.to_string(),
-            })?;
         self.kv
-            .insert(key, bytes)
+            .insert(key, kv_bytes(key, value)?)
             .map(|_| ())
             .map_err(|e| self.sled_err(e))
+    }
+
+    /// Store a value under `key` only if the key is free (not flushed). One sled
+    /// compare-and-swap: of callers racing for one key, exactly one gets `true`.
+    pub fn kv_insert_new<T: Serialize>(&self, key: &str, value: &T) -> Result<bool, StoreError> {
+        let swapped = self
+            .kv
+            .compare_and_swap(key, None::<&[u8]>, Some(kv_bytes(key, value)?))
+            .map_err(|e| self.sled_err(e))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Remove the `kv` values whose keys sort in `from..to`; returns how many.
+    pub fn kv_remove_range(&self, from: &str, to: &str) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for key in self.kv.range(from..to).keys() {
+            let key = key.map_err(|e| self.sled_err(e))?;
+            if self.kv.remove(key).map_err(|e| self.sled_err(e))?.is_some() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Remove a `kv` value.
@@ -49,4 +66,11 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn kv_bytes<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&KvOut { v: VERSION, value }).map_err(|e| StoreError::Encode {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }

@@ -52,6 +52,8 @@ pub(crate) struct MessageRecord {
     pub source: ReplySource,
     #[serde(default)]
     pub stats: Option<TurnStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 impl MessageRecord {
@@ -65,6 +67,7 @@ impl MessageRecord {
             interrupted: m.interrupted,
             source: m.source.clone(),
             stats: m.stats.clone(),
+            operator: m.operator.clone(),
         }
     }
 
@@ -78,6 +81,7 @@ impl MessageRecord {
             interrupted: self.interrupted,
             source: self.source,
             stats: self.stats,
+            operator: self.operator,
         }
     }
 }
@@ -176,6 +180,25 @@ mod tests {
         let mut expected = m.clone();
         expected.seq = 9;
         assert_eq!(back.into_message(9), expected);
+    }
+
+    #[test]
+    fn an_operator_is_stored_and_older_records_read_as_the_bots() {
+        let old = br#"{"v":1,"role":"assistant","text":"hi","time":5,"source":{"kind":"model"}}"#;
+        let back: MessageRecord = decode(key, old).unwrap();
+        assert_eq!(back.operator, None);
+        let bot = encode(&MessageRecord::from_message(&StoredMessage::new(
+            Role::Assistant,
+            "x",
+        )));
+        assert!(
+            !String::from_utf8_lossy(&bot).contains("operator"),
+            "the bot's records are written as before"
+        );
+        let mut m = StoredMessage::new(Role::Assistant, "Please unplug it.");
+        m.operator = Some("Anna".into());
+        let back: MessageRecord = decode(key, &encode(&MessageRecord::from_message(&m))).unwrap();
+        assert_eq!(back.into_message(0), m);
     }
 
     #[test]

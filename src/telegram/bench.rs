@@ -7,7 +7,7 @@ use super::api::Token;
 use super::config::{RateLimit, TelegramConfig};
 use super::fake::{Call, FakeBotApi};
 use super::service::{Service, TelegramError};
-use super::state::OFFSET_KEY;
+use super::state::forget_updates;
 use crate::bot::Bot;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ pub async fn bench_fake_server(
 ) -> Result<TelegramBenchReport, TelegramError> {
     let mut rows = Vec::new();
     for (run, &n) in chat_counts.iter().enumerate() {
-        bot.store().kv_remove(OFFSET_KEY)?;
+        forget_updates(bot.store())?;
         let fake = FakeBotApi::start("1:bench")
             .await
             .map_err(|source| TelegramError::Listen {

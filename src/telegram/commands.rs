@@ -2,10 +2,10 @@
 //! `/human`. `/stop` acts at once in the dispatcher, not here.
 
 use super::api::Message;
-use super::outbox::{Author, Target};
+use super::outbox::Target;
 use super::service::Shared;
 use super::state::{ChatRecord, chat_key, forget_key, now_ms};
-use super::worker::{ChatWorker, session_name, session_of};
+use super::worker::{ChatWorker, new_session, session_of};
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
@@ -31,12 +31,6 @@ pub fn default_help() -> String {
         s.push_str(&format!("/{c} - {d}\n"));
     }
     s
-}
-
-async fn say(s: &Shared, target: Target, text: &str) {
-    if let Err(e) = s.out.send(target, Author::Bot, None, text, None).await {
-        tracing::warn!(chat = target.chat, error = %e, "could not answer a command");
-    }
 }
 
 /// Handle one command (except `/stop`).
@@ -67,21 +61,16 @@ pub async fn handle(
         }
         "help" => {
             let help = s.cfg.help.clone().unwrap_or_else(default_help);
-            say(s, target, &help).await;
+            s.say(target, &help).await;
         }
-        "reset" => match reset(s, target.chat) {
-            Ok(()) => {
-                say(
-                    s,
-                    target,
-                    "Started a new conversation. What can I do for you?",
-                )
-                .await
+        "reset" => match new_session(s, target.chat) {
+            Ok(_) => {
+                s.say(target, "Started a new conversation. What can I do for you?")
+                    .await
             }
             Err(e) => {
                 tracing::error!(chat = target.chat, error = %e, "reset failed");
-                say(
-                    s,
+                s.say(
                     target,
                     "Sorry, I could not start a new conversation. Please try again.",
                 )
@@ -95,39 +84,20 @@ pub async fn handle(
             super::handoff::start(s, target.chat, "/human").await;
         }
         "bot" => {
-            say(
-                s,
+            s.say(
                 target,
                 "Only an operator can hand this chat back to the bot.",
             )
             .await
         }
         _ => {
-            say(
-                s,
+            s.say(
                 target,
                 "I do not know that command. /help lists what I can do.",
             )
             .await
         }
     }
-}
-
-fn reset(s: &Shared, chat: i64) -> Result<(), crate::bot::BotError> {
-    let key = chat_key(chat);
-    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
-    rec.resets += 1;
-    let mut name = session_name(chat, rec.resets);
-    while s.store.find_session(&name)?.is_some() {
-        rec.resets += 1;
-        name = session_name(chat, rec.resets);
-    }
-    let info = s.bot.new_session(Some(&name))?;
-    rec.session = Some(info.id);
-    rec.sessions.push(info.id);
-    s.store.kv_put(&key, &rec)?;
-    s.store.flush()?;
-    Ok(())
 }
 
 /// The chat's current conversation as Markdown.
@@ -140,10 +110,11 @@ pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::
         info.as_ref().map(|i| i.name.as_str()).unwrap_or("")
     );
     for m in s.store.messages(sid)? {
-        let who = match m.role {
-            Role::User => "You",
-            Role::Assistant => persona.name(),
-            Role::System => "System",
+        let who = match (m.role, &m.operator) {
+            (Role::User, _) => "You".to_string(),
+            (Role::Assistant, Some(name)) => format!("{name} (staff)"),
+            (Role::Assistant, None) => persona.name().to_string(),
+            (Role::System, _) => "System".to_string(),
         };
         let when = chrono::DateTime::from_timestamp_millis(m.time)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
@@ -163,8 +134,7 @@ async fn export(s: &Shared, target: Target) {
                 .await
             {
                 tracing::warn!(chat = target.chat, error = %e, "export failed");
-                say(
-                    s,
+                s.say(
                     target,
                     "Sorry, I could not send the export. Please try again.",
                 )
@@ -173,7 +143,8 @@ async fn export(s: &Shared, target: Target) {
         }
         Err(e) => {
             tracing::error!(chat = target.chat, error = %e, "export failed");
-            say(s, target, "Sorry, I could not read this conversation.").await;
+            s.say(target, "Sorry, I could not read this conversation.")
+                .await;
         }
     }
 }
@@ -181,7 +152,8 @@ async fn export(s: &Shared, target: Target) {
 async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
     let user = msg.from.as_ref().map_or(0, |u| u.id);
     if target.group && !s.access.is_admin(user) {
-        say(s, target, "Only an admin can delete this group's data.").await;
+        s.say(target, "Only an admin can delete this group's data.")
+            .await;
         return;
     }
     let key = forget_key(target.chat);
@@ -190,7 +162,7 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
     if !confirm || armed.is_none_or(|deadline| deadline < now_ms()) {
         let _ = s.store.kv_put(&key, &(now_ms() + FORGET_WINDOW_MS));
         let _ = s.store.flush();
-        say(s, target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
+        s.say(target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
         return;
     }
     let result = (|| -> Result<usize, crate::store::StoreError> {
@@ -210,8 +182,7 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
                 sessions = n,
                 "forgot a chat's data on request"
             );
-            say(
-                s,
+            s.say(
                 target,
                 &format!("Done: I deleted {n} conversation(s) and everything in them."),
             )
@@ -219,7 +190,8 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
         }
         Err(e) => {
             tracing::error!(chat = target.chat, error = %e, "forget failed");
-            say(s, target, "Sorry, deleting failed. Please try again.").await;
+            s.say(target, "Sorry, deleting failed. Please try again.")
+                .await;
         }
     }
 }

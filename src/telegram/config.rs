@@ -28,8 +28,9 @@ pub struct TelegramConfig {
     /// Chat where handoff transcripts go; operators reply there. Without it `/human` only
     /// stops the bot in that chat.
     pub operators_chat: Option<i64>,
-    /// Minutes after which a chat in human handoff goes back to the bot (0 = never).
-    pub handoff_timeout_minutes: u64,
+    /// Minutes after which a chat in human handoff goes back to the bot (0 = never;
+    /// fractions allowed, e.g. `0.5`).
+    pub handoff_timeout_minutes: f64,
     /// Messages of recent transcript posted to operators on handoff.
     pub handoff_transcript: usize,
     /// How replies are streamed.
@@ -63,7 +64,7 @@ impl Default for TelegramConfig {
             group_reply: GroupReply::Mention,
             rate_limit: RateLimit::default(),
             operators_chat: None,
-            handoff_timeout_minutes: 120,
+            handoff_timeout_minutes: 120.0,
             handoff_transcript: 20,
             streaming: Streaming::Auto,
             pacing: Pacing::default(),
@@ -232,6 +233,15 @@ impl TelegramConfig {
                 format!("{} is out of range (1 to 5000)", p.typing_interval_ms),
             );
         }
+        if !(self.handoff_timeout_minutes >= 0.0 && self.handoff_timeout_minutes.is_finite()) {
+            bad(
+                "handoff_timeout_minutes",
+                format!(
+                    "{} is out of range (0 = only /bot hands back, else a number of minutes)",
+                    self.handoff_timeout_minutes
+                ),
+            );
+        }
         if self.handoff_transcript > 200 {
             bad(
                 "handoff_transcript",
@@ -292,5 +302,20 @@ mod tests {
         let errs = c.validate();
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(errs[0].starts_with("telegram.webhook.listen: \"nowhere\""));
+    }
+
+    #[test]
+    fn handoff_timeout_takes_whole_or_fractional_minutes() {
+        let c: TelegramConfig = serde_yaml::from_str("handoff_timeout_minutes: 90").unwrap();
+        assert_eq!(c.handoff_timeout_minutes, 90.0);
+        let c: TelegramConfig = serde_yaml::from_str("handoff_timeout_minutes: 0.5").unwrap();
+        assert!(c.validate().is_empty());
+        let c: TelegramConfig = serde_yaml::from_str("handoff_timeout_minutes: -1").unwrap();
+        assert_eq!(
+            c.validate(),
+            [
+                "telegram.handoff_timeout_minutes: -1 is out of range (0 = only /bot hands back, else a number of minutes)"
+            ]
+        );
     }
 }

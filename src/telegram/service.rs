@@ -1,13 +1,16 @@
 //! The running bot: start-up (delete webhook, getMe, setMyCommands, resume pending messages),
 //! the long-polling loop, dispatch of each update (dedupe, access, store as pending, wake the
 //! chat's worker), and a graceful stop that lets in-flight replies finish within the grace time.
+//! Dispatch also serves the webhook, where deliveries arrive concurrently and out of order.
 
 use super::access::{Access, Me, Verdict};
 use super::api::{Api, ApiError, Token, Update};
 use super::config::TelegramConfig;
 use super::metrics::Metrics;
-use super::outbox::{Author, Outbox, Target};
-use super::state::{OFFSET_KEY, Pending, chat_of_pending_key, pending_key};
+use super::outbox::{Author, Outbox, SendError, Target};
+use super::state::{
+    OFFSET_KEY, Pending, SEEN_WINDOW, chat_of_pending_key, now_ms, pending_key, seen_key,
+};
 use super::worker::ChatWorker;
 use crate::bot::Bot;
 use crate::store::{Store, StoreError};
@@ -18,6 +21,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,6 +82,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Fires when in-flight replies must be cut (grace time over).
     pub hard_stop: CancellationToken,
+    /// Wakes the handoff expiry loop when a handoff starts (its deadline may be the nearest).
+    pub handoff_started: Notify,
     workers: Mutex<HashMap<i64, Arc<ChatWorker>>>,
     tracker: TaskTracker,
 }
@@ -111,6 +117,7 @@ impl Service {
                 drafts: AtomicU8::new(0),
                 shutdown: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
+                handoff_started: Notify::new(),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
             }),
@@ -292,16 +299,20 @@ impl Service {
     /// Handle a batch of updates: store each as pending (or handle it at once), flush, then wake
     /// the chats. Returns the highest update id seen. Flushing before the next getUpdates
     /// (which acknowledges the batch) is what makes a crash lose nothing.
+    ///
+    /// Safe to call concurrently (webhook deliveries): an update is handled by the one call
+    /// that claims its id ([`seen_key`]), whatever the order the updates arrive in.
     pub async fn handle_batch(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
         let s = &self.shared;
         let mut last: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
         let mut wake = Vec::new();
         for u in updates {
-            if u.update_id <= last {
+            if !self.claim(u.update_id)? {
                 tracing::debug!(update = u.update_id, "duplicate update ignored");
                 continue;
             }
-            last = u.update_id;
+            // The polling offset; only polling reads it, and it polls one batch at a time.
+            last = last.max(u.update_id);
             s.store.kv_put(OFFSET_KEY, &last)?;
             let handled = AssertUnwindSafe(self.handle_update(u)).catch_unwind().await;
             match handled {
@@ -319,6 +330,19 @@ impl Service {
             self.wake(chat);
         }
         Ok(last)
+    }
+
+    /// Claim an update id: true for the first call with this id, false for every later one,
+    /// racing or not (one compare-and-swap). Claims older than [`SEEN_WINDOW`] ids are dropped.
+    fn claim(&self, update_id: i64) -> Result<bool, TelegramError> {
+        let store = &self.shared.store;
+        if !store.kv_insert_new(&seen_key(update_id), &now_ms())? {
+            return Ok(false);
+        }
+        if update_id > SEEN_WINDOW {
+            store.kv_remove_range(&seen_key(0), &seen_key(update_id - SEEN_WINDOW))?;
+        }
+        Ok(true)
     }
 
     /// One update: returns the chat to wake when a message was stored as pending.
@@ -350,20 +374,14 @@ impl Service {
                     "refused a message (not allowed)"
                 );
                 if !s.cfg.refusal.is_empty() {
-                    let _ = s
-                        .out
-                        .send(target, Author::Bot, None, &s.cfg.refusal, None)
-                        .await;
+                    s.say(target, &s.cfg.refusal).await;
                 }
                 return Ok(None);
             }
             Verdict::RateLimited { notify } => {
                 s.metrics.refused.fetch_add(1, Relaxed);
                 if notify {
-                    let _ = s
-                        .out
-                        .send(target, Author::Bot, None, &s.cfg.rate_limit.notice, None)
-                        .await;
+                    s.say(target, &s.cfg.rate_limit.notice).await;
                 }
                 return Ok(None);
             }
@@ -374,23 +392,11 @@ impl Service {
         {
             // Acts at once, even while a reply is being written.
             self.worker(msg.chat.id).cancel_turn();
-            let _ = s
-                .out
-                .send(target, Author::Bot, None, "Stopped.", None)
-                .await;
+            s.say(target, "Stopped.").await;
             return Ok(None);
         }
         if text.trim().is_empty() {
-            let _ = s
-                .out
-                .send(
-                    target,
-                    Author::Bot,
-                    None,
-                    "I can only read text messages.",
-                    None,
-                )
-                .await;
+            s.say(target, "I can only read text messages.").await;
             return Ok(None);
         }
         s.metrics.messages_in.fetch_add(1, Relaxed);
@@ -455,6 +461,15 @@ impl Service {
 }
 
 impl Shared {
+    /// Send the bot's `text` to `target` (notices, command answers). Nothing is sent to a chat
+    /// in human handoff; another failure is logged.
+    pub async fn say(&self, target: Target, text: &str) {
+        match self.out.send(target, Author::Bot, None, text, None).await {
+            Ok(_) | Err(SendError::Handoff(_)) => {}
+            Err(e) => tracing::warn!(chat = target.chat, error = %e, "could not send a notice"),
+        }
+    }
+
     /// Remove a chat's worker if nothing is pending for it (called by the worker when idle,
     /// under the same lock the dispatcher takes, so no wake-up is lost).
     pub fn retire_worker(&self, chat: i64) -> bool {

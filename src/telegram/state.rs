@@ -1,13 +1,32 @@
 //! What the Telegram front end keeps in the store's `kv` tree: chat -> session mapping, pending
-//! incoming messages, the last handled update id, handoff state and operator relay posts.
+//! incoming messages, the turn under way, the update ids seen, handoff state and operator
+//! relay posts.
 //! Keys live under `tg/`; every record is JSON.
 
 use super::api::Message;
 use crate::chat::SessionId;
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-/// Last update id handled (dedupe high-water mark).
+/// Highest update id handled (the getUpdates offset).
 pub const OFFSET_KEY: &str = "tg/offset";
+
+/// How many update ids back a duplicate is still recognised.
+pub const SEEN_WINDOW: i64 = 10_000;
+
+/// Key of a handled update id (value: when, unix ms). Zero-padded, so keys sort by id.
+pub fn seen_key(update_id: i64) -> String {
+    format!("tg/seen/{update_id:020}")
+}
+
+/// Forget the update ids handled (offset and claims), for a Bot API server that numbers its
+/// updates from the start again (benchmarks run a fresh fake server each round).
+pub fn forget_updates(store: &Store) -> Result<(), StoreError> {
+    store.kv_remove(OFFSET_KEY)?;
+    store.kv_remove_range("tg/seen/", "tg/seen0")?; // '0' sorts right after '/'
+
+    Ok(())
+}
 
 /// A chat's record: its current session and every session it ever had (for `/forget`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,6 +46,19 @@ pub struct Pending {
     pub update_id: i64,
     /// The message.
     pub message: Message,
+}
+
+/// A turn under way for some of a chat's pending messages: their text is stored as one user
+/// message in `session` after `after_seq`. It stays until they are answered, so a restart that
+/// finds them still pending answers the stored message instead of storing it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answering {
+    /// The session of the turn.
+    pub session: SessionId,
+    /// The session's last message before the turn (0 = none).
+    pub after_seq: u64,
+    /// Pending keys of the messages the turn answers.
+    pub keys: Vec<String>,
 }
 
 /// A chat in human handoff.
@@ -55,9 +87,17 @@ pub fn pending_key(chat: i64, update_id: i64) -> String {
     format!("tg/pending/{chat}/{update_id:020}")
 }
 
+/// Key of a chat's turn under way ([`Answering`]).
+pub fn answering_key(chat: i64) -> String {
+    format!("tg/answering/{chat}")
+}
+
+/// Prefix of the handoff states.
+pub const HANDOFF_PREFIX: &str = "tg/handoff/";
+
 /// Key of a chat's handoff state.
 pub fn handoff_key(chat: i64) -> String {
-    format!("tg/handoff/{chat}")
+    format!("{HANDOFF_PREFIX}{chat}")
 }
 
 /// Key of an operator-chat post that relays to a customer chat.

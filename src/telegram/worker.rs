@@ -1,12 +1,14 @@
 //! One worker task per active chat: one turn at a time, messages that arrive meanwhile wait as
 //! pending; after a short quiet window a burst of messages is answered once. Pending messages
-//! are removed (and the removal flushed) only after their answer is sent.
+//! are removed (and the removal flushed) only after their answer is sent; a turn cut by a stop
+//! is answered again after the restart without storing its question twice. After a turn, the
+//! persona rules' `handoff` and `end_session` actions take effect here.
 
 use super::api::Message;
-use super::outbox::{Author, Target};
+use super::outbox::Target;
 use super::service::{Shared, panic_text};
-use super::state::{ChatRecord, Pending, chat_key, pending_prefix};
-use crate::chat::SessionId;
+use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key, pending_prefix};
+use crate::chat::{Role, SessionId};
 use crate::persona::session::SessionState;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -91,40 +93,34 @@ pub async fn run(s: Arc<Shared>, w: Arc<ChatWorker>) {
     }
 }
 
+/// A group of pending messages answered together: `(pending key, pending record)`.
+type Group = Vec<(String, Pending)>;
+
 /// Answer everything pending in this chat, in order: commands one by one, consecutive text
 /// messages together as one turn.
 async fn process(s: &Arc<Shared>, w: &ChatWorker) {
-    let items = match s.store.kv_scan::<Pending>(&pending_prefix(w.chat)) {
+    let read = s
+        .store
+        .kv_scan::<Pending>(&pending_prefix(w.chat))
+        .and_then(|items| {
+            let resumed: Option<Answering> = s.store.kv_get(&answering_key(w.chat))?;
+            Ok((items, resumed.map(|a| a.keys).unwrap_or_default()))
+        });
+    let (items, resumed) = match read {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(chat = w.chat, error = %e, "could not read pending messages");
             return;
         }
     };
-    let mut batch: Vec<(String, Pending)> = Vec::new();
-    let mut groups: Vec<Vec<(String, Pending)>> = Vec::new();
-    for (key, p) in items {
-        let is_cmd = super::commands::parse(text_of(&p.message)).is_some();
-        if is_cmd {
-            if !batch.is_empty() {
-                groups.push(std::mem::take(&mut batch));
-            }
-            groups.push(vec![(key, p)]);
-        } else {
-            batch.push((key, p));
-        }
-    }
-    if !batch.is_empty() {
-        groups.push(batch);
-    }
-    for group in groups {
+    for group in plan(items, &resumed) {
         if s.shutdown.is_cancelled() {
             // No new turns after a stop request; what is left is answered after the restart.
             return;
         }
         let keys: Vec<String> = group.iter().map(|(k, _)| k.clone()).collect();
         let msgs: Vec<Message> = group.into_iter().map(|(_, p)| p.message).collect();
-        let done = AssertUnwindSafe(handle_group(s, w, msgs))
+        let done = AssertUnwindSafe(handle_group(s, w, &keys, msgs))
             .catch_unwind()
             .await;
         let finished = match done {
@@ -136,16 +132,11 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
                     chat: w.chat,
                     group: w.chat < 0,
                 };
-                let _ = s
-                    .out
-                    .send(
-                        t,
-                        Author::Bot,
-                        None,
-                        "Sorry, something went wrong with that message. Please try again.",
-                        None,
-                    )
-                    .await;
+                s.say(
+                    t,
+                    "Sorry, something went wrong with that message. Please try again.",
+                )
+                .await;
                 true
             }
         };
@@ -153,10 +144,14 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
             // Cut by shutdown: stays pending, answered after the restart.
             return;
         }
-        for k in &keys {
-            if let Err(e) = s.store.kv_remove(k) {
-                tracing::error!(error = %e, "could not clear a pending message");
-            }
+        // Answered: the messages and the mark of their turn go together (a mark left from
+        // before a restart is always for the first group, so it is never cleared early).
+        let cleared = keys
+            .iter()
+            .try_for_each(|k| s.store.kv_remove(k))
+            .and_then(|_| s.store.kv_remove(&answering_key(w.chat)));
+        if let Err(e) = cleared {
+            tracing::error!(error = %e, "could not clear a pending message");
         }
         s.metrics.queue_depth.fetch_sub(keys.len() as i64, Relaxed);
         if let Err(e) = s.store.flush() {
@@ -165,13 +160,38 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
     }
 }
 
+/// Split a chat's pending messages (in arrival order) into what is answered together: each
+/// command alone, each run of text messages as one turn, except that the messages of a turn
+/// cut by a stop (`resumed`) stay a turn of their own, as their question was stored.
+fn plan(items: Vec<(String, Pending)>, resumed: &[String]) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    // Some(r) while the last group is a run of text that can take more (r: it is resumed).
+    let mut open: Option<bool> = None;
+    for (key, p) in items {
+        let is_cmd = super::commands::parse(text_of(&p.message)).is_some();
+        let is_resumed = resumed.contains(&key);
+        match groups.last_mut() {
+            Some(g) if !is_cmd && open == Some(is_resumed) => g.push((key, p)),
+            _ => groups.push(vec![(key, p)]),
+        }
+        open = (!is_cmd).then_some(is_resumed);
+    }
+    groups
+}
+
 /// The text of a message (or its caption).
 pub fn text_of(m: &Message) -> &str {
     m.text.as_deref().or(m.caption.as_deref()).unwrap_or("")
 }
 
-/// Handle one command or one burst of text. Returns false when cut by shutdown.
-async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bool {
+/// Handle one command or one burst of text (`keys`: their pending keys). Returns false when
+/// cut by shutdown.
+async fn handle_group(
+    s: &Arc<Shared>,
+    w: &ChatWorker,
+    keys: &[String],
+    msgs: Vec<Message>,
+) -> bool {
     let Some(last) = msgs.last() else { return true };
     let target = Target {
         chat: last.chat.id,
@@ -181,30 +201,25 @@ async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bo
         super::commands::handle(s, w, target, last, &cmd, &args).await;
         return true;
     }
-    if super::handoff::active(s, target.chat) {
-        super::handoff::forward_to_operators(s, &msgs).await;
-        return true;
-    }
     let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
     let text = msgs
         .iter()
         .map(|m| super::access::strip_mention(text_of(m), &me))
         .collect::<Vec<_>>()
         .join("\n");
+    if super::handoff::active(s, target.chat) {
+        super::handoff::forward_to_operators(s, last, &text).await;
+        return true;
+    }
     let session = match session_of(s, target.chat) {
         Ok(sid) => sid,
         Err(e) => {
             tracing::error!(chat = target.chat, error = %e, "could not open the chat's session");
-            let _ = s
-                .out
-                .send(
-                    target,
-                    Author::Bot,
-                    None,
-                    "Sorry, I cannot reach my memory right now. Please try again later.",
-                    None,
-                )
-                .await;
+            s.say(
+                target,
+                "Sorry, I cannot reach my memory right now. Please try again later.",
+            )
+            .await;
             return true;
         }
     };
@@ -217,30 +232,102 @@ async fn handle_group(s: &Arc<Shared>, w: &ChatWorker, msgs: Vec<Message>) -> bo
         user_name: name,
         ..Default::default()
     };
-    let reply = s.bot.turn_with(session, &text, opts);
+    let reply = start_turn(s, target.chat, session, &text, keys, opts);
     let stop = w.begin_turn();
     let reply_to = target.group.then_some(last.message_id);
     let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
     w.end_turn();
-    rule_handoff(s, target.chat, session).await;
-    !matches!(result, super::stream::Streamed::Cut)
+    if result == super::stream::Streamed::Cut {
+        return false;
+    }
+    after_turn(s, target.chat, session).await;
+    true
 }
 
-/// A persona rule's `handoff` action (stored by the turn in the session's script state)
-/// starts a human handoff here; the flag is cleared so `/bot` really hands back.
-async fn rule_handoff(s: &Shared, chat: i64, session: SessionId) {
-    let Ok(mut state) = SessionState::load(&s.store, session) else {
-        return;
+/// Start the turn answering `text` (the pending messages `keys`) in `session`. When these
+/// messages were being answered when the bot stopped and their question is stored, they are
+/// answered again without storing it twice ([`Bot::regenerate`], which also drops the cut
+/// reply); otherwise a new turn starts, marked as under way first.
+///
+/// [`Bot::regenerate`]: crate::bot::Bot::regenerate
+fn start_turn(
+    s: &Shared,
+    chat: i64,
+    session: SessionId,
+    text: &str,
+    keys: &[String],
+    opts: crate::bot::TurnOptions,
+) -> crate::bot::Reply {
+    let key = answering_key(chat);
+    let stored_before = s
+        .store
+        .kv_get::<Answering>(&key)
+        .ok()
+        .flatten()
+        .filter(|a| a.session == session && a.keys == keys)
+        .is_some_and(|a| question_stored(s, &a, text));
+    if stored_before {
+        tracing::info!(chat, "answering a message stored before the restart");
+        return s.bot.regenerate(session, opts);
+    }
+    let after_seq = s
+        .store
+        .recent_messages(session, 1)
+        .ok()
+        .and_then(|m| m.last().map(|m| m.seq))
+        .unwrap_or(0);
+    let mark = Answering {
+        session,
+        after_seq,
+        keys: keys.to_vec(),
     };
-    if !state.handoff {
-        return;
+    // Not flushed here: the turn flushes the user message right after, and one flush makes
+    // everything written before it durable (sled has one log), so the mark never lags it.
+    if let Err(e) = s.store.kv_put(&key, &mark) {
+        tracing::error!(chat, error = %e, "could not mark the turn as under way");
     }
-    state.handoff = false;
-    if let Err(e) = state.save(&s.store, session).and_then(|_| s.store.flush()) {
-        tracing::error!(chat, error = %e, "could not clear the rule's handoff flag");
-        return;
+    s.bot.turn_with(session, text, opts)
+}
+
+/// Whether the first message stored after the mark is the question `text`.
+fn question_stored(s: &Shared, a: &Answering, text: &str) -> bool {
+    // One turn per chat: after the mark there is the question and at most a cut reply.
+    let recent = s.store.recent_messages(a.session, 4).unwrap_or_default();
+    recent
+        .iter()
+        .find(|m| m.seq > a.after_seq)
+        .is_some_and(|m| m.role == Role::User && m.text == text)
+}
+
+/// Act on what the turn's persona rules stored in the session's state: a `handoff` starts a
+/// human handoff here (the flag is cleared, so `/bot` really hands back); `end_session` makes
+/// the chat's next message start a new session, as `/reset` does.
+async fn after_turn(s: &Shared, chat: i64, session: SessionId) {
+    let mut state = match SessionState::load(&s.store, session) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(chat, error = %e, "could not read the session's rule state");
+            return;
+        }
+    };
+    if state.handoff {
+        state.handoff = false;
+        match state.save(&s.store, session).and_then(|_| s.store.flush()) {
+            Ok(()) => super::handoff::start(s, chat, "persona rule").await,
+            Err(e) => tracing::error!(chat, error = %e, "could not clear the rule's handoff flag"),
+        }
     }
-    super::handoff::start(s, chat, "persona rule").await;
+    let current = s.store.kv_get::<ChatRecord>(&chat_key(chat));
+    if state.ended && matches!(current, Ok(Some(ref r)) if r.session == Some(session)) {
+        match new_session(s, chat) {
+            Ok(next) => {
+                tracing::info!(chat, ended = %session, next = %next, "a rule ended the session")
+            }
+            Err(e) => {
+                tracing::error!(chat, error = %e, "could not start a new session after a rule ended one")
+            }
+        }
+    }
 }
 
 /// The chat's current session, created on first use (`tg-<chat>`).
@@ -260,11 +347,87 @@ pub fn session_of(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotErr
     Ok(info.id)
 }
 
+/// Start a new session for `chat` (`/reset`, a rule's `end_session`): the next turn goes there.
+pub fn new_session(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotError> {
+    let key = chat_key(chat);
+    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
+    rec.resets += 1;
+    let mut name = session_name(chat, rec.resets);
+    while s.store.find_session(&name)?.is_some() {
+        rec.resets += 1;
+        name = session_name(chat, rec.resets);
+    }
+    let info = s.bot.new_session(Some(&name))?;
+    rec.session = Some(info.id);
+    rec.sessions.push(info.id);
+    s.store.kv_put(&key, &rec)?;
+    s.store.flush()?;
+    Ok(info.id)
+}
+
 /// Session name of a chat after `resets` resets.
 pub fn session_name(chat: i64, resets: u32) -> String {
     if resets == 0 {
         format!("tg-{chat}")
     } else {
         format!("tg-{chat}-{}", resets + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(texts: &[&str]) -> Vec<(String, Pending)> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let message = serde_json::from_value(serde_json::json!({
+                    "message_id": i, "date": 0, "text": t,
+                    "chat": {"id": 5, "type": "private"},
+                }))
+                .expect("a message");
+                let id = i as i64 + 1;
+                (
+                    crate::telegram::state::pending_key(5, id),
+                    Pending {
+                        update_id: id,
+                        message,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The groups as texts joined with `+`.
+    fn planned(texts: &[&str], resumed: &[usize]) -> Vec<String> {
+        let items = pending(texts);
+        let resumed: Vec<String> = resumed.iter().map(|i| items[*i].0.clone()).collect();
+        plan(items, &resumed)
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|(_, p)| text_of(&p.message))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_runs_are_one_turn_and_commands_stand_alone() {
+        assert_eq!(
+            planned(&["a", "b", "/help", "c"], &[]),
+            ["a+b", "/help", "c"]
+        );
+        assert_eq!(planned(&["/start", "/help"], &[]), ["/start", "/help"]);
+        assert_eq!(planned(&[], &[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_resumed_turn_keeps_its_messages_and_later_text_waits_for_the_next_turn() {
+        assert_eq!(planned(&["a", "b", "c"], &[0, 1]), ["a+b", "c"]);
+        assert_eq!(planned(&["a", "/stop", "c"], &[0]), ["a", "/stop", "c"]);
     }
 }

@@ -152,6 +152,42 @@ fn kv_values_round_trip_and_scan_by_prefix() {
 }
 
 #[test]
+fn kv_insert_new_lets_exactly_one_of_racing_writers_win() {
+    let (_dir, store) = temp_store();
+    let winners: usize = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                scope.spawn(move || store.kv_insert_new("claim/1", &i).unwrap())
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap() as usize).sum()
+    });
+    assert_eq!(winners, 1);
+    assert!(store.kv_get::<u32>("claim/1").unwrap().is_some());
+    assert!(
+        !store.kv_insert_new("claim/1", &99).unwrap(),
+        "taken stays taken"
+    );
+}
+
+#[test]
+fn kv_remove_range_removes_only_keys_in_the_range() {
+    let (_dir, store) = temp_store();
+    for k in ["r/1", "r/2", "r/3", "s/1"] {
+        store.kv_put(k, &true).unwrap();
+    }
+    assert_eq!(store.kv_remove_range("r/", "r/3").unwrap(), 2);
+    let left: Vec<String> = store
+        .kv_scan::<bool>("")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["r/3", "s/1"]);
+}
+
+#[test]
 fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let (id, stored) = {

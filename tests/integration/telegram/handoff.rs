@@ -2,10 +2,12 @@
 //! goes to the operators, operator replies are relayed, `/bot` hands back, and the state
 //! survives a restart.
 
-use super::{Harness, bot, finals, test_config, to_chat};
-use parlor::engine::ScriptedEngine;
+use super::{Harness, Hooked, bot, finals, test_config, to_chat};
+use parlor::chat::{ChatMessage, Role};
+use parlor::engine::{Engine, ScriptedEngine};
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const OPS: i64 = -500;
 const OPERATOR: i64 = 777;
@@ -16,6 +18,16 @@ fn reply_in_ops(h: &Harness, to_message: i64, text: &str) {
     m["reply_to_message"] = json!({"message_id": to_message, "chat": {"id": OPS, "type": "supergroup"}, "date": 0,
         "from": {"id": parlor::telegram::fake::BOT_ID, "is_bot": true, "first_name": "Acme Support"}});
     h.fake.push_message(m);
+}
+
+/// The customer is told the bot is back, and the bot answers `text` again.
+async fn back_with_the_bot(h: &Harness, text: &str) {
+    h.until_text(CUSTOMER, "the hand-back notice", |t| {
+        t.contains("talking to the bot again")
+    })
+    .await;
+    h.fake.push_text(CUSTOMER, text);
+    h.until_final(CUSTOMER, &format!("echo: {text}")).await;
 }
 
 #[tokio::test]
@@ -54,11 +66,8 @@ async fn handoff_round_trip_survives_a_restart() {
 
     // The bot is silent in that chat now; the customer's message goes to the operators.
     h.fake.push_text(CUSTOMER, "hello? anyone?");
-    h.until("the forwarded message", |_| {
-        h.fake
-            .chat_texts(OPS)
-            .iter()
-            .any(|t| t.ends_with("hello? anyone?"))
+    h.until_text(OPS, "the forwarded message", |t| {
+        t.ends_with("hello? anyone?")
     })
     .await;
     let ops_ids = h.fake.sent_message_ids(OPS);
@@ -68,13 +77,8 @@ async fn handoff_round_trip_survives_a_restart() {
     h.stop().await;
     let h = Harness::start_on(fake, bot, cfg).await;
     h.fake.push_text(CUSTOMER, "still there?");
-    h.until("the second forward", |_| {
-        h.fake
-            .chat_texts(OPS)
-            .iter()
-            .any(|t| t.ends_with("still there?"))
-    })
-    .await;
+    h.until_text(OPS, "the second forward", |t| t.ends_with("still there?"))
+        .await;
 
     // An operator answers by replying to the post.
     reply_in_ops(
@@ -82,11 +86,8 @@ async fn handoff_round_trip_survives_a_restart() {
         ops_ids[0],
         "Hi, this is Anna from Acme. Please unplug it.",
     );
-    h.until("the relayed answer", |_| {
-        h.fake
-            .chat_texts(CUSTOMER)
-            .iter()
-            .any(|t| t.starts_with("Hi, this is Anna"))
+    h.until_text(CUSTOMER, "the relayed answer", |t| {
+        t.starts_with("Hi, this is Anna")
     })
     .await;
     let before = h.fake.calls();
@@ -98,30 +99,16 @@ async fn handoff_round_trip_survives_a_restart() {
 
     // The operator hands back; the bot answers again.
     reply_in_ops(&h, ops_ids[0], "/bot");
-    h.until("the hand-back notice", |_| {
-        h.fake
-            .chat_texts(CUSTOMER)
-            .iter()
-            .any(|t| t.contains("talking to the bot again"))
-    })
-    .await;
-    h.fake.push_text(CUSTOMER, "thanks");
-    h.until("the bot again", |c| {
-        finals(c, CUSTOMER)
-            .iter()
-            .any(|c| c.text() == "echo: thanks")
-    })
-    .await;
+    back_with_the_bot(&h, "thanks").await;
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_persona_rule_can_hand_the_chat_to_a_human() {
     let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
-    let text = super::acme_without_scripting()
-        + "\nrules:\n  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n";
-    bot.set_persona(parlor::persona::Persona::parse(&path, &text).expect("persona with a rule"));
+    bot.set_persona(super::persona_with_rules(
+        "  - id: wants-human\n    when: { contains_any: [lawyer] }\n    then:\n      - reply: \"Let me get a colleague.\"\n      - handoff\n",
+    ));
     let mut cfg = test_config();
     cfg.operators_chat = Some(OPS);
     let h = Harness::start(bot, cfg).await;
@@ -136,14 +123,127 @@ async fn a_persona_rule_can_hand_the_chat_to_a_human() {
     assert_eq!(texts[0], "Let me get a colleague.");
     assert!(texts[1].contains("human colleague"));
     h.fake.push_text(CUSTOMER, "hello?");
-    h.until("the forward", |_| {
-        h.fake.chat_texts(OPS).iter().any(|t| t.ends_with("hello?"))
-    })
-    .await;
+    h.until_text(OPS, "the forward", |t| t.ends_with("hello?"))
+        .await;
     assert_eq!(
         finals(&h.fake.calls(), CUSTOMER).len(),
         1,
         "the bot stays silent"
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_handoff_times_out_the_customer_is_told_and_the_bot_answers_again() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    cfg.handoff_timeout_minutes = 0.01; // 600 ms
+    let h = Harness::start(bot, cfg).await;
+    let asked = Instant::now();
+    h.fake.push_text(CUSTOMER, "/human");
+    h.until_text(CUSTOMER, "the handoff notice", |t| {
+        t.contains("human colleague")
+    })
+    .await;
+    let calls = h
+        .until_text(CUSTOMER, "the hand-back notice", |t| {
+            t.contains("talking to the bot again")
+        })
+        .await;
+    let back = to_chat(&calls, "sendmessage", CUSTOMER)
+        .into_iter()
+        .find(|c| c.text().contains("talking to the bot again"))
+        .expect("the notice was sent");
+    assert!(
+        back.at.duration_since(asked) >= Duration::from_millis(600),
+        "handed back after {:?}, before the timeout",
+        back.at.duration_since(asked)
+    );
+    let told_ops = format!("Chat {CUSTOMER} is back with the bot (timeout).");
+    h.until_text(OPS, "the operators told", |t| t == told_ops)
+        .await;
+    back_with_the_bot(&h, "are you back?").await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn handoff_messages_are_stored_exported_and_in_the_bots_history_after_a_restart() {
+    let prompts: Arc<Mutex<Vec<Vec<ChatMessage>>>> = Arc::default();
+    let engine = Hooked::new(ScriptedEngine::new([])).on_generate({
+        let prompts = prompts.clone();
+        move |e, req| {
+            prompts.lock().unwrap().push(req.messages.clone());
+            e.generate(req)
+        }
+    });
+    let (_dir, bot) = bot(Arc::new(engine));
+    let store = bot.store().clone();
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    let h = Harness::start(bot.clone(), cfg.clone()).await;
+    h.fake.push_text(CUSTOMER, "my router is on fire");
+    h.until_final(CUSTOMER, "echo: my router is on fire").await;
+    h.fake.push_text(CUSTOMER, "/human");
+    h.until_text(OPS, "the operators' post", |t| {
+        t.contains("asked for a human")
+    })
+    .await;
+    h.fake.push_text(CUSTOMER, "hello? anyone?");
+    h.until_text(OPS, "the forward", |t| t.ends_with("hello? anyone?"))
+        .await;
+    let post = h.fake.sent_message_ids(OPS)[0];
+    reply_in_ops(&h, post, "Please unplug it.");
+    h.until_text(CUSTOMER, "the relayed answer", |t| t == "Please unplug it.")
+        .await;
+
+    let fake = h.fake.clone();
+    h.stop().await;
+    let h = Harness::start_on(fake, bot, cfg).await;
+    reply_in_ops(&h, post, "/bot");
+    back_with_the_bot(&h, "thanks").await;
+
+    let sid = store.find_session("tg-101").unwrap().unwrap().id;
+    let history: Vec<(Role, String, Option<String>)> = store
+        .messages(sid)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.role, m.text, m.operator))
+        .collect();
+    let said = |role, text: &str, operator: Option<&str>| {
+        (role, text.to_string(), operator.map(String::from))
+    };
+    assert_eq!(
+        history,
+        [
+            said(Role::User, "my router is on fire", None),
+            said(Role::Assistant, "echo: my router is on fire", None),
+            said(Role::User, "hello? anyone?", None),
+            said(Role::Assistant, "Please unplug it.", Some("User777")),
+            said(Role::User, "thanks", None),
+            said(Role::Assistant, "echo: thanks", None),
+        ]
+    );
+    // The bot's next turn saw the handoff in its history.
+    let prompt = prompts.lock().unwrap().last().cloned().unwrap();
+    let seen = |role, text: &str| prompt.iter().any(|m| m.role == role && m.content == text);
+    assert!(seen(Role::User, "hello? anyone?"), "{prompt:?}");
+    assert!(seen(Role::Assistant, "Please unplug it."), "{prompt:?}");
+
+    let raw = h.export(CUSTOMER).await;
+    let order = [
+        "**You**",
+        "hello? anyone?",
+        "**User777 (staff)**",
+        "Please unplug it.",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|t| {
+            raw.find(t)
+                .unwrap_or_else(|| panic!("{t:?} not in the export: {raw}"))
+        })
+        .collect();
+    assert!(at.is_sorted(), "in this order: {order:?}\n{raw}");
     h.stop().await;
 }

@@ -9,7 +9,8 @@ mod reliability;
 mod scenarios;
 
 use parlor::bot::Bot;
-use parlor::engine::Engine;
+use parlor::chat::ChatMessage;
+use parlor::engine::{Engine, EngineError, EventStream, GenerateRequest, ScriptedEngine};
 use parlor::persona::Persona;
 use parlor::store::Store;
 use parlor::telegram::fake::{Call, FakeBotApi};
@@ -65,6 +66,67 @@ pub fn persona_with_max_tokens(max: u32) -> Persona {
     Persona::parse(&path, &text).expect("persona parses")
 }
 
+/// The Acme persona (without its own scripting) with these `rules:` entries (YAML list items,
+/// indented by two spaces).
+pub fn persona_with_rules(rules: &str) -> Persona {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
+    let text = acme_without_scripting() + "\nrules:\n" + rules;
+    Persona::parse(&path, &text).expect("persona with rules")
+}
+
+/// What [`Hooked`] does in `generate`.
+type GenerateHook = Box<dyn Fn(&ScriptedEngine, GenerateRequest) -> EventStream + Send + Sync>;
+
+/// The echoing scripted engine with hooks, for tests that inject a failure or an event, or
+/// look at the prompts.
+pub struct Hooked {
+    inner: ScriptedEngine,
+    generate: GenerateHook,
+    before_model_name: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Hooked {
+    /// `inner` without hooks.
+    pub fn new(inner: ScriptedEngine) -> Self {
+        Self {
+            inner,
+            generate: Box::new(|e, req| e.generate(req)),
+            before_model_name: Box::new(|| {}),
+        }
+    }
+
+    /// Generate through `f` (given the inner engine).
+    pub fn on_generate(
+        mut self,
+        f: impl Fn(&ScriptedEngine, GenerateRequest) -> EventStream + Send + Sync + 'static,
+    ) -> Self {
+        self.generate = Box::new(f);
+        self
+    }
+
+    /// Call `f` whenever the model name is asked for (the store asks when opening a session).
+    pub fn on_model_name(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.before_model_name = Box::new(f);
+        self
+    }
+}
+
+impl Engine for Hooked {
+    fn generate(&self, req: GenerateRequest) -> EventStream {
+        (self.generate)(&self.inner, req)
+    }
+    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
+        self.inner.count_tokens(m)
+    }
+    fn context_window(&self) -> u32 {
+        self.inner.context_window()
+    }
+    fn model_name(&self) -> String {
+        (self.before_model_name)();
+        self.inner.model_name()
+    }
+}
+
 /// A bot over `engine` with a fresh on-disk store.
 pub fn bot(engine: Arc<dyn Engine>) -> (TempDir, Bot) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -89,7 +151,8 @@ impl Harness {
         Self::start_on(fake, bot, cfg).await
     }
 
-    /// Start `bot` against an existing fake server (a restart).
+    /// Start `bot` against an existing fake server (a restart). Ready once it polls, or in
+    /// webhook mode once the webhook is registered (its listener is bound before that).
     pub async fn start_on(fake: Arc<FakeBotApi>, bot: Bot, cfg: TelegramConfig) -> Self {
         if std::env::var_os("PARLOR_TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -97,6 +160,11 @@ impl Harness {
                 .with_test_writer()
                 .try_init();
         }
+        let ready = if cfg.webhook.is_some() {
+            "setwebhook"
+        } else {
+            "getupdates"
+        };
         let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN));
         let stop = CancellationToken::new();
         let run = tokio::spawn({
@@ -104,10 +172,9 @@ impl Harness {
             let stop = stop.clone();
             async move { svc.run(stop).await }
         });
-        // Ready once it polls.
-        fake.wait_for(WAIT, |c| c.iter().any(|c| c.method == "getupdates"))
+        fake.wait_for(WAIT, |c| c.iter().any(|c| c.method == ready))
             .await
-            .expect("the service polls");
+            .expect("the service is ready");
         Self {
             fake,
             svc,
@@ -136,6 +203,53 @@ impl Harness {
                 summary(&calls)
             ),
         }
+    }
+
+    /// Wait until a message the bot sent to `chat` reads (now, after edits) as `pred` wants.
+    pub async fn until_text(
+        &self,
+        chat: i64,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<Call> {
+        self.until(what, |_| self.fake.chat_texts(chat).iter().any(|t| pred(t)))
+            .await
+    }
+
+    /// Send `/export` in `chat` and return the document's raw upload (it holds the Markdown).
+    pub async fn export(&self, chat: i64) -> String {
+        // A multipart call: no `chat_id` parameter to filter on, but the file is named after it.
+        let file = format!("conversation-{chat}.md");
+        let raw_of = |c: &Call| {
+            let raw = c.params["raw"].as_str().unwrap_or("").to_string();
+            (c.method == "senddocument" && raw.contains(&file)).then_some(raw)
+        };
+        self.fake.push_text(chat, "/export");
+        let calls = self
+            .until("the export", |c| c.iter().any(|c| raw_of(c).is_some()))
+            .await;
+        calls.iter().find_map(raw_of).expect("the export")
+    }
+
+    /// Wait until a final (HTML) message in `chat` is exactly `text`.
+    pub async fn until_final(&self, chat: i64, text: &str) -> Vec<Call> {
+        self.until(&format!("the final message {text:?} in chat {chat}"), |c| {
+            finals(c, chat).iter().any(|c| c.text() == text)
+        })
+        .await
+    }
+}
+
+/// Poll `check` until it holds or [`WAIT`] passes (for state the fake server does not see,
+/// such as the store; not a synchronisation sleep: it returns as soon as `check` holds).
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -1,12 +1,13 @@
 //! Operations: Prometheus metrics and health, webhook mode, and group addressing.
 
-use super::{Harness, TOKEN, WAIT, bot, finals, test_config};
+use super::{Harness, bot, eventually, finals, test_config};
 use parlor::engine::ScriptedEngine;
+use parlor::telegram::TelegramConfig;
 use parlor::telegram::config::WebhookConfig;
-use parlor::telegram::fake::{BOT_USERNAME, FakeBotApi};
-use parlor::telegram::{Service, Token};
+use parlor::telegram::fake::BOT_USERNAME;
+use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use std::sync::atomic::Ordering;
 
 /// A free local port (bound and released; the service binds it right after).
 fn free_addr() -> String {
@@ -46,10 +47,8 @@ async fn metrics_and_health_are_served() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
-    let fake = FakeBotApi::start(TOKEN).await.unwrap();
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+/// A config for webhook mode on a free local port; returns it and the webhook's local URL.
+fn webhook_config() -> (TelegramConfig, String) {
     let mut cfg = test_config();
     let listen = free_addr();
     cfg.webhook = Some(WebhookConfig {
@@ -57,43 +56,89 @@ async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
         url: "https://bot.example.test/tg/hook".into(),
         secret_env: None,
     });
-    let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN));
-    let stop = CancellationToken::new();
-    let run = tokio::spawn({
-        let (svc, stop) = (svc.clone(), stop.clone());
-        async move { svc.run(stop).await }
-    });
-    let calls = fake
-        .wait_for(WAIT, |c| c.iter().any(|c| c.method == "setwebhook"))
-        .await
-        .unwrap();
+    (cfg, format!("http://{listen}/tg/hook"))
+}
+
+#[tokio::test]
+async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let (cfg, hook) = webhook_config();
+    let h = Harness::start(bot, cfg).await;
+    let calls = h.fake.calls();
     let set = calls.iter().find(|c| c.method == "setwebhook").unwrap();
     assert_eq!(set.params["url"], "https://bot.example.test/tg/hook");
     assert!(
         !calls.iter().any(|c| c.method == "getupdates"),
         "no polling in webhook mode"
     );
-    let update =
-        serde_json::json!({"update_id": 77, "message": fake.message(302, 302, "via webhook")});
-    let client = reqwest::Client::new();
+    let update = json!({"update_id": 77, "message": h.fake.message(302, 302, "via webhook")});
     // The listener is bound before setWebhook is called, so it accepts now.
-    let status = client
-        .post(format!("http://{listen}/tg/hook"))
+    let status = reqwest::Client::new()
+        .post(&hook)
         .json(&update)
         .send()
         .await
         .expect("webhook reachable")
         .status();
     assert_eq!(status, 200);
-    fake.wait_for(WAIT, |c| {
-        finals(c, 302)
-            .iter()
-            .any(|c| c.text() == "echo: via webhook")
+    h.until_final(302, "echo: via webhook").await;
+    h.stop().await;
+}
+
+/// Telegram delivers webhook updates over several connections at once, in any order, and may
+/// deliver one again: each update must be handled once, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhook_deliveries_are_each_handled_exactly_once() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let store = bot.store().clone();
+    let (cfg, hook) = webhook_config();
+    let h = Harness::start(bot, cfg).await;
+    let chats: Vec<i64> = (401..=408).collect();
+    let stopper = 409;
+    let mut updates: Vec<Value> = chats
+        .iter()
+        .map(|&c| json!({"update_id": 900 + c, "message": h.fake.message(c, c, &format!("question {c}"))}))
+        .collect();
+    // Handled inline, not through the pending queue: a second handling would show at once.
+    updates.push(
+        json!({"update_id": 900 + stopper, "message": h.fake.message(stopper, stopper, "/stop")}),
+    );
+    let client = reqwest::Client::new();
+    // Every update eight times, newest first, all at once.
+    let posts = (0..8).flat_map(|_| updates.iter().rev()).map(|u| {
+        let req = client.post(&hook).json(u).send();
+        async move { req.await.expect("webhook reachable").status() }
+    });
+    let statuses = futures::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    for &c in &chats {
+        h.until_final(c, &format!("echo: question {c}")).await;
+    }
+    // One more message per chat: had a duplicate been queued, it would be answered first.
+    let follow_ups = chats.iter().map(|&c| {
+        let u = json!({"update_id": 1000 + c, "message": h.fake.message(c, c, "and then?")});
+        let req = client.post(&hook).json(&u).send();
+        async move { req.await.expect("webhook reachable").status() }
+    });
+    futures::future::join_all(follow_ups).await;
+    for &c in &chats {
+        h.until_final(c, "echo: and then?").await;
+        assert_eq!(
+            h.fake.chat_texts(c),
+            [format!("echo: question {c}"), "echo: and then?".to_string()]
+        );
+        let sid = store.find_session(&format!("tg-{c}")).unwrap().unwrap().id;
+        assert_eq!(store.messages(sid).unwrap().len(), 4, "chat {c}");
+    }
+    assert_eq!(h.fake.chat_texts(stopper), ["Stopped."]);
+    let m = h.svc.metrics();
+    assert_eq!(m.messages_in.load(Ordering::Relaxed), 16);
+    // Pending messages are cleared just after their answer is sent.
+    eventually("an empty queue", || {
+        m.queue_depth.load(Ordering::Relaxed) == 0
     })
-    .await
-    .unwrap();
-    stop.cancel();
-    run.await.unwrap().unwrap();
+    .await;
+    h.stop().await;
 }
 
 #[tokio::test]

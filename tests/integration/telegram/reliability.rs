@@ -1,73 +1,33 @@
 //! Reliability: restart with a pending message, duplicate updates, a panic in one update,
 //! `/stop`, bursts, queue notices, a prompt stop, and the token never in the logs.
 
-use super::{Harness, TOKEN, bot, finals, test_config, to_chat};
-use parlor::chat::ChatMessage;
+use super::{Harness, Hooked, TOKEN, bot, eventually, finals, test_config, to_chat};
+use parlor::chat::Role;
 use parlor::engine::scripted::Scripted;
-use parlor::engine::{
-    Engine, EngineError, EngineEvent, EventStream, GenerateRequest, ScriptedEngine,
-};
+use parlor::engine::{Engine, EngineEvent, EventStream, GenerateRequest, ScriptedEngine};
 use parlor::telegram::fake::Failure;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Panics the first time the model name is asked for (creating the first session), then
-/// behaves like the echoing scripted engine.
-struct PanicOnce {
-    inner: ScriptedEngine,
-    panicked: AtomicBool,
-}
-
-impl Engine for PanicOnce {
-    fn generate(&self, req: GenerateRequest) -> EventStream {
-        self.inner.generate(req)
-    }
-    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
-        self.inner.count_tokens(m)
-    }
-    fn context_window(&self) -> u32 {
-        self.inner.context_window()
-    }
-    fn model_name(&self) -> String {
-        if !self.panicked.swap(true, Ordering::SeqCst) {
-            panic!("injected failure while opening a session");
-        }
-        self.inner.model_name()
-    }
-}
-
 /// Reports "you are number 2 in line" before every reply, like a busy engine.
-struct Busy(ScriptedEngine);
-
-impl Engine for Busy {
-    fn generate(&self, req: GenerateRequest) -> EventStream {
-        let mut inner = self.0.generate(req);
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(async move {
-            let _ = tx.send(EngineEvent::Queued { position: 2 }).await;
-            while let Some(ev) = inner.recv().await {
-                if tx.send(ev).await.is_err() {
-                    return;
-                }
+fn busy(e: &ScriptedEngine, req: GenerateRequest) -> EventStream {
+    let mut inner = e.generate(req);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        let _ = tx.send(EngineEvent::Queued { position: 2 }).await;
+        while let Some(ev) = inner.recv().await {
+            if tx.send(ev).await.is_err() {
+                return;
             }
-        });
-        rx
-    }
-    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
-        self.0.count_tokens(m)
-    }
-    fn context_window(&self) -> u32 {
-        self.0.context_window()
-    }
-    fn model_name(&self) -> String {
-        self.0.model_name()
-    }
+        }
+    });
+    rx
 }
 
 #[tokio::test]
-async fn a_pending_message_is_answered_after_a_restart() {
+async fn a_reply_cut_by_shutdown_is_answered_after_a_restart_and_its_question_stored_once() {
     let engine = ScriptedEngine::new([Scripted::Hang("partial answer ".into())]);
     let (_dir, bot) = bot(Arc::new(engine));
     let store = bot.store().clone();
@@ -98,19 +58,39 @@ async fn a_pending_message_is_answered_after_a_restart() {
             .iter()
             .any(|t| t.starts_with("partial answer") && t.contains("interrupted"))
     );
-
-    let h = Harness::start_on(fake.clone(), bot, test_config()).await;
-    h.until("the answer after the restart", |c| {
-        finals(c, 91)
-            .iter()
-            .any(|c| c.text() == "echo: where is my parcel?")
+    // The question was stored before the cut, and the cut reply is stored as interrupted
+    // once the turn notices (as a crashed process would have left them).
+    let sid = store.find_session("tg-91").unwrap().unwrap().id;
+    eventually("the cut reply stored", || {
+        store
+            .messages(sid)
+            .unwrap()
+            .last()
+            .is_some_and(|m| m.interrupted)
     })
     .await;
+
+    let h = Harness::start_on(fake.clone(), bot, test_config()).await;
+    h.until_final(91, "echo: where is my parcel?").await;
     assert_eq!(fake.unacknowledged(), 0);
     h.stop().await;
     assert!(
         store.kv_scan::<Value>("tg/pending/").unwrap().is_empty(),
         "nothing left pending"
+    );
+    let history: Vec<(Role, String, bool)> = store
+        .messages(sid)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.role, m.text, m.interrupted))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Role::User, "where is my parcel?".into(), false),
+            (Role::Assistant, "echo: where is my parcel?".into(), false),
+        ],
+        "the question once, then the one reply (the cut one is replaced)"
     );
 }
 
@@ -124,10 +104,7 @@ async fn duplicate_updates_are_answered_once() {
     h.fake.push_raw(json!({"update_id": 500, "message": m}));
     h.until("the reply", |c| !finals(c, 95).is_empty()).await;
     h.fake.push_text(95, "next");
-    h.until("the second reply", |c| {
-        finals(c, 95).iter().any(|c| c.text() == "echo: next")
-    })
-    .await;
+    h.until_final(95, "echo: next").await;
     assert_eq!(
         h.fake.chat_texts(95),
         ["echo: only once please", "echo: next"]
@@ -137,25 +114,20 @@ async fn duplicate_updates_are_answered_once() {
 
 #[tokio::test]
 async fn a_panic_in_one_update_is_caught_and_the_bot_keeps_serving() {
-    let engine = PanicOnce {
-        inner: ScriptedEngine::new([]),
-        panicked: AtomicBool::new(false),
-    };
+    // Panics the first time the model name is asked for (creating the first session).
+    let panicked = AtomicBool::new(false);
+    let engine = Hooked::new(ScriptedEngine::new([])).on_model_name(move || {
+        if !panicked.swap(true, Ordering::SeqCst) {
+            panic!("injected failure while opening a session");
+        }
+    });
     let (_dir, bot) = bot(Arc::new(engine));
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(96, "first");
-    h.until("the apology", |_| {
-        h.fake
-            .chat_texts(96)
-            .iter()
-            .any(|t| t.contains("something went wrong"))
-    })
-    .await;
+    h.until_text(96, "the apology", |t| t.contains("something went wrong"))
+        .await;
     h.fake.push_text(96, "second");
-    h.until("the next reply", |c| {
-        finals(c, 96).iter().any(|c| c.text() == "echo: second")
-    })
-    .await;
+    h.until_final(96, "echo: second").await;
     assert_eq!(h.svc.metrics().panics.load(Ordering::Relaxed), 1);
     h.stop().await;
 }
@@ -175,35 +147,25 @@ async fn stop_cancels_the_reply_and_keeps_what_was_written() {
     })
     .await;
     h.fake.push_text(97, "/stop");
-    h.until("the stopped reply", |_| {
-        h.fake
-            .chat_texts(97)
-            .iter()
-            .any(|t| t.contains("(stopped)"))
+    h.until_text(97, "the stopped reply", |t| t.contains("(stopped)"))
+        .await;
+    let sid = store.find_session("tg-97").unwrap().unwrap().id;
+    // The turn stores the cut reply when it notices the cancellation.
+    eventually("the cut reply stored", || {
+        store.messages(sid).unwrap().len() == 2
     })
     .await;
-    let sid = store.find_session("tg-97").unwrap().unwrap().id;
-    // The turn stores the cut reply when it notices the cancellation: poll with a deadline.
-    let deadline = tokio::time::Instant::now() + super::WAIT;
-    loop {
-        let msgs = store.messages(sid).unwrap();
-        if msgs.len() == 2 {
-            assert!(msgs[1].interrupted, "stored as interrupted");
-            assert!(msgs[1].text.len() < long.len() && long.starts_with(&msgs[1].text));
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the cut reply was never stored"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let msgs = store.messages(sid).unwrap();
+    assert!(msgs[1].interrupted, "stored as interrupted");
+    assert!(msgs[1].text.len() < long.len() && long.starts_with(&msgs[1].text));
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_burst_of_messages_is_answered_once_and_queue_position_is_told() {
-    let (_dir, bot) = bot(Arc::new(Busy(ScriptedEngine::new([]))));
+    let (_dir, bot) = bot(Arc::new(
+        Hooked::new(ScriptedEngine::new([])).on_generate(busy),
+    ));
     let mut cfg = test_config();
     cfg.burst_window_ms = 400;
     let h = Harness::start(bot, cfg).await;

@@ -1,7 +1,7 @@
 //! Conversation scenarios: greeting, a real model reply, several chats at once, flood control
 //! and server errors, long replies, refusals and the commands.
 
-use super::{Harness, WAIT, bot, finals, test_config, to_chat};
+use super::{Harness, bot, finals, test_config, to_chat};
 use crate::common::model_path;
 use parlor::engine::scripted::Scripted;
 use parlor::engine::{EngineSettings, LlamaEngine, ScriptedEngine};
@@ -301,37 +301,22 @@ async fn reset_export_and_forget_work() {
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(81, "first question");
     h.until("reply 1", |c| !finals(c, 81).is_empty()).await;
-    h.fake.push_text(81, "/export");
-    let calls = h
-        .until("the export", |c| {
-            c.iter().any(|c| c.method == "senddocument")
-        })
-        .await;
-    let doc = calls.iter().find(|c| c.method == "senddocument").unwrap();
-    let raw = doc.params["raw"].as_str().unwrap();
+    let raw = h.export(81).await;
     assert!(
         raw.contains("conversation-81.md")
             && raw.contains("first question")
             && raw.contains("echo: first question")
     );
     h.fake.push_text(81, "/reset");
-    h.until("reset", |_| {
-        h.fake
-            .chat_texts(81)
-            .iter()
-            .any(|t| t.starts_with("Started a new conversation"))
-    })
-    .await;
+    h.until_text(81, "reset", |t| t.starts_with("Started a new conversation"))
+        .await;
     assert!(
         store.find_session("tg-81-2").unwrap().is_some(),
         "a new session after /reset"
     );
     h.fake.push_text(81, "/forget");
-    h.until("the confirmation question", |_| {
-        h.fake
-            .chat_texts(81)
-            .iter()
-            .any(|t| t.contains("/forget yes"))
+    h.until_text(81, "the confirmation question", |t| {
+        t.contains("/forget yes")
     })
     .await;
     assert!(
@@ -339,15 +324,45 @@ async fn reset_export_and_forget_work() {
         "nothing deleted before confirming"
     );
     h.fake.push_text(81, "/forget yes");
-    h.until("forgotten", |_| {
-        h.fake
-            .chat_texts(81)
-            .iter()
-            .any(|t| t.starts_with("Done: I deleted 2"))
-    })
-    .await;
+    h.until_text(81, "forgotten", |t| t.starts_with("Done: I deleted 2"))
+        .await;
     assert!(store.find_session("tg-81").unwrap().is_none());
     assert!(store.find_session("tg-81-2").unwrap().is_none());
-    let _ = WAIT;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_end_session_rule_makes_the_next_message_start_a_new_session() {
+    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    bot.set_persona(super::persona_with_rules(
+        "  - id: goodbye\n    when: { contains_any: [bye] }\n    then: [ { reply: \"Goodbye!\" }, end_session ]\n",
+    ));
+    let store = bot.store().clone();
+    let h = Harness::start(bot, test_config()).await;
+    h.fake.push_text(82, "hello");
+    h.until_final(82, "echo: hello").await;
+    h.fake.push_text(82, "ok bye");
+    h.until_final(82, "Goodbye!").await;
+    h.fake.push_text(82, "hello again");
+    h.until_final(82, "echo: hello again").await;
+    let texts = |name: &str| -> Vec<String> {
+        let sid = store.find_session(name).unwrap().expect(name).id;
+        store
+            .messages(sid)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    assert_eq!(
+        texts("tg-82"),
+        ["hello", "echo: hello", "ok bye", "Goodbye!"],
+        "the ended session keeps its conversation"
+    );
+    assert_eq!(
+        texts("tg-82-2"),
+        ["hello again", "echo: hello again"],
+        "the next message started a new session"
+    );
     h.stop().await;
 }
