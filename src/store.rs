@@ -185,10 +185,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long [`Store::open`] waits for a lock held by a store that is closing.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 impl Store {
     /// Open (or create) the database in `dir` (its files go to `dir/sled/`) with a small
     /// cache. A second process gets [`StoreError::Locked`], and so does a second `open` of the
-    /// same directory in one process: open once and clone the handle.
+    /// same directory in one process: open once and clone the handle. A store dropped just
+    /// before in this process may hold its lock a moment longer (sled's flusher thread lets go
+    /// at its next wake-up), so a held lock is retried for [`LOCK_WAIT`] before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let dir = dir.to_path_buf();
         let sled_err = |e: sled::Error| map_sled_error(&dir, e);
@@ -196,11 +201,20 @@ impl Store {
             path: dir.display().to_string(),
             source: e,
         })?;
-        let db = sled::Config::new()
-            .path(dir.join(SLED_DIR))
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-            .map_err(sled_err)?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir.join(SLED_DIR))
+                .cache_capacity(CACHE_CAPACITY)
+                .open()
+                .map_err(sled_err)
+            {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
         Ok(Self {
             sessions: tree("sessions")?,
