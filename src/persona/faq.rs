@@ -387,12 +387,14 @@ impl Index {
         let mut explained: HashMap<usize, f32> = HashMap::new();
         for &(t, weight) in &resolved {
             let idf = self.idf[t as usize];
-            let mut entries: Vec<usize> = Vec::new();
+            // Postings are in doc order and an entry's docs are contiguous: an entry's first
+            // posting of the term is where the entry changes.
+            let mut last_entry = None;
             for &(d, tf) in &self.postings[t as usize] {
                 let doc = &self.docs[d as usize];
                 *acc.entry(d).or_default() += weight * idf * self.tf_part(tf, doc.len);
-                if !entries.contains(&doc.entry) {
-                    entries.push(doc.entry);
+                if last_entry != Some(doc.entry) {
+                    last_entry = Some(doc.entry);
                     *explained.entry(doc.entry).or_default() += weight * idf;
                 }
             }
