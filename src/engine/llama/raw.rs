@@ -40,7 +40,8 @@ pub fn raw_decode_loop(
         .with_n_batch(512)
         .with_n_ubatch(super::worker::UBATCH)
         .with_n_threads(threads)
-        .with_n_threads_batch(threads);
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
     let mut ctx = model
         .new_context(backend()?, params)
         .map_err(|e| failed(e.to_string()))?;

@@ -116,7 +116,11 @@ impl Worker {
             // window, and its attention is computed exactly as if it ran alone, so a chat's
             // greedy reply is bit-identical with or without other chats in the batch (a unified
             // pool changed near-tie tokens: measured by the `slots` integration tests).
-            .with_kv_unified(false);
+            .with_kv_unified(false)
+            // llama.cpp's CPU flash-attention kernel makes each evaluated token cost grow with
+            // the context: off, turn 30 of a session reaches its first token in about half the
+            // time, generation is ~12% faster, at the same peak memory (`parlor bench`).
+            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
         let model = self.model.clone();
         let ctx = match model.new_context(backend, params) {
             Ok(c) => c,
