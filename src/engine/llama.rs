@@ -19,6 +19,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use tokio::sync::mpsc;
@@ -42,6 +43,9 @@ pub struct EngineSettings {
     pub state_dir: Option<PathBuf>,
     /// Total size cap of saved states, bytes (least recently used are evicted).
     pub state_cap_bytes: u64,
+    /// Evaluate a conversation's next turn boundary while the engine is idle (on by default;
+    /// off only to compare).
+    pub prefill: bool,
 }
 
 impl EngineSettings {
@@ -56,6 +60,7 @@ impl EngineSettings {
             gpu_layers: 0,
             state_dir: None,
             state_cap_bytes: 2 << 30,
+            prefill: true,
         }
     }
 }
@@ -84,6 +89,7 @@ pub struct LlamaEngine {
     control: Mutex<std_mpsc::Sender<Control>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     threads: u32,
+    prefilled: Arc<AtomicU64>,
 }
 
 /// llama.cpp's backend can be initialised once per process; every engine shares it.
@@ -154,12 +160,14 @@ impl LlamaEngine {
 
         let (control_tx, control_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel();
+        let prefilled = Arc::new(AtomicU64::new(0));
         let worker = worker::Worker::new(
             model.clone(),
             template.clone(),
             &settings,
             threads,
             model_id,
+            prefilled.clone(),
         );
         let thread = std::thread::Builder::new()
             .name("parlor-inference".into())
@@ -192,7 +200,13 @@ impl LlamaEngine {
             control: Mutex::new(control_tx),
             thread: Mutex::new(Some(thread)),
             threads,
+            prefilled,
         })
+    }
+
+    /// Tokens evaluated ahead of time while idle (the next turns' boundaries) since loading.
+    pub fn prefilled_tokens(&self) -> u64 {
+        self.prefilled.load(Ordering::Relaxed)
     }
 
     /// CPU threads used for decoding.

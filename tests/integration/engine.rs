@@ -213,3 +213,51 @@ fn bad_model_files_give_errors_naming_the_file_and_the_reason() {
         "a reason is given: {msg}"
     );
 }
+
+/// Poll `done` until it holds; panics after a generous deadline (no fixed sleeps).
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_engine_prefills_the_next_turn_without_changing_the_reply() {
+    let on = engine(1, None);
+    let mut s = EngineSettings::new(model_path(), "smollm2-135m");
+    s.context = 2048;
+    s.threads = Some(2);
+    s.prefill = false;
+    let off = Arc::new(LlamaEngine::load(s).expect("the default model loads"));
+
+    // Turn 1 is cut by max_tokens, so even its last sampled token is not in the cache yet.
+    let q1 = "Name three fruits.";
+    let (a_on, s1) = run(&*on, request("c", &[q1], 12)).await;
+    let (a_off, _) = run(&*off, request("c", &[q1], 12)).await;
+    assert_eq!(a_on, a_off);
+    assert_eq!(s1.finish, FinishReason::MaxTokens);
+    wait_until("the boundary of turn 2 is pre-filled", || {
+        on.prefilled_tokens() > 0
+    })
+    .await;
+    // The reply's last token plus ChatML's `<|im_end|>\n<|im_start|>user\n`.
+    let prefilled = on.prefilled_tokens();
+    assert!(prefilled >= 5, "pre-filled {prefilled} tokens");
+
+    let turns = [q1, &a_on, "Which one is yellow?"];
+    let (b_on, s2_on) = run(&*on, request("c", &turns, 24)).await;
+    let (b_off, s2_off) = run(&*off, request("c", &turns, 24)).await;
+    assert_eq!(b_on, b_off, "pre-filling must not change the reply");
+    assert_eq!(off.prefilled_tokens(), 0);
+    let evaluated = |g: &GenerationStats| g.prompt_tokens - g.reused_tokens;
+    assert_eq!(
+        evaluated(&s2_on) + prefilled as u32,
+        evaluated(&s2_off),
+        "what was pre-filled is not evaluated again"
+    );
+}

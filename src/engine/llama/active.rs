@@ -28,6 +28,8 @@ pub(super) struct Active {
     pub(super) prompt_done: Option<Instant>,
     pub(super) first_text: Option<Instant>,
     pub(super) finish: Option<FinishReason>,
+    /// Everything streamed so far: the reply as the front end stores it.
+    pub(super) text: String,
 }
 
 /// Length of the common prefix of two token lists.
@@ -71,6 +73,7 @@ pub(super) fn emit(a: &mut Active, text: String) {
         return;
     }
     a.first_text.get_or_insert_with(Instant::now);
+    a.text.push_str(&text);
     a.outbox.push_back(EngineEvent::Token(text));
 }
 

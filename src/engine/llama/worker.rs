@@ -8,7 +8,7 @@
 use super::active::{Active, common_prefix, emit, finish, sampler_for};
 use super::state::StateDir;
 use super::{Control, EngineSettings, Job, tokenize_prompt};
-use crate::chat::FinishReason;
+use crate::chat::{ChatMessage, FinishReason, Role};
 use crate::engine::stop::{Filtered, StopFilter};
 use crate::engine::{EngineError, EngineEvent};
 use llama_cpp_2::context::LlamaContext;
@@ -20,6 +20,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub struct Worker {
     threads: u32,
     state_dir: Option<(std::path::PathBuf, u64)>,
     model_id: String,
+    prefill: bool,
+    prefilled: Arc<AtomicU64>,
 }
 
 /// One llama.cpp sequence and the tokens its KV cache holds.
@@ -60,6 +63,9 @@ struct Slot {
     last_used: Instant,
     dirty: bool,
     active: Option<Active>,
+    /// The conversation as the next turn's prompt will start (the last prompt plus the reply
+    /// just given), until the idle engine has pre-filled it: see [`Run::prefill`].
+    follow_up: Option<Vec<ChatMessage>>,
 }
 
 struct Run<'a> {
@@ -72,6 +78,8 @@ struct Run<'a> {
     queue: VecDeque<Job>,
     states: Option<StateDir>,
     round_robin: usize,
+    prefill: bool,
+    prefilled: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -82,6 +90,7 @@ impl Worker {
         settings: &EngineSettings,
         threads: u32,
         model_id: String,
+        prefilled: Arc<AtomicU64>,
     ) -> Self {
         Self {
             model,
@@ -94,6 +103,8 @@ impl Worker {
                 .clone()
                 .map(|d| (d, settings.state_cap_bytes)),
             model_id,
+            prefill: settings.prefill,
+            prefilled,
         }
     }
 
@@ -151,11 +162,14 @@ impl Worker {
                     last_used: now,
                     dirty: false,
                     active: None,
+                    follow_up: None,
                 })
                 .collect(),
             queue: VecDeque::new(),
             states,
             round_robin: 0,
+            prefill: self.prefill,
+            prefilled: self.prefilled.clone(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -168,6 +182,20 @@ impl Run<'_> {
     fn serve(&mut self, control: &Receiver<Control>) {
         loop {
             let busy = self.slots.iter().any(|s| s.active.is_some()) || !self.queue.is_empty();
+            if !busy && self.slots.iter().any(|s| s.follow_up.is_some()) {
+                // Idle with a conversation that will probably continue: evaluate what its next
+                // prompt is sure to start with, unless a request is already waiting.
+                match control.try_recv() {
+                    Ok(c) => {
+                        if !self.accept(c) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => self.prefill(),
+                    Err(TryRecvError::Disconnected) => return,
+                }
+                continue;
+            }
             if !busy {
                 // Idle: wait for work; save changed states once idle for a moment.
                 match control.recv_timeout(IDLE_SAVE_DELAY) {
@@ -299,6 +327,7 @@ impl Run<'_> {
 
     /// Start answering `job` in slot `idx`.
     fn start(&mut self, idx: usize, job: Job) {
+        self.slots[idx].follow_up = None;
         let tokens = match tokenize_prompt(self.model, self.template, &job.req.messages) {
             Ok(t) => t,
             Err(e) => {
@@ -353,6 +382,7 @@ impl Run<'_> {
             prompt_done: None,
             first_text: None,
             finish: None,
+            text: String::new(),
             job,
         });
     }
@@ -432,8 +462,82 @@ impl Run<'_> {
                 }
             }
             if a.finish.is_some() && a.outbox.is_empty() {
-                slot.active = None;
+                let finished = slot.active.take().expect("active");
                 slot.last_used = Instant::now();
+                if self.prefill
+                    && matches!(
+                        finished.finish,
+                        Some(
+                            FinishReason::EndOfText
+                                | FinishReason::StopString
+                                | FinishReason::MaxTokens
+                        )
+                    )
+                {
+                    let mut messages = finished.job.req.messages;
+                    messages.push(ChatMessage::new(Role::Assistant, finished.text));
+                    slot.follow_up = Some(messages);
+                }
+            }
+        }
+    }
+
+    /// Pre-fill one slot's next turn while the engine is idle. A reply's last token and the
+    /// chat template's turn boundary (`<|im_end|>\n<|im_start|>user\n` in ChatML) are part of
+    /// every next prompt of that conversation but are otherwise evaluated only when the user's
+    /// next message arrives, inside its time to first token. The tokens the next prompt is
+    /// sure to start with are those shared by the prompts for two different user messages;
+    /// they are evaluated now, and the usual prefix match at the next turn keeps what still
+    /// matches (a persona edit or trimmed history simply evaluates again, as before).
+    fn prefill(&mut self) {
+        let Some(idx) = self.slots.iter().position(|s| s.follow_up.is_some()) else {
+            return;
+        };
+        let Some(messages) = self.slots[idx].follow_up.take() else {
+            return;
+        };
+        if self.slots[idx].active.is_some() {
+            return;
+        }
+        let render = |user: &str| {
+            let mut m = messages.clone();
+            m.push(ChatMessage::new(Role::User, user));
+            tokenize_prompt(self.model, self.template, &m)
+        };
+        let (Ok(a), Ok(b)) = (render("A"), render("B")) else {
+            return;
+        };
+        let next = &a[..common_prefix(&a, &b)];
+        let slot = &mut self.slots[idx];
+        let keep = common_prefix(&slot.cached, next);
+        let todo = next.len() - keep;
+        if todo == 0 || todo > BATCH || next.len() + 2 >= self.window as usize {
+            return;
+        }
+        if keep < slot.cached.len() {
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
+            slot.cached.truncate(keep);
+        }
+        self.batch.clear();
+        for (p, tok) in next.iter().enumerate().skip(keep) {
+            let _ = self
+                .batch
+                .add(*tok, p as i32, &[slot.seq], p + 1 == next.len());
+        }
+        match self.ctx.decode(&mut self.batch) {
+            Ok(()) => {
+                slot.cached.extend_from_slice(&next[keep..]);
+                slot.dirty = true;
+                self.prefilled.fetch_add(todo as u64, Ordering::Relaxed);
+                tracing::debug!(seq = slot.seq, tokens = todo, "pre-filled the next turn");
+            }
+            Err(e) => {
+                tracing::warn!("pre-filling the next turn failed: {e}");
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
             }
         }
     }
