@@ -327,7 +327,11 @@ impl Run<'_> {
 
     /// Start answering `job` in slot `idx`.
     fn start(&mut self, idx: usize, job: Job) {
-        self.slots[idx].follow_up = None;
+        if self.slots[idx].key.as_ref() == Some(&job.req.cache_key) {
+            self.prefill_slot(idx);
+        } else {
+            self.slots[idx].follow_up = None;
+        }
         let tokens = match tokenize_prompt(self.model, self.template, &job.req.messages) {
             Ok(t) => t,
             Err(e) => {
@@ -422,6 +426,10 @@ impl Run<'_> {
 
     /// Save the state of an idle slot whose cache changed.
     fn save_slot(&mut self, idx: usize) {
+        if self.states.is_none() {
+            return;
+        }
+        self.prefill_slot(idx);
         let Some(states) = &self.states else { return };
         let slot = &mut self.slots[idx];
         if !slot.dirty || slot.active.is_some() || slot.cached.is_empty() {
@@ -490,9 +498,16 @@ impl Run<'_> {
     /// they are evaluated now, and the usual prefix match at the next turn keeps what still
     /// matches (a persona edit or trimmed history simply evaluates again, as before).
     fn prefill(&mut self) {
-        let Some(idx) = self.slots.iter().position(|s| s.follow_up.is_some()) else {
-            return;
-        };
+        if let Some(idx) = self.slots.iter().position(|s| s.follow_up.is_some()) {
+            self.prefill_slot(idx);
+        }
+    }
+
+    /// Pre-fill slot `idx` if it has a follow-up pending. Also called before the
+    /// conversation's next turn starts and before its state is saved, so the turn boundary is
+    /// always evaluated on its own, in the same batch shape whether or not the engine was idle
+    /// long enough: a greedy reply never depends on timing.
+    fn prefill_slot(&mut self, idx: usize) {
         let Some(messages) = self.slots[idx].follow_up.take() else {
             return;
         };
