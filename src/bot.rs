@@ -171,6 +171,18 @@ impl Bot {
         *self.inner.engine.write().unwrap_or_else(|e| e.into_inner()) = engine;
     }
 
+    /// Shut down before the process exits: the engine saves what must outlive the process (the
+    /// conversations' cached states, for a warm start next time) and the store is flushed.
+    pub async fn close(&self) {
+        let engine = self.engine();
+        if let Err(e) = tokio::task::spawn_blocking(move || engine.close()).await {
+            tracing::warn!("closing the engine failed: {e}");
+        }
+        if let Err(e) = self.inner.store.flush() {
+            tracing::warn!("flushing the store failed: {e}");
+        }
+    }
+
     /// Let `switch_persona` rules (and sessions switched by them) find personas in `library`.
     /// Only the first call takes effect.
     pub fn set_library(&self, library: Library) {

@@ -192,4 +192,9 @@ pub trait Engine: Send + Sync {
 
     /// Short model name for status bars and stored sessions.
     fn model_name(&self) -> String;
+
+    /// Stop: finish what must outlive the process (saved conversation states) and release the
+    /// model. Blocks until done; later requests fail with [`EngineError::Stopped`]. A command
+    /// calls it before exiting, because the process may exit before a dropped engine is done.
+    fn close(&self) {}
 }

@@ -87,7 +87,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             _ = tokio::signal::ctrl_c() => {
                 // Dropping the reply cancels the turn; the bot stores it as interrupted.
                 drop(reply);
-                bot.store().flush()?;
+                bot.close().await;
                 eprintln!("\ninterrupted");
                 return Ok(130);
             }
@@ -107,6 +107,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             None => anyhow::bail!("the turn ended without a reply"),
         }
     };
+    // Before printing, so that a script that runs `ask` again in the same session as soon as
+    // this one exits finds the conversation's state saved.
+    bot.close().await;
     if args.json {
         let s = &outcome.stats;
         let obj = serde_json::json!({

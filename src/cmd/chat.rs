@@ -32,6 +32,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         loader: Some(crate::launch::engine_loader(plan)),
         reloads: Some(reloads),
     };
-    crate::tui::run(launched.bot.clone(), opts).await?;
+    let ran = crate::tui::run(launched.bot.clone(), opts).await;
+    launched.bot.close().await;
+    ran?;
     Ok(0)
 }

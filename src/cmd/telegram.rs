@@ -75,7 +75,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         "parlor: telegram bot \"{}\" running; Ctrl+C or SIGTERM stops it",
         launched.bot_name
     );
-    svc.run(stop).await?;
+    let ran = svc.run(stop).await;
+    launched.bot.close().await;
+    ran?;
     Ok(0)
 }
 

@@ -281,10 +281,8 @@ impl Engine for LlamaEngine {
     fn model_name(&self) -> String {
         self.settings.model_name.clone()
     }
-}
 
-impl Drop for LlamaEngine {
-    fn drop(&mut self) {
+    fn close(&self) {
         let _ = self
             .control
             .lock()
@@ -293,5 +291,11 @@ impl Drop for LlamaEngine {
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for LlamaEngine {
+    fn drop(&mut self) {
+        self.close();
     }
 }
