@@ -194,11 +194,7 @@ impl BotSpec {
         if let Some(source) = home.persona_source(&self.persona) {
             return Ok(source);
         }
-        let names = home.persona_names();
-        let hint = match yaml::did_you_mean(&self.persona, names.iter().map(String::as_str)) {
-            Some(best) => format!("did you mean \"{best}\"?"),
-            None => format!("known personas: {}", names.join(", ")),
-        };
+        let (message, hint) = home.persona_not_found(&self.persona);
         Err(Problem {
             // Without a position the persona came from `--persona`, not from the file.
             file: match self.persona_at {
@@ -211,15 +207,7 @@ impl BotSpec {
             } else {
                 String::new()
             },
-            message: if crate::home::looks_like_path(&self.persona) {
-                format!("no persona file \"{}\"", self.persona)
-            } else {
-                format!(
-                    "no persona \"{}\" in {}",
-                    self.persona,
-                    yaml::display_path(&home.personas_dir())
-                )
-            },
+            message,
             hint: Some(hint),
         })
     }

@@ -165,6 +165,25 @@ impl Home {
         )
     }
 
+    /// What to tell a user who named a persona that [`Home::persona_source`] does not find:
+    /// (message, hint), the hint a close name or the list of known ones.
+    pub fn persona_not_found(&self, name_or_path: &str) -> (String, String) {
+        let names = self.persona_names();
+        let hint = match crate::yaml::did_you_mean(name_or_path, names.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean \"{best}\"?"),
+            None => format!("known personas: {}", names.join(", ")),
+        };
+        let message = if looks_like_path(name_or_path) {
+            format!("no persona file \"{name_or_path}\"")
+        } else {
+            format!(
+                "no persona \"{name_or_path}\" in {}",
+                crate::yaml::display_path(&self.personas_dir())
+            )
+        };
+        (message, hint)
+    }
+
     /// Where the bot `name_or_path` comes from (like [`Home::persona_source`], in `bots/`).
     pub fn bot_source(&self, name_or_path: &str) -> Option<Source> {
         find(&self.root, &self.bots_dir(), BUILTIN_BOTS, name_or_path)

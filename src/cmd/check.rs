@@ -6,6 +6,7 @@ use crate::cli::GlobalArgs;
 use crate::config::BotSpec;
 use crate::home::{self, Home};
 use crate::persona::Persona;
+use crate::persona::rules::Action;
 use crate::yaml::{self, Problem};
 use std::path::{Path, PathBuf};
 
@@ -147,32 +148,68 @@ fn classify(path: &Path, text: Option<&str>) -> Kind {
     }
 }
 
-/// The problems of one file. A bot's persona must exist (in the home the bot file belongs to:
-/// the parent of its `bots/` directory, else `home`).
+/// The problems of one file. A bot's persona and the personas a persona's rules switch to must
+/// exist and load, in the home the file belongs to (the parent of its `bots/` or `personas/`
+/// directory, else `home`).
 pub fn check_file(home: &Home, kind: Kind, path: &Path) -> Vec<Problem> {
     let text = match yaml::read(path) {
         Ok(t) => t,
         Err(p) => return vec![p],
     };
+    let dir = match kind {
+        Kind::Persona => "personas",
+        Kind::Bot => "bots",
+    };
+    let own_home = path
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == dir))
+        .and_then(Path::parent)
+        .map(Home::at)
+        .unwrap_or_else(|| home.clone());
     match kind {
         Kind::Persona => match Persona::parse(path, &text) {
-            Ok(_) => Vec::new(),
+            Ok(persona) => switch_targets(&own_home, path, &text, &persona),
             Err(e) => e.problems().to_vec(),
         },
         Kind::Bot => match BotSpec::parse(path, &text) {
-            Ok(spec) => {
-                let own_home = path
-                    .parent()
-                    .filter(|d| d.file_name().is_some_and(|n| n == "bots"))
-                    .and_then(Path::parent)
-                    .map(Home::at)
-                    .unwrap_or_else(|| home.clone());
-                match spec.find_persona(&own_home) {
-                    Ok(_) => Vec::new(),
-                    Err(p) => vec![p],
-                }
-            }
+            Ok(spec) => match spec.find_persona(&own_home) {
+                Ok(_) => Vec::new(),
+                Err(p) => vec![p],
+            },
             Err(e) => e.problems().to_vec(),
         },
     }
+}
+
+/// Each `switch_persona` target of `persona`'s rules must be a persona of `home` (or a built-in)
+/// that loads: otherwise the switch would fail in a live chat, where all the bot can do is log
+/// it and keep the current persona.
+fn switch_targets(home: &Home, path: &Path, text: &str, persona: &Persona) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (i, rule) in persona.rules().rules().iter().enumerate() {
+        for (j, action) in rule.actions.iter().enumerate() {
+            let Action::SwitchPersona(target) = action else {
+                continue;
+            };
+            let field = format!("rules[{i}].then[{j}].switch_persona");
+            let (message, hint) = match home.persona_source(target) {
+                None => {
+                    let (message, hint) = home.persona_not_found(target);
+                    (message, Some(hint))
+                }
+                Some(source) => match crate::persona::library::load(&source) {
+                    Ok(_) => continue,
+                    Err(e) => (format!("persona \"{target}\" does not load: {e}"), None),
+                },
+            };
+            problems.push(Problem {
+                file: yaml::display_path(path),
+                location: yaml::locate(text, &field),
+                field,
+                message,
+                hint,
+            });
+        }
+    }
+    problems
 }

@@ -123,6 +123,53 @@ fn bad_yaml_syntax() {
 }
 
 #[test]
+fn rule_switching_to_a_missing_persona() {
+    let home = tempfile::tempdir().unwrap();
+    let file = "tests/fixtures/invalid/rule-switch-unknown.yaml";
+    let (code, out) = check(home.path(), &[file]);
+    assert_eq!(
+        out,
+        format!(
+            "{file}:8:25: rules[0].then[0].switch_persona: no persona \"pirat\" in {}; did you mean \"pirate\"?\nchecked 1 persona and 0 bots: 1 problem in 1 file\n",
+            home.path().join("personas").display()
+        )
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn rule_switching_to_a_persona_that_does_not_load() {
+    let home = tempfile::tempdir().unwrap();
+    let personas = home.path().join("personas");
+    std::fs::create_dir_all(&personas).unwrap();
+    std::fs::write(
+        personas.join("switcher.yaml"),
+        "name: Switcher\nsystem: Hi.\nrules:\n  - id: go\n    when: { contains_any: [go] }\n    then: [ { switch_persona: broken }, { reply: Switching. } ]\n",
+    )
+    .unwrap();
+    std::fs::write(personas.join("broken.yaml"), "name: Broken\n").unwrap();
+    let file = personas.join("switcher.yaml");
+    let (code, out) = check(home.path(), &[file.to_str().unwrap()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}:6:31: rules[0].then[0].switch_persona: persona \"broken\" does not load: ",
+            file.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        lines[0].ends_with(&format!(
+            "{}:1:1: system: missing (required); write who the bot is and how it answers",
+            personas.join("broken.yaml").display()
+        )),
+        "{out}"
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
 fn unknown_macro() {
     assert_fixture(
         "unknown-macro.yaml",
