@@ -28,7 +28,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     });
     let opts = ChatOptions {
         session: args.session,
-        personas_dir: Some(launched.home.personas_dir()),
+        home: Some(launched.home.clone()),
         loader: Some(crate::launch::engine_loader(plan)),
         reloads: Some(reloads),
     };

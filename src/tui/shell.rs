@@ -10,13 +10,13 @@ use super::update::update;
 use crate::bot::{Bot, Reply, ReplyEvent, TurnOptions};
 use crate::chat::{Role, SessionId};
 use crate::engine::Engine;
-use crate::persona::{MacroContext, Persona};
+use crate::home::Home;
+use crate::persona::MacroContext;
 use crate::store::SessionInfo;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +45,9 @@ pub type EngineLoader = Arc<
 pub struct ChatOptions {
     /// Open (or create) this session instead of the last one.
     pub session: Option<String>,
-    /// Where persona files live, for the persona picker.
-    pub personas_dir: Option<PathBuf>,
+    /// The home whose personas (files in `personas/`, else the built-ins) the picker lists and
+    /// sessions switch to.
+    pub home: Option<Home>,
     /// Load the model after the app opens (the bot's engine is a stand-in until then); `None`
     /// when the bot's engine is ready.
     pub loader: Option<EngineLoader>,
@@ -406,19 +407,16 @@ impl Shell {
         if self.bot.persona().id() == id {
             return;
         }
-        let Some(dir) = &self.opts.personas_dir else {
+        let Some(home) = &self.opts.home else {
             return;
         };
-        let found = ["yaml", "yml"]
-            .iter()
-            .map(|ext| dir.join(format!("{id}.{ext}")))
-            .find(|p| p.exists());
-        match found.map(|p| Persona::load(&p)) {
+        let found = home.persona_source(id);
+        match found.map(|source| crate::persona::library::load(&source)) {
             Some(Ok(p)) => self.bot.set_persona(p),
             Some(Err(e)) => tracing::warn!(persona = id, error = %e, "keeping the current persona"),
             None => tracing::warn!(
                 persona = id,
-                "persona file not found; keeping the current one"
+                "persona not found in the home or the built-ins; keeping the current one"
             ),
         }
     }
@@ -444,38 +442,22 @@ impl Shell {
     }
 
     fn persona_ids(&self) -> Vec<String> {
-        let Some(dir) = &self.opts.personas_dir else {
-            return Vec::new();
-        };
-        let mut ids: Vec<String> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let p = e.path();
-                let ext = p.extension()?.to_str()?;
-                matches!(ext, "yaml" | "yml").then(|| p.file_stem()?.to_str().map(String::from))?
-            })
-            .collect();
-        ids.sort();
-        ids
+        self.opts
+            .home
+            .as_ref()
+            .map(Home::persona_names)
+            .unwrap_or_default()
     }
 
     fn switch_persona(&self, name: &str) -> Result<Option<Msg>, String> {
-        let Some(dir) = &self.opts.personas_dir else {
-            return Err("no personas directory is known; start with --home".into());
+        let Some(home) = &self.opts.home else {
+            return Err("no home directory is known; start with --home".into());
         };
-        let path = ["yaml", "yml"]
-            .iter()
-            .map(|ext| dir.join(format!("{name}.{ext}")))
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                format!(
-                    "no persona \"{name}\" in \"{}\"; Ctrl+P lists the personas",
-                    dir.display()
-                )
-            })?;
-        let persona = Persona::load(&path).map_err(|e| e.to_string())?;
+        let source = home.persona_source(name).ok_or_else(|| {
+            let (message, hint) = home.persona_not_found(name);
+            format!("{message}; {hint} (Ctrl+P lists the personas)")
+        })?;
+        let persona = crate::persona::library::load(&source).map_err(|e| e.to_string())?;
         self.bot.set_persona(persona);
         let session = self.bot.new_session(None).map_err(|e| e.to_string())?;
         self.open(session.id).map(Some).map_err(|e| e.to_string())

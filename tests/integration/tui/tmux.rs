@@ -1,7 +1,7 @@
 //! The real binary in a real terminal: tmux runs `parlor chat` on the default model in a
 //! temporary home. The test types, polls `capture-pane` with a deadline (never a fixed sleep),
 //! stops a reply with Esc, quits with Ctrl+C, checks the terminal is restored, starts again and
-//! finds the conversation.
+//! finds the conversation, then switches persona.
 
 use crate::common::{model_path, parlor_bin};
 use std::path::Path;
@@ -216,6 +216,23 @@ fn chat_in_a_real_terminal_streams_stops_quits_and_resumes() {
     tmux.key("C-e");
     tmux.wait_for("the edited input", |s| {
         s.contains("edited-in-editor") && status_bar(s).contains("idle")
+    });
+    for _ in "edited-in-editor".chars() {
+        tmux.key("BSpace");
+    }
+    tmux.wait_for("the input cleared", |s| !s.contains("edited-in-editor"));
+
+    // /persona: a name that is not there says so with the closest one; a built-in persona
+    // (not a file in this home) starts a new session with it.
+    tmux.type_text("/persona pirat");
+    tmux.key("Enter");
+    tmux.wait_for("the unknown persona error", |s| {
+        s.contains("no persona \"pirat\"") && s.contains("did you mean \"pirate\"?")
+    });
+    tmux.type_text("/persona pirate");
+    tmux.key("Enter");
+    tmux.wait_for("the pirate persona", |s| {
+        status_bar(s).contains("Captain Flint")
     });
     tmux.key("C-c");
     tmux.wait_for("the shell after the second quit", |s| {
