@@ -5,7 +5,7 @@
 use super::{Report, median};
 use crate::bot::{Bot, ReplyEvent, TurnOptions};
 use crate::chat::{Role, SessionId};
-use crate::engine::llama::raw_decode_loop;
+use crate::engine::llama::{raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
 use crate::engine::{EngineError, EngineSettings, LlamaEngine, Sampling};
 use crate::persona::{Persona, PersonaError};
 use crate::store::{Store, StoreError, StoredMessage};
@@ -234,10 +234,12 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
     let dir = tempfile::tempdir()?;
     let e = engine(cfg, 4096, 1)?;
     let store = Store::open(&dir.path().join("db"))?;
+    let bot_engine = e.clone();
     let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
     let n = if cfg.quick { 10 } else { 30 };
     let plays = if cfg.quick { 1 } else { 3 };
     let sec = "turns";
+    let mut floors = Vec::new();
     for pause in [Duration::ZERO, Duration::from_millis(300)] {
         let how = if pause.is_zero() {
             "back to back".to_string()
@@ -281,6 +283,20 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
                 );
             }
         }
+        if floors.is_empty() {
+            // What llama.cpp itself needs for the same turns with their whole prefix cached:
+            // the floor under any server's time to first token on this machine.
+            for turn in [2, n] {
+                let (new, total) = evaluated[turn - 1];
+                let (cached, new) = ((total - new) as usize, new as usize);
+                let e = bot_engine.clone();
+                let ms =
+                    tokio::task::spawn_blocking(move || raw_cached_turn_ms(&e, cached, new, 5))
+                        .await
+                        .map_err(|e| BenchError::Turn(e.to_string()))??;
+                floors.push((turn, new, cached, ms));
+            }
+        }
         let last = ttft[n - 1];
         report.check(
             sec,
@@ -299,6 +315,24 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
             false,
         );
     }
+    for &(turn, new, cached, ms) in &floors {
+        report.add(
+            sec,
+            &format!(
+                "llama.cpp floor: turn {turn} first token ({new} new after {cached} cached tokens, raw loop)"
+            ),
+            ms,
+            "ms",
+        );
+    }
+    if let [(_, _, _, two), (last, _, _, end)] = floors[..] {
+        report.add(
+            sec,
+            &format!("llama.cpp floor: turn {last} / turn 2"),
+            end / two,
+            "x",
+        );
+    }
     Ok(())
 }
 
@@ -306,6 +340,7 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
 async fn concurrency(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
     let dir = tempfile::tempdir()?;
     let e = engine(cfg, 1024, 8)?;
+    let raw_engine = e.clone();
     let store = Store::open(&dir.path().join("db"))?;
     let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
     let topics = [
@@ -359,6 +394,26 @@ async fn concurrency(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchE
                 "ms",
                 500.0,
                 false,
+            );
+            // The same four prompts and replies in llama.cpp alone, all prompts in one batch:
+            // the floor under any server on this machine.
+            let lens: Vec<usize> = results.iter().map(|r| r.prompt_tokens as usize).collect();
+            let e = raw_engine.clone();
+            let (first_ms, tps) =
+                tokio::task::spawn_blocking(move || raw_batched_chats(&e, &lens, 64))
+                    .await
+                    .map_err(|e| BenchError::Turn(e.to_string()))??;
+            report.add(
+                sec,
+                "llama.cpp floor: 4 chats, aggregate generation (raw loop)",
+                tps,
+                "tok/s",
+            );
+            report.add(
+                sec,
+                "llama.cpp floor: 4 chats, all prompts to first token (raw loop)",
+                first_ms,
+                "ms",
             );
         } else {
             report.add(

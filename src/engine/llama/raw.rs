@@ -78,3 +78,141 @@ pub fn raw_decode_loop(
         generation_tps: n_gen as f64 / gen_secs,
     })
 }
+
+/// The fastest a turn can reach its first token when everything before its new tokens is
+/// already cached: in a fresh context (the engine's window, threads and settings) evaluate
+/// `cached` tokens, then time evaluating `new` more tokens and sampling one, `reps` times
+/// (dropping the new tokens from the cache in between). Returns the median in milliseconds.
+///
+/// The cost of a decode does not depend on which tokens are evaluated, only on how many and at
+/// which positions, so filler tokens stand in for a real conversation of that length.
+pub fn raw_cached_turn_ms(
+    engine: &LlamaEngine,
+    cached: usize,
+    new: usize,
+    reps: usize,
+) -> Result<f64, EngineError> {
+    let failed = |e: String| EngineError::Generation(format!("raw cached turn: {e}"));
+    let threads = engine.threads() as i32;
+    let model = engine.model();
+    let window = engine.settings().context as usize;
+    if cached + new >= window || new == 0 {
+        return Err(failed(format!(
+            "{cached} cached + {new} new tokens do not fit the {window}-token window"
+        )));
+    }
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(window as u32))
+        .with_n_batch(512)
+        .with_n_ubatch(super::worker::UBATCH)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
+    let mut ctx = model
+        .new_context(backend()?, params)
+        .map_err(|e| failed(e.to_string()))?;
+    let filler = model.vocab().tokenize(
+        b"The keeper of the lighthouse wrote down the weather every morning. ",
+        false,
+        false,
+    );
+    let token = |i: usize| filler[i % filler.len()];
+    let mut batch = LlamaBatch::new(512, 1);
+    for chunk_start in (0..cached).step_by(512) {
+        batch.clear();
+        for i in chunk_start..cached.min(chunk_start + 512) {
+            batch
+                .add(token(i), i as i32, &[0], false)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+    }
+    let mut sampler = llama_cpp_2::sampling::LlamaSampler::greedy();
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let _ = ctx.clear_kv_cache_seq(Some(0), Some(cached as u32), None);
+        batch.clear();
+        for i in cached..cached + new {
+            batch
+                .add(token(i), i as i32, &[0], i + 1 == cached + new)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let started = Instant::now();
+        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+        let _ = sampler.sample(&ctx, batch.n_tokens() - 1);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// The floor for several chats answered at once, in llama.cpp alone: one context with a KV
+/// stream per chat (as the engine has), all prompts (`prompt_lens` filler tokens each) in one
+/// evaluation, then `n_gen` steps decoding one token per chat. Returns (milliseconds until
+/// every chat has its first token, aggregate generation tokens per second).
+pub fn raw_batched_chats(
+    engine: &LlamaEngine,
+    prompt_lens: &[usize],
+    n_gen: usize,
+) -> Result<(f64, f64), EngineError> {
+    let failed = |e: String| EngineError::Generation(format!("raw batched chats: {e}"));
+    let threads = engine.threads() as i32;
+    let model = engine.model();
+    let chats = prompt_lens.len();
+    let longest = prompt_lens.iter().copied().max().unwrap_or(0);
+    let per_chat = (longest + n_gen + 1).next_multiple_of(256);
+    let total: usize = prompt_lens.iter().sum();
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new((per_chat * chats) as u32))
+        .with_n_batch(total.max(chats) as u32)
+        .with_n_ubatch(super::worker::UBATCH)
+        .with_n_seq_max(chats as u32)
+        .with_kv_unified(false)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
+    let mut ctx = model
+        .new_context(backend()?, params)
+        .map_err(|e| failed(e.to_string()))?;
+    let filler = model.vocab().tokenize(
+        b"Once upon a time a dragon lived in a lighthouse by the sea. ",
+        false,
+        false,
+    );
+    let mut batch = LlamaBatch::new(total.max(chats), chats as i32);
+    let started = Instant::now();
+    let mut logits_at = Vec::with_capacity(chats);
+    for (seq, &len) in prompt_lens.iter().enumerate() {
+        for pos in 0..len {
+            let last = pos + 1 == len;
+            batch
+                .add(
+                    filler[(pos + seq) % filler.len()],
+                    pos as i32,
+                    &[seq as i32],
+                    last,
+                )
+                .map_err(|e| failed(e.to_string()))?;
+            if last {
+                logits_at.push(batch.n_tokens() - 1);
+            }
+        }
+    }
+    ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+    let mut sampler = llama_cpp_2::sampling::LlamaSampler::greedy();
+    let mut next: Vec<LlamaToken> = logits_at.iter().map(|&i| sampler.sample(&ctx, i)).collect();
+    let first_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let gen_start = Instant::now();
+    for step in 0..n_gen {
+        batch.clear();
+        for (seq, tok) in next.iter().enumerate() {
+            batch
+                .add(*tok, (prompt_lens[seq] + step) as i32, &[seq as i32], true)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+        next = (0..chats).map(|i| sampler.sample(&ctx, i as i32)).collect();
+    }
+    let tps = (chats * n_gen) as f64 / gen_start.elapsed().as_secs_f64();
+    Ok((first_ms, tps))
+}
