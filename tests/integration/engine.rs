@@ -261,3 +261,33 @@ async fn an_idle_engine_prefills_the_next_turn_without_changing_the_reply() {
         "what was pre-filled is not evaluated again"
     );
 }
+
+/// The raw llama-cpp-2 loops `parlor bench` measures the engine against (the library's own
+/// limit) run on the real model, and refuse what does not fit the window.
+#[test]
+fn the_raw_loops_behind_the_bench_floors_run_on_the_real_model() {
+    use parlor::engine::llama::{raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
+    let e = engine(1, None);
+    let prompt = e
+        .tokenize_prompt(&request("raw", &["Say hello."], 8).messages)
+        .unwrap();
+    let speed = raw_decode_loop(&e, &prompt, 8, &Sampling::greedy()).unwrap();
+    assert_eq!((speed.prompt_tokens, speed.generated), (prompt.len(), 8));
+    assert!(
+        speed.prompt_tps.is_finite() && speed.prompt_tps > 0.0,
+        "{speed:?}"
+    );
+    assert!(
+        speed.generation_tps.is_finite() && speed.generation_tps > 0.0,
+        "{speed:?}"
+    );
+
+    let ms = raw_cached_turn_ms(&e, 200, 16, 2).unwrap();
+    assert!(ms.is_finite() && ms > 0.0, "{ms}");
+    let err = raw_cached_turn_ms(&e, 2040, 16, 1).unwrap_err().to_string();
+    assert!(err.contains("do not fit the 2048-token window"), "{err}");
+
+    let (first_ms, tps) = raw_batched_chats(&e, &[30, 40, 50, 60], 4).unwrap();
+    assert!(first_ms.is_finite() && first_ms > 0.0, "{first_ms}");
+    assert!(tps.is_finite() && tps > 0.0, "{tps}");
+}
