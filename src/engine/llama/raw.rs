@@ -33,18 +33,9 @@ pub fn raw_decode_loop(
     sampling: &Sampling,
 ) -> Result<RawSpeed, EngineError> {
     let failed = |e: String| EngineError::Generation(format!("raw decode loop: {e}"));
-    let threads = engine.threads() as i32;
     let model = engine.model();
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(engine.settings().context))
-        .with_n_batch(512)
-        .with_n_ubatch(super::worker::UBATCH)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
-        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let mut ctx = model
-        .new_context(backend()?, params)
-        .map_err(|e| failed(e.to_string()))?;
+    let (mut ctx, _) =
+        raw_context(engine, engine.settings().context as usize, 512, 1).map_err(failed)?;
     let mut batch = LlamaBatch::new(512, 1);
     let started = Instant::now();
     for chunk_start in (0..prompt.len()).step_by(512) {
@@ -79,6 +70,37 @@ pub fn raw_decode_loop(
     })
 }
 
+/// A fresh context like the engine's (threads, micro-batch, flash attention off) of `n_ctx`
+/// tokens with `seqs` KV streams, and filler tokens for loops whose cost does not depend on
+/// the text.
+fn raw_context(
+    engine: &LlamaEngine,
+    n_ctx: usize,
+    n_batch: usize,
+    seqs: usize,
+) -> Result<(llama_cpp_2::context::LlamaContext<'_>, Vec<LlamaToken>), String> {
+    let threads = engine.threads() as i32;
+    let model = engine.model();
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx as u32))
+        .with_n_batch(n_batch as u32)
+        .with_n_ubatch(super::worker::UBATCH)
+        .with_n_seq_max(seqs as u32)
+        .with_kv_unified(false)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
+    let ctx = model
+        .new_context(backend().map_err(|e| e.to_string())?, params)
+        .map_err(|e| e.to_string())?;
+    let filler = model.vocab().tokenize(
+        b"The keeper of the lighthouse wrote down the weather every morning. ",
+        false,
+        false,
+    );
+    Ok((ctx, filler))
+}
+
 /// The fastest a turn can reach its first token when everything before its new tokens is
 /// already cached: in a fresh context (the engine's window, threads and settings) evaluate
 /// `cached` tokens, then time evaluating `new` more tokens and sampling one, `reps` times
@@ -93,29 +115,13 @@ pub fn raw_cached_turn_ms(
     reps: usize,
 ) -> Result<f64, EngineError> {
     let failed = |e: String| EngineError::Generation(format!("raw cached turn: {e}"));
-    let threads = engine.threads() as i32;
-    let model = engine.model();
     let window = engine.settings().context as usize;
     if cached + new >= window || new == 0 {
         return Err(failed(format!(
             "{cached} cached + {new} new tokens do not fit the {window}-token window"
         )));
     }
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(window as u32))
-        .with_n_batch(512)
-        .with_n_ubatch(super::worker::UBATCH)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
-        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let mut ctx = model
-        .new_context(backend()?, params)
-        .map_err(|e| failed(e.to_string()))?;
-    let filler = model.vocab().tokenize(
-        b"The keeper of the lighthouse wrote down the weather every morning. ",
-        false,
-        false,
-    );
+    let (mut ctx, filler) = raw_context(engine, window, 512, 1).map_err(failed)?;
     let token = |i: usize| filler[i % filler.len()];
     let mut batch = LlamaBatch::new(512, 1);
     for chunk_start in (0..cached).step_by(512) {
@@ -156,29 +162,12 @@ pub fn raw_batched_chats(
     n_gen: usize,
 ) -> Result<(f64, f64), EngineError> {
     let failed = |e: String| EngineError::Generation(format!("raw batched chats: {e}"));
-    let threads = engine.threads() as i32;
-    let model = engine.model();
     let chats = prompt_lens.len();
     let longest = prompt_lens.iter().copied().max().unwrap_or(0);
     let per_chat = (longest + n_gen + 1).next_multiple_of(256);
     let total: usize = prompt_lens.iter().sum();
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new((per_chat * chats) as u32))
-        .with_n_batch(total.max(chats) as u32)
-        .with_n_ubatch(super::worker::UBATCH)
-        .with_n_seq_max(chats as u32)
-        .with_kv_unified(false)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
-        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let mut ctx = model
-        .new_context(backend()?, params)
-        .map_err(|e| failed(e.to_string()))?;
-    let filler = model.vocab().tokenize(
-        b"Once upon a time a dragon lived in a lighthouse by the sea. ",
-        false,
-        false,
-    );
+    let (mut ctx, filler) =
+        raw_context(engine, per_chat * chats, total.max(chats), chats).map_err(failed)?;
     let mut batch = LlamaBatch::new(total.max(chats), chats as i32);
     let started = Instant::now();
     let mut logits_at = Vec::with_capacity(chats);
