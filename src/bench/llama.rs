@@ -495,11 +495,11 @@ fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
             cfg.threads
         ),
     )?;
-    let filler = "I keep bees on the roof of my flat in the old town, and every spring I \
-        count the hives, clean the frames, and write down how much honey each one gave. ";
     {
         let store = Store::open(&h.join("storage/bench"))?;
         let s = store.create_session("resume", "bench", "bench")?;
+        let filler = "I keep bees on the roof of my flat in the old town, and every spring I \
+            count the hives, clean the frames, and write down how much honey each one gave. ";
         for i in 0..14 {
             store.append_message(
                 s.id,
@@ -540,13 +540,18 @@ fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
     let loading = Instant::now();
     let e = engine(cfg, 4096, 1)?;
     let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
+    // The conversation as the warm starts left it (their questions and replies included).
     let mut history = vec![ChatMessage::new(Role::System, SYSTEM)];
-    for i in 0..14 {
-        history.push(ChatMessage::new(Role::User, format!("Note {i}: {filler}")));
-        history.push(ChatMessage::new(
-            Role::Assistant,
-            format!("Noted, entry {i}. {filler}"),
-        ));
+    {
+        let store = Store::open(&h.join("storage/bench"))?;
+        if let Some(s) = store.find_session("resume")? {
+            history.extend(
+                store
+                    .messages(s.id)?
+                    .into_iter()
+                    .map(|m| ChatMessage::new(m.role, m.text)),
+            );
+        }
     }
     // A restored state holds what the next prompt is sure to start with (the turn-boundary
     // pre-fill): the common prefix of this prompt and one with another message.
@@ -555,7 +560,7 @@ fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
         m.push(ChatMessage::new(Role::User, text));
         e.tokenize_prompt(&m)
     };
-    let full = prompt_with("Where is my flat?")?;
+    let full = prompt_with("And where are the hives?")?;
     let other = prompt_with("x")?;
     let cached = full.iter().zip(&other).take_while(|(a, b)| a == b).count();
     let new = full.len() - cached;
