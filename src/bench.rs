@@ -2,9 +2,16 @@
 //! the bar set by the peer a user would otherwise run (llama.cpp's llama-server on the same
 //! machine, numbers in field-notes.md) and prints a Markdown table (or JSON).
 
+mod concurrency;
+pub mod floor;
 mod llama;
+mod resume;
+pub mod telegram;
+mod throughput;
+pub mod tui;
+mod turns;
 
-pub use llama::{LlamaBench, run_llama_sections};
+pub use llama::{BenchError, LlamaBench, run_llama_sections};
 
 use serde::Serialize;
 
@@ -160,50 +167,4 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-/// Terminal UI frames: render time of a new session vs one with 5,000 messages (idle,
-/// streaming, scrolling) and keystroke-to-frame latency, on ratatui's `TestBackend` (100x30).
-pub fn run_tui_section(report: &mut Report, quick: bool) {
-    let frames = if quick { 50 } else { 300 };
-    let small = crate::tui::bench::bench_frames(2, frames, 100, 30);
-    let large = crate::tui::bench::bench_frames(5000, frames, 100, 30);
-    let sec = "tui";
-    report.add(sec, "frame, new session (mean)", small.idle.mean_ms, "ms");
-    report.check(
-        sec,
-        "frame, 5,000 messages, idle (p99)",
-        large.idle.p99_ms,
-        "ms",
-        2.0,
-        false,
-    );
-    report.check(
-        sec,
-        "frame, 5,000 messages, streaming (p99)",
-        large.streaming.p99_ms,
-        "ms",
-        2.0,
-        false,
-    );
-    report.check(
-        sec,
-        "frame, 5,000 messages, scrolling (p99)",
-        large.scrolling.p99_ms,
-        "ms",
-        2.0,
-        false,
-    );
-    report.add(
-        sec,
-        "first frame, 5,000 messages",
-        large.first_frame.mean_ms,
-        "ms",
-    );
-    report.add(
-        sec,
-        "keystroke to frame, 5,000 messages (p99)",
-        large.keystroke.p99_ms,
-        "ms",
-    );
 }

@@ -1,7 +1,10 @@
 //! The command line: global options and one subcommand per module in [`crate::cmd`].
 
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
+
+/// The options a launch is made from live with [`crate::launch`], which needs them without
+/// knowing the command line.
+pub use crate::launch::{BotArgs, GlobalArgs};
 
 /// parlor: chat with a local language model in the terminal, or run it as a Telegram bot.
 #[derive(Debug, Parser)]
@@ -13,31 +16,6 @@ pub struct Cli {
     /// What to do (default: `chat`).
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Options every subcommand takes.
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// Directory holding bots/, personas/ and storage/.
-    #[arg(long, global = true, env = "PARLOR_HOME")]
-    pub home: Option<PathBuf>,
-    /// Log filter (tracing `RUST_LOG` syntax); logs go to storage/logs/, never the terminal.
-    #[arg(long, global = true, env = "PARLOR_LOG")]
-    pub log: Option<String>,
-}
-
-/// Which bot, persona and model to use (shared by chat, ask, telegram, test, bench).
-#[derive(Debug, Clone, Default, Args)]
-pub struct BotArgs {
-    /// Bot name (bots/NAME.yaml) or path to a bot YAML file.
-    #[arg(long, short = 'b')]
-    pub bot: Option<String>,
-    /// Persona name (personas/NAME.yaml) or path; overrides the bot's persona.
-    #[arg(long, short = 'p')]
-    pub persona: Option<String>,
-    /// Model name from the registry, or a path to a .gguf file; overrides bot and persona.
-    #[arg(long, short = 'm')]
-    pub model: Option<String>,
 }
 
 /// The subcommands.
@@ -63,8 +41,10 @@ pub enum Command {
     #[command(subcommand)]
     Persona(crate::cmd::persona::Command),
     /// Measure speed and memory; prints a Markdown table (or --json).
+    #[cfg(feature = "bench")]
     Bench(crate::cmd::bench::Args),
     /// Internal helpers for tests (hidden).
     #[command(hide = true, subcommand)]
+    #[cfg(feature = "testkit")]
     Debug(crate::cmd::debug::Command),
 }

@@ -2,9 +2,11 @@
 //! returning the process exit code (0 ok, 1 a check or test found problems) or an error (2).
 
 pub mod ask;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod chat;
 pub mod check;
+#[cfg(feature = "testkit")]
 pub mod debug;
 pub mod history;
 pub mod model;
@@ -28,7 +30,9 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCo
         Command::Telegram(a) => telegram::run(global, a).await,
         Command::Test(a) => test::run(global, a).await,
         Command::Persona(c) => persona::run(global, c),
+        #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(global, a).await,
+        #[cfg(feature = "testkit")]
         Command::Debug(c) => debug::run(global, c).await,
     }
 }

@@ -2,16 +2,17 @@
 //!
 //! A bot joins a persona (by file stem or path), a model, engine settings (`kind: llama`, the
 //! default, or `kind: openai` for a remote server), a storage directory and front-end sections
-//! (`telegram:`, owned by [`crate::telegram`]).
+//! (`telegram:`, in [`telegram`], which the Telegram front end reads).
 
 use crate::home::{Home, Source};
 use crate::persona::join_lines;
-use crate::telegram::TelegramConfig;
 use crate::yaml::{self, Checker, Location, Problem};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use telegram::TelegramConfig;
 
 mod engine;
+pub mod telegram;
 pub use engine::{EngineSpec, LlamaSpec, OpenAiSpec};
 
 /// Model used when neither the command line, the bot nor the persona names one.
@@ -265,3 +266,6 @@ fn validate(check: &mut Checker<'_>, name: String, raw: RawBot) -> BotSpec {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

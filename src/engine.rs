@@ -62,7 +62,7 @@ impl Sampling {
 }
 
 /// One generation request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GenerateRequest {
     /// Identifies the conversation whose KV cache may be reused (session + persona version +
     /// model). Requests with the same key share a sequence slot and saved state.

@@ -2,7 +2,6 @@
 //! directory if it has `personas/` or `bots/`, else the user's data directory (seeded with the
 //! built-in personas on first use).
 
-use crate::cli::GlobalArgs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -64,14 +63,14 @@ pub struct Home {
 }
 
 impl Home {
-    /// The home for these options: `--home`/`PARLOR_HOME`, else the current directory if it
-    /// has `personas/` or `bots/`, else the user's data directory. A home with neither
-    /// directory is seeded with the built-in personas and bots.
-    pub fn resolve(global: &GlobalArgs) -> Result<Self, HomeError> {
+    /// The home: `explicit` (`--home`/`PARLOR_HOME`), else the current directory if it has
+    /// `personas/` or `bots/`, else the user's data directory. A home with neither directory
+    /// is seeded with the built-in personas and bots.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Self, HomeError> {
         let cwd = std::env::current_dir().ok();
         let data =
             directories::ProjectDirs::from("", "", "parlor").map(|d| d.data_dir().to_path_buf());
-        Self::choose(global.home.as_deref(), cwd.as_deref(), data)
+        Self::choose(explicit, cwd.as_deref(), data)
     }
 
     /// [`Home::resolve`] with its inputs given (for tests).

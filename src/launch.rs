@@ -7,7 +7,6 @@
 //! file: defaults fill the rest (bot name `terminal`, so history lands in `storage/terminal/`).
 
 use crate::bot::Bot;
-use crate::cli::{BotArgs, GlobalArgs};
 use crate::config::{BotSpec, ConfigError, DEFAULT_MODEL, EngineSpec};
 use crate::engine::{
     Engine, EngineError, EngineSettings, LlamaEngine, NotLoaded, OpenAiEngine, OpenAiSettings,
@@ -20,6 +19,31 @@ use crate::store::{Store, StoreError};
 use crate::yaml::Problem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GlobalArgs {
+    /// Directory holding bots/, personas/ and storage/.
+    #[arg(long, global = true, env = "PARLOR_HOME")]
+    pub home: Option<PathBuf>,
+    /// Log filter (tracing `RUST_LOG` syntax); logs go to storage/logs/, never the terminal.
+    #[arg(long, global = true, env = "PARLOR_LOG")]
+    pub log: Option<String>,
+}
+
+/// Which bot, persona and model to use (shared by chat, ask, telegram, test, bench).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BotArgs {
+    /// Bot name (bots/NAME.yaml) or path to a bot YAML file.
+    #[arg(long, short = 'b')]
+    pub bot: Option<String>,
+    /// Persona name (personas/NAME.yaml) or path; overrides the bot's persona.
+    #[arg(long, short = 'p')]
+    pub persona: Option<String>,
+    /// Model name from the registry, or a path to a .gguf file; overrides bot and persona.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+}
 
 /// Errors of building a bot. Messages name the file and say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +194,7 @@ pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Lau
 /// engine is [`NotLoaded`] until [`Bot::set_engine`] (the TUI opens at once and loads the model
 /// with [`engine_loader`], showing a failure inside the app).
 pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<(Launched, Plan)> {
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     init_logging(&home, global.log.as_deref())?;
     let plan = plan(home, args)?;
     let store = Store::open(&plan.storage_dir)?;

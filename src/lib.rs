@@ -4,33 +4,97 @@
 //! runs GGUF models in-process through llama.cpp ([`engine`]), and talks to people through a
 //! ratatui terminal UI ([`tui`]) or a Telegram bot ([`telegram`]).
 //!
-//! The map:
-//! - [`chat`]: pure domain types (roles, messages, session ids, turn stats).
-//! - [`yaml`]: the one place YAML is parsed, with `file:line:col: field: problem` errors.
-//! - [`home`]: where `bots/`, `personas/` and `storage/` live.
-//! - [`config`]: bot YAML -> validated [`config::BotSpec`].
-//! - [`persona`]: persona YAML -> validated [`persona::Persona`]; prompt assembly.
-//! - [`store`]: the only code that touches sled.
-//! - [`engine`]: the [`engine::Engine`] trait: llama.cpp, scripted (tests), OpenAI-compatible.
-//! - [`models`]: registry, `model pull`, path resolution.
-//! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine).
-//! - [`bot`]: [`bot::Bot`] = persona + engine + store; `turn()` streams a [`bot::Reply`].
-//! - [`tui`], [`telegram`]: the front ends.
-//! - [`bench`]: `parlor bench`, the performance report.
-//! - [`cmd`]: one module per CLI subcommand; [`cli`] ties them together.
+//! # The modules, bottom up
+//!
+//! Each module uses only those above it in this list (`tests/integration/architecture.rs`
+//! fails on an import circle between them; `cli` and `cmd` count as one).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
+//! | [`yaml`] | the one place YAML is parsed, with `file:line:col: field: problem` errors |
+//! | [`models`] | the model registry, `model pull`, checksums |
+//! | [`home`] | where `bots/`, `personas/` and `storage/` live (resolved from plain values) |
+//! | [`store`] | the only code that touches sled: sessions, messages, key-value records |
+//! | [`engine`] | the [`engine::Engine`] trait: llama.cpp on its own thread, scripted, remote |
+//! | [`persona`] | persona YAML -> validated [`persona::Persona`]; rules, FAQ, prompt assembly |
+//! | [`import`] | Character Card / Modelfile import and export of personas |
+//! | [`config`] | bot YAML -> validated [`config::BotSpec`] (its `telegram:` section too) |
+//! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core |
+//! | [`tui`], [`telegram`] | the front ends; they talk to [`bot::Bot`] only |
+//! | [`launch`] | command-line choices -> a ready bot (home, spec, persona, model, store, engine) |
+//! | [`testkit`] | test support (feature `testkit`): fake Bot API server, store probes |
+//! | [`bench`] | `parlor bench` (feature `bench`), one file per section |
+//! | [`cmd`], [`cli`] | one module per subcommand; clap definitions |
+//!
+//! # One message's path
+//!
+//! 1. **In.** TUI: crossterm's `EventStream` in the shell's one `tokio::select!` loop
+//!    (`tui::shell`) becomes a `Msg`; the pure `tui::update` returns `Command::StartTurn`,
+//!    which the shell carries out. Telegram: an update from long polling or the webhook
+//!    (`telegram::service`) is claimed by its id, stored as pending and flushed (before the
+//!    next `getUpdates` acknowledges it), and wakes that chat's worker task
+//!    (`telegram::worker`), which joins a burst of messages into one turn.
+//! 2. **The turn.** Both call [`bot::Bot::turn`], which spawns one tokio task per turn
+//!    (`bot::turn`): read the history, store the user message (flushed), decide with the pure
+//!    [`bot::plan_turn`] (rules, FAQ, prompt fitted to the window), store the session's new
+//!    rule state, and either answer from a rule/FAQ or ask the engine.
+//! 3. **The engine.** [`engine::LlamaEngine::generate`] sends a job over a channel to the one
+//!    inference thread (`engine::llama::worker`), which binds it to a sequence slot, reuses the
+//!    cached token prefix, and decodes one batch per step for all active chats. Tokens come
+//!    back on a bounded channel per request.
+//! 4. **Back.** The turn task forwards tokens as [`bot::ReplyEvent`]s over the [`bot::Reply`]
+//!    stream (bounded: a slow reader slows the model), stores the reply (flushed) and ends with
+//!    one [`bot::TurnOutcome`]. The TUI shows the tokens as they come; Telegram streams them
+//!    into a draft or an edited message (`telegram::stream`) and sends the final text through
+//!    the paced outbox (`telegram::outbox`), then clears the pending messages.
+//!
+//! Dropping the `Reply` cancels the turn: the turn task notices at once (it also waits on the
+//! channel closing), drops the engine stream, and stores the partial reply as interrupted;
+//! [`bot::Reply::cancel`] returns a future that resolves when that write is done.
+//!
+//! # Threads and owners
+//!
+//! - The tokio runtime (multi-threaded) runs the front end, one task per turn, Telegram's
+//!   per-chat workers, its display/typing loops and handoff expiry loop, and the persona
+//!   watcher. Blocking work (model load, checksums, closing the engine) goes to
+//!   `spawn_blocking`.
+//! - One OS thread, `parlor-inference`, owns the llama.cpp context (not thread-safe) and its KV
+//!   cache; nothing else touches it. The model weights are shared read-only (`Arc`), so prompts
+//!   are tokenized and counted on the caller's thread.
+//! - [`store::Store`] is owned by the [`bot::Bot`] (a cheap clone of sled's handles); front
+//!   ends reach it only through `Bot` methods, their own key-value state included
+//!   ([`bot::Bot::front_state`]).
+//!
+//! # Where writes become durable
+//!
+//! The user message is flushed before generation starts; the reply when it ends; Telegram's
+//! pending updates before the next poll acknowledges them, and their removal only after the
+//! answer is sent. sled has one log, so one flush makes every earlier write durable.
 
-pub mod bench;
-pub mod bot;
 pub mod chat;
-pub mod cli;
-pub mod cmd;
-pub mod config;
-pub mod engine;
+pub mod yaml;
+
 pub mod home;
-pub mod launch;
 pub mod models;
-pub mod persona;
 pub mod store;
+
+pub mod engine;
+pub mod import;
+pub mod persona;
+
+pub mod bot;
+pub mod config;
+
 pub mod telegram;
 pub mod tui;
-pub mod yaml;
+
+pub mod launch;
+
+#[cfg(feature = "bench")]
+pub mod bench;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub mod cli;
+pub mod cmd;

@@ -3,7 +3,6 @@
 //! prompt for a turn within the context budget ([`prompt`]).
 
 pub mod faq;
-pub mod import;
 pub mod knowledge;
 pub mod library;
 pub mod macros;

@@ -1,15 +1,15 @@
 //! Telegram front end: a Bot API client ([`api`]), paced and retrying sends ([`outbox`],
 //! [`limits`]), long polling or a webhook ([`service`], [`webhook`]), one worker per chat
 //! ([`worker`]) streaming replies ([`stream`]) rendered to HTML ([`render`]) and split under
-//! the length limit ([`split`]), commands, access rules, human handoff, metrics, and a fake
-//! Bot API server for tests and benchmarks ([`fake`]).
+//! the length limit ([`split`]), commands, access rules, human handoff and metrics. The
+//! fake Bot API server the tests and `parlor bench` run it against is in `testkit`.
 
 pub mod access;
 pub mod api;
-pub mod bench;
+pub mod chats;
 pub mod commands;
-pub mod config;
-pub mod fake;
+/// The `telegram:` section of a bot file (parsed with the rest of the bot file in `config`).
+pub use crate::config::telegram as config;
 pub mod handoff;
 pub mod limits;
 pub mod metrics;

@@ -3,7 +3,6 @@
 //! `tokio::select!` over terminal events, the reply stream and a frame timer.
 
 pub mod app;
-pub mod bench;
 mod effects;
 pub mod keys;
 pub mod markdown;
@@ -26,9 +25,9 @@ pub enum TuiError {
     /// The terminal could not be set up, drawn to or read.
     #[error("terminal error: {0}; is this an interactive terminal?")]
     Terminal(std::io::Error),
-    /// The store failed while opening the session.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    /// The session to show does not exist (any more).
+    #[error("no session {0}")]
+    NoSession(String),
     /// The bot could not open or create the session.
     #[error(transparent)]
     Bot(#[from] crate::bot::BotError),

@@ -1,7 +1,7 @@
 //! `parlor bench`: the performance report (Markdown table, or `--json`). Build with
 //! `--release` for numbers worth reporting.
 
-use crate::bench::{LlamaBench, Report, run_llama_sections, run_tui_section};
+use crate::bench::{LlamaBench, Report, run_llama_sections};
 use crate::cli::GlobalArgs;
 use crate::home::Home;
 
@@ -27,7 +27,7 @@ pub struct Args {
 
 /// Run `parlor bench`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     crate::launch::init_logging(&home, global.log.as_deref())?;
     let model_path = crate::launch::resolve_model(&home.models_dir(), &args.model)?;
     let cfg = LlamaBench {
@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     };
     let mut report = Report::new();
     if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "tui") {
-        run_tui_section(&mut report, cfg.quick);
+        crate::bench::tui::section(&mut report, cfg.quick);
     }
     let engine_sections = ["throughput", "turns", "concurrency", "resume", "telegram"];
     if cfg.only.is_empty()

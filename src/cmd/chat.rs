@@ -22,7 +22,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     // last good persona and shows in the status bar.
     let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
     let _watch = launched.persona_path().map(|path| {
-        crate::persona::watch::watch_bot(path, launched.bot.clone(), move |r| {
+        launched.bot.watch_persona(path, move |r| {
             let _ = reload_tx.send(r);
         })
     });

@@ -70,7 +70,7 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Run `parlor check`.
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     let report = check_paths(&home, &args.paths);
     for p in &report.problems {
         println!("{p}");

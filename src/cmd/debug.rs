@@ -1,13 +1,9 @@
-//! `parlor debug`: hidden helpers that integration tests run as real child processes.
+//! `parlor debug`: hidden helpers that integration tests run as real child processes (the
+//! work is in [`crate::testkit::store_probe`]; built with the `testkit` feature).
 
-use crate::chat::Role;
 use crate::cli::GlobalArgs;
-use crate::store::{Store, StoredMessage};
+use crate::testkit::store_probe::{self, WriterOptions};
 use anyhow::Context;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Subcommands of `parlor debug`.
@@ -56,135 +52,25 @@ pub struct StoreWriterArgs {
 /// Run `parlor debug`.
 pub async fn run(_global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
     match command {
-        Command::StoreWriter(args) => tokio::task::spawn_blocking(move || store_writer(args))
-            .await
-            .context("the store writer thread failed")?,
-        Command::StoreBench(args) => tokio::task::spawn_blocking(move || store_bench(args))
-            .await
-            .context("the store bench thread failed")?,
-    }
-}
-
-fn store_writer(args: StoreWriterArgs) -> anyhow::Result<super::ExitCode> {
-    let store = Store::open(&args.storage)?;
-    let session = match store.find_session(&args.session)? {
-        Some(s) => s,
-        None => store.create_session(&args.session, "debug", "none")?,
-    };
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let mut out = std::io::stdout().lock();
-    let started = std::time::Instant::now();
-    let (mut written, mut flushes) = (0u64, 0u64);
-    let limit = args.count.unwrap_or(u64::MAX);
-    let mut acks = Vec::new();
-    while written < limit {
-        let batch = rng.random_range(1..=args.batch.max(1)).min(limit - written);
-        acks.clear();
-        for _ in 0..batch {
-            let role = if written % 2 == 0 {
-                Role::User
-            } else {
-                Role::Assistant
+        Command::StoreWriter(args) => {
+            let options = WriterOptions {
+                storage: args.storage,
+                session: args.session,
+                seed: args.seed,
+                count: args.count,
+                batch: args.batch,
             };
-            let mut msg = StoredMessage::new(role, checked_text(&mut rng));
-            msg.interrupted = rng.random_bool(0.1);
-            let sha = hex::encode(Sha256::digest(msg.text.as_bytes()));
-            let stored = store.append_message(session.id, msg)?;
-            acks.push((stored.seq, sha));
-            written += 1;
+            tokio::task::spawn_blocking(move || store_probe::store_writer(options))
+                .await
+                .context("the store writer thread failed")??;
         }
-        // The point of the test: nothing is acknowledged before it is durable.
-        store.flush()?;
-        flushes += 1;
-        for (seq, sha) in &acks {
-            writeln!(out, "ack {} {seq} {sha}", session.id)?;
+        Command::StoreBench(args) => {
+            tokio::task::spawn_blocking(move || {
+                store_probe::store_bench(args.history, args.flushed)
+            })
+            .await
+            .context("the store bench thread failed")??;
         }
-        out.flush()?;
     }
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "wrote {written} messages with {flushes} flushes in {secs:.3} s: {:.0} messages/s, {:.0} flushes/s",
-        written as f64 / secs,
-        flushes as f64 / secs
-    );
     Ok(0)
-}
-
-fn store_bench(args: StoreBenchArgs) -> anyhow::Result<super::ExitCode> {
-    use std::time::Instant;
-    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let store = Store::open(dir.path())?;
-    let text = "x".repeat(200);
-    let msg = |i: u64| StoredMessage::new(Role::User, format!("{i} {text}"));
-    let short = store.create_session("short", "bench", "none")?.id;
-    let long = store.create_session("long", "bench", "none")?.id;
-    let t = Instant::now();
-    for i in 0..args.flushed {
-        store.append_message(short, msg(i))?;
-        store.flush()?;
-    }
-    let flushed = args.flushed as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for i in 0..args.history {
-        store.append_message(long, msg(i))?;
-    }
-    store.flush()?;
-    let unflushed = args.history as f64 / t.elapsed().as_secs_f64();
-    let recent = |id| -> anyhow::Result<f64> {
-        const REPS: u32 = 200;
-        let t = Instant::now();
-        for _ in 0..REPS {
-            store.recent_messages(id, 20)?;
-        }
-        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(REPS))
-    };
-    let (recent_short, recent_long) = (recent(short)?, recent(long)?);
-    let t = Instant::now();
-    let all = store.messages(long)?.len();
-    let scan_ms = t.elapsed().as_secs_f64() * 1e3;
-    println!("| measure (200-byte messages) | value |");
-    println!("|---|---|");
-    println!("| appends/s, flush after each | {flushed:.0} |");
-    println!("| appends/s, no flush | {unflushed:.0} |");
-    println!(
-        "| recent_messages(20), {} messages | {recent_short:.0} us |",
-        args.flushed
-    );
-    println!(
-        "| recent_messages(20), {} messages | {recent_long:.0} us |",
-        args.history
-    );
-    println!("| messages(), {all} messages | {scan_ms:.0} ms |");
-    Ok(0)
-}
-
-/// A message text `<sha256 of body hex> <body>`: mostly short, some several KB, some
-/// multi-byte characters.
-fn checked_text(rng: &mut StdRng) -> String {
-    const PIECES: [&str; 8] = ["a", "b", "z", " ", "\n", "é", "✓", "🦀"];
-    let len = match rng.random_range(0..100) {
-        0..70 => rng.random_range(1..200),
-        70..95 => rng.random_range(200..4_000),
-        _ => rng.random_range(4_000..20_000),
-    };
-    let body: String = (0..len)
-        .map(|_| PIECES[rng.random_range(0..PIECES.len())])
-        .collect();
-    format!("{} {body}", hex::encode(Sha256::digest(body.as_bytes())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checked_texts_carry_their_own_hash() {
-        let mut rng = StdRng::seed_from_u64(1);
-        for _ in 0..50 {
-            let text = checked_text(&mut rng);
-            let (sha, body) = text.split_once(' ').unwrap();
-            assert_eq!(sha, hex::encode(Sha256::digest(body.as_bytes())));
-            assert!(!body.is_empty());
-        }
-    }
 }

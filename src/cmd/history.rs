@@ -130,7 +130,7 @@ fn storage_dir(global: &GlobalArgs, at: &Where) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &at.storage {
         return Ok(dir.clone());
     }
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     let bot = at.bot.as_deref().unwrap_or(DEFAULT_BOT);
     Ok(BotSpec::load_from(&home, bot)?.storage_dir(&home))
 }

@@ -32,7 +32,7 @@ pub enum Command {
 
 /// Run `parlor model`.
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
-    let dir = crate::home::Home::resolve(global)?.models_dir();
+    let dir = crate::home::Home::resolve(global.home.as_deref())?.models_dir();
     match command {
         Command::Pull { name } => pull(&dir, &name).await,
         Command::List => list(&dir),

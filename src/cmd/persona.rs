@@ -3,8 +3,8 @@
 
 use crate::cli::GlobalArgs;
 use crate::home::{Home, Source};
+use crate::import::{self, card};
 use crate::persona::Persona;
-use crate::persona::import::{self, card};
 use anyhow::Context as _;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,7 @@ fn import_cmd(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<super::Ex
     let path = match args.output {
         Some(p) => p,
         None => {
-            let home = Home::resolve(global)?;
+            let home = Home::resolve(global.home.as_deref())?;
             home.personas_dir().join(format!("{stem}.yaml"))
         }
     };
@@ -142,7 +142,7 @@ fn check_text(path: &Path, yaml: &str) -> super::ExitCode {
 }
 
 fn export_cmd(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<super::ExitCode> {
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     let source = home.persona_source(&args.name).ok_or_else(|| {
         anyhow::anyhow!(
             "no persona \"{}\"; known: {}",

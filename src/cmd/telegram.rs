@@ -27,7 +27,7 @@ pub fn load_section(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Teleg
         .bot
         .as_deref()
         .context("`parlor telegram` needs --bot NAME (bots/NAME.yaml) or --bot PATH")?;
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     let spec = BotSpec::load_from(&home, name)?;
     let where_ = spec
         .path()
@@ -67,7 +67,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     // good persona and is logged (by the watcher).
     let _watch = launched
         .persona_path()
-        .map(|path| crate::persona::watch::watch_bot(path, launched.bot.clone(), |_| {}));
+        .map(|path| launched.bot.watch_persona(path, |_| {}));
     let svc = Service::new(launched.bot.clone(), cfg, &url, token);
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));

@@ -9,7 +9,6 @@ use crate::cli::{BotArgs, GlobalArgs};
 use crate::engine::Engine;
 use crate::home::Home;
 use crate::launch;
-use crate::persona::session::SessionState;
 use crate::persona::testing::{self, Observed, TestCase};
 use crate::store::Store;
 use serde::Serialize;
@@ -93,7 +92,7 @@ pub struct Report {
 
 /// Run `parlor test`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let home = Home::resolve(global)?;
+    let home = Home::resolve(global.home.as_deref())?;
     launch::init_logging(&home, global.log.as_deref())?;
     let files = if args.files.is_empty() {
         testing::find_test_files(&home.personas_dir())
@@ -222,9 +221,12 @@ async fn run_case(
         seed: TEST_SEED,
         ..plan.persona.sampling().clone()
     };
-    let bot = Bot::new(plan.persona, engine, store.clone());
+    let bot = Bot::new(plan.persona, engine, store);
     let session = bot.new_session(Some("test"))?;
     let mut steps = Vec::new();
+    // A handoff stays asked for once a rule asked (the session's state keeps it): the outcome
+    // of each turn says so; a failed turn keeps what the last one said.
+    let mut handoff = false;
     for step in &case.steps {
         let opts = TurnOptions {
             sampling: Some(sampling.clone()),
@@ -232,14 +234,16 @@ async fn run_case(
         };
         let (reply, source, mut failures) =
             match bot.turn_with(session.id, &step.user, opts).finish().await {
-                Ok(o) => (o.text, o.source, Vec::new()),
+                Ok(o) => {
+                    handoff = o.handoff;
+                    (o.text, o.source, Vec::new())
+                }
                 Err(msg) => (
                     String::new(),
                     ReplySource::Model,
                     vec![format!("the turn failed: {msg}")],
                 ),
             };
-        let handoff = SessionState::load(&store, session.id)?.handoff;
         failures.extend(testing::failures(
             step,
             &Observed {

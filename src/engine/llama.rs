@@ -6,11 +6,11 @@
 mod active;
 mod gguf;
 mod logs;
-mod raw;
 mod state;
 mod worker;
 
-pub use raw::{RawSpeed, raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
+pub(crate) use active::sampler_for;
+pub(crate) use worker::UBATCH;
 
 use super::{EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest};
 use crate::chat::ChatMessage;
@@ -93,7 +93,7 @@ pub struct LlamaEngine {
 }
 
 /// llama.cpp's backend can be initialised once per process; every engine shares it.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -26,7 +26,8 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 /// Watch `path` every `interval` until the returned handle is dropped (or aborted). Each
-/// change calls `on_change` once with the reloaded persona or the problems of the edit. A file
+/// change calls `on_change` once with the reloaded persona or the problems of the edit (the
+/// bot's hot reload is [`Bot::watch_persona`](crate::bot::Bot::watch_persona)). A file
 /// that disappears is reported once and watched until it comes back.
 pub fn watch<F>(path: impl Into<PathBuf>, interval: Duration, mut on_change: F) -> WatchHandle
 where
@@ -59,25 +60,6 @@ where
         }
     });
     WatchHandle { task }
-}
-
-/// Hot reload for `bot`: a valid edit of the persona it speaks replaces it for the next turns
-/// (a persona the user switched to meanwhile is left alone); `report` hears each outcome: the
-/// reloaded persona's display name, or the problems of a rejected edit (the last good persona
-/// stays). Both are logged too.
-pub fn watch_bot<F>(path: impl Into<PathBuf>, bot: crate::bot::Bot, mut report: F) -> WatchHandle
-where
-    F: FnMut(Result<String, String>) + Send + 'static,
-{
-    watch(path, POLL_INTERVAL, move |r| match r {
-        Ok(p) if p.id() == bot.persona().id() => {
-            let name = p.name().to_string();
-            bot.set_persona(p);
-            report(Ok(name));
-        }
-        Ok(_) => {}
-        Err(e) => report(Err(e.to_string())),
-    })
 }
 
 /// Stops the watcher when dropped.

@@ -4,8 +4,8 @@
 use super::api::Message;
 use super::outbox::Target;
 use super::service::Shared;
-use super::state::{ChatRecord, chat_key, forget_key, now_ms};
-use super::worker::{ChatWorker, new_session, session_of};
+use super::state::{forget_key, now_ms};
+use super::worker::ChatWorker;
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub async fn handle(
             let help = s.cfg.help.clone().unwrap_or_else(default_help);
             s.say(target, &help).await;
         }
-        "reset" => match new_session(s, target.chat) {
+        "reset" => match s.chats.new_session(target.chat) {
             Ok(_) => {
                 s.say(target, "Started a new conversation. What can I do for you?")
                     .await
@@ -81,7 +81,7 @@ pub async fn handle(
         "forget" => forget(s, target, msg, args).await,
         "human" => {
             w.cancel_turn();
-            super::handoff::start(s, target.chat, "/human").await;
+            s.hand_to_human(target.chat, "/human").await;
         }
         "bot" => {
             s.say(
@@ -102,14 +102,14 @@ pub async fn handle(
 
 /// The chat's current conversation as Markdown.
 pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::BotError> {
-    let sid = session_of(s, chat)?;
-    let info = s.store.session(sid)?;
+    let sid = s.chats.session_of(chat)?;
+    let info = s.bot.session(sid)?;
     let persona = s.bot.persona();
     let mut md = format!(
         "# Conversation {}\n\n",
         info.as_ref().map(|i| i.name.as_str()).unwrap_or("")
     );
-    for m in s.store.messages(sid)? {
+    for m in s.bot.transcript(sid)? {
         let who = match (m.role, &m.operator) {
             (Role::User, _) => "You".to_string(),
             (Role::Assistant, Some(name)) => format!("{name} (staff)"),
@@ -158,23 +158,18 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
     }
     let key = forget_key(target.chat);
     let confirm = matches!(args.to_ascii_lowercase().as_str(), "yes" | "confirm");
-    let armed: Option<i64> = s.store.kv_get(&key).ok().flatten();
+    let armed: Option<i64> = s.state.get(&key).ok().flatten();
     if !confirm || armed.is_none_or(|deadline| deadline < now_ms()) {
-        let _ = s.store.kv_put(&key, &(now_ms() + FORGET_WINDOW_MS));
-        let _ = s.store.flush();
+        let _ = s.state.put(&key, &(now_ms() + FORGET_WINDOW_MS));
+        let _ = s.state.flush();
         s.say(target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
         return;
     }
-    let result = (|| -> Result<usize, crate::store::StoreError> {
-        let rec: ChatRecord = s.store.kv_get(&chat_key(target.chat))?.unwrap_or_default();
-        for sid in &rec.sessions {
-            s.store.delete_session(*sid)?;
-        }
-        s.store.kv_remove(&chat_key(target.chat))?;
-        s.store.kv_remove(&key)?;
-        s.store.flush()?;
-        Ok(rec.sessions.len())
-    })();
+    let result = s.chats.forget(target.chat).and_then(|n| {
+        s.state.remove(&key)?;
+        s.state.flush()?;
+        Ok(n)
+    });
     match result {
         Ok(n) => {
             tracing::info!(

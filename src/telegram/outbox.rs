@@ -7,8 +7,8 @@ use super::api::{Api, ApiError};
 use super::config::Pacing;
 use super::limits::Pacer;
 use super::metrics::Metrics;
-use super::state::{Handoff, handoff_key, now_ms};
-use crate::store::Store;
+use super::state::{handoff_key, now_ms};
+use crate::bot::FrontState;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -49,7 +49,7 @@ pub struct Outbox {
     api: Api,
     pacer: Arc<Pacer>,
     pacing: Pacing,
-    store: Store,
+    state: FrontState,
     metrics: Arc<Metrics>,
 }
 
@@ -63,14 +63,14 @@ pub struct Target {
 }
 
 impl Outbox {
-    /// An outbox over `api`, pacing with `pacing`, reading handoff state from `store`.
-    pub fn new(api: Api, pacing: Pacing, store: Store, metrics: Arc<Metrics>) -> Self {
+    /// An outbox over `api`, pacing with `pacing`, reading handoff state from `state`.
+    pub fn new(api: Api, pacing: Pacing, state: FrontState, metrics: Arc<Metrics>) -> Self {
         let pacer = Arc::new(Pacer::new(pacing.global_per_second));
         Self {
             api,
             pacer,
             pacing,
-            store,
+            state,
             metrics,
         }
     }
@@ -87,7 +87,7 @@ impl Outbox {
 
     /// Whether the chat is in human handoff.
     pub fn in_handoff(&self, chat: i64) -> bool {
-        matches!(self.store.kv_get::<Handoff>(&handoff_key(chat)),
+        matches!(self.state.get(&handoff_key(chat)),
             Ok(Some(h)) if h.until_ms.is_none_or(|u| u > now_ms()))
     }
 
@@ -115,6 +115,10 @@ impl Outbox {
             let chat = target
                 .filter(|_| per_chat)
                 .map(|t| (t.chat, self.interval(t)));
+            // Every call, retries included, waits for its slot in the one shared pacer: the
+            // Bot API's limits are per bot (about 30 messages/s) and per chat (1/s private, 20
+            // per minute in groups), so pacing per task would let many chats together exceed
+            // them and draw 429s for everyone.
             self.pacer.wait_turn(chat).await;
             tracing::debug!(method, chat = target.map(|t| t.chat), "telegram call");
             match self.api.call(method, params, Duration::from_secs(30)).await {
@@ -127,6 +131,8 @@ impl Outbox {
                         wait_ms = d.as_millis() as u64,
                         "telegram flood control: every sender pauses"
                     );
+                    // A 429 is for the whole bot: every sender pauses, not only this one, or
+                    // the others' calls would extend the flood wait.
                     self.pacer.pause_all(d);
                     if let Some(t) = target {
                         self.pacer.slow_chat(t.chat);
@@ -156,6 +162,8 @@ impl Outbox {
         }
     }
 
+    /// Checked at every send, not once per turn: a handoff can start while a reply is
+    /// streaming, and from then on nothing the bot wrote may reach the customer.
     fn guard(&self, target: Target, author: Author) -> Result<(), SendError> {
         if author == Author::Bot && self.in_handoff(target.chat) {
             return Err(SendError::Handoff(target.chat));

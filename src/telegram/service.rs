@@ -5,15 +5,17 @@
 
 use super::access::{Access, Me, Verdict};
 use super::api::{Api, ApiError, Token, Update};
+use super::chats::Chats;
 use super::config::TelegramConfig;
+use super::handoff::Handoffs;
 use super::metrics::Metrics;
 use super::outbox::{Author, Outbox, SendError, Target};
 use super::state::{
-    OFFSET_KEY, Pending, SEEN_WINDOW, chat_of_pending_key, now_ms, pending_key, seen_key,
+    Pending, SEEN_WINDOW, all_pending, chat_of_pending_key, now_ms, offset_key, pending_key,
+    seen_key,
 };
 use super::worker::ChatWorker;
-use crate::bot::Bot;
-use crate::store::{Store, StoreError};
+use crate::bot::{Bot, BotError, FrontState};
 use futures::FutureExt;
 use serde_json::json;
 use std::collections::HashMap;
@@ -21,7 +23,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,9 +37,9 @@ pub enum TelegramError {
     /// A Bot API call failed at start-up.
     #[error("telegram start-up failed: {0}")]
     Api(#[from] ApiError),
-    /// The store failed.
+    /// The bot's store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Bot(#[from] BotError),
     /// The metrics or webhook listener could not start.
     #[error("could not listen on \"{addr}\": {source}")]
     Listen {
@@ -68,8 +69,10 @@ pub struct Shared {
     pub cfg: TelegramConfig,
     /// Paced sender.
     pub out: Outbox,
-    /// The bot's store (kv state lives here too).
-    pub store: Store,
+    /// The Telegram front end's own saved state (chats, pending messages, handoffs).
+    pub state: FrontState,
+    /// Chats and their sessions.
+    pub chats: Chats,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Access rules.
@@ -82,8 +85,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Fires when in-flight replies must be cut (grace time over).
     pub hard_stop: CancellationToken,
-    /// Wakes the handoff expiry loop when a handoff starts (its deadline may be the nearest).
-    pub handoff_started: Notify,
+    /// Human handoff.
+    pub handoffs: Handoffs,
     workers: Mutex<HashMap<i64, Arc<ChatWorker>>>,
     tracker: TaskTracker,
 }
@@ -97,13 +100,22 @@ pub struct Service {
 impl Service {
     /// A service for `bot` with `cfg`, talking to the Bot API at `api_url` with `token`.
     pub fn new(bot: Bot, cfg: TelegramConfig, api_url: &str, token: Token) -> Self {
-        let store = bot.store().clone();
+        let state = bot.front_state(super::state::SPACE);
+        let chats = Chats::new(bot.clone(), state.clone());
         let metrics = Arc::new(Metrics::default());
         let out = Outbox::new(
             Api::new(api_url, token),
             cfg.pacing.clone(),
-            store.clone(),
+            state.clone(),
             metrics.clone(),
+        );
+        let handoffs = Handoffs::new(
+            bot.clone(),
+            chats.clone(),
+            state.clone(),
+            out.clone(),
+            metrics.clone(),
+            &cfg,
         );
         Self {
             shared: Arc::new(Shared {
@@ -111,13 +123,14 @@ impl Service {
                 access: Access::new(&cfg),
                 cfg,
                 out,
-                store,
+                chats,
+                handoffs,
+                state,
                 metrics,
                 me: RwLock::new(Me::default()),
                 drafts: AtomicU8::new(0),
                 shutdown: CancellationToken::new(),
                 hard_stop: CancellationToken::new(),
-                handoff_started: Notify::new(),
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
             }),
@@ -193,7 +206,7 @@ impl Service {
             ));
         }
         self.resume_pending()?;
-        let handoffs = tokio::spawn(super::handoff::expiry_loop(s.clone()));
+        let handoffs = tokio::spawn(s.handoffs.clone().expiry_loop(s.shutdown.clone()));
         let result = match s.cfg.webhook.clone() {
             Some(w) => super::webhook::serve(self.clone(), &w, stop.clone()).await,
             None => self.poll(stop.clone()).await,
@@ -214,7 +227,7 @@ impl Service {
             s.hard_stop.cancel();
             let _ = tokio::time::timeout(Duration::from_millis(800), s.tracker.wait()).await;
         }
-        if let Err(e) = s.store.flush() {
+        if let Err(e) = s.state.flush() {
             tracing::error!(error = %e, "flush on shutdown failed");
         }
         tracing::info!("telegram bot stopped");
@@ -231,7 +244,7 @@ impl Service {
                 super::outbox::Delivery::Must,
             )
             .await?;
-        let mut offset: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
+        let mut offset: i64 = s.state.get(&offset_key())?.unwrap_or(0);
         let timeout = s.cfg.poll_timeout_secs;
         let mut backoff = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
         loop {
@@ -304,7 +317,7 @@ impl Service {
     /// that claims its id ([`seen_key`]), whatever the order the updates arrive in.
     pub async fn handle_batch(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
         let s = &self.shared;
-        let mut last: i64 = s.store.kv_get(OFFSET_KEY)?.unwrap_or(0);
+        let mut last: i64 = s.state.get(&offset_key())?.unwrap_or(0);
         let mut wake = Vec::new();
         for u in updates {
             if !self.claim(u.update_id)? {
@@ -313,7 +326,7 @@ impl Service {
             }
             // The polling offset; only polling reads it, and it polls one batch at a time.
             last = last.max(u.update_id);
-            s.store.kv_put(OFFSET_KEY, &last)?;
+            s.state.put(&offset_key(), &last)?;
             let handled = AssertUnwindSafe(self.handle_update(u)).catch_unwind().await;
             match handled {
                 Ok(Ok(Some(chat))) => wake.push(chat),
@@ -325,7 +338,7 @@ impl Service {
                 }
             }
         }
-        s.store.flush()?;
+        s.state.flush()?;
         for chat in wake {
             self.wake(chat);
         }
@@ -335,12 +348,12 @@ impl Service {
     /// Claim an update id: true for the first call with this id, false for every later one,
     /// racing or not (one compare-and-swap). Claims older than [`SEEN_WINDOW`] ids are dropped.
     fn claim(&self, update_id: i64) -> Result<bool, TelegramError> {
-        let store = &self.shared.store;
-        if !store.kv_insert_new(&seen_key(update_id), &now_ms())? {
+        let state = &self.shared.state;
+        if !state.insert_new(&seen_key(update_id), &now_ms())? {
             return Ok(false);
         }
         if update_id > SEEN_WINDOW {
-            store.kv_remove_range(&seen_key(0), &seen_key(update_id - SEEN_WINDOW))?;
+            state.remove_range(&seen_key(0), &seen_key(update_id - SEEN_WINDOW))?;
         }
         Ok(true)
     }
@@ -355,7 +368,7 @@ impl Service {
             return Ok(None);
         }
         if Some(msg.chat.id) == s.cfg.operators_chat {
-            super::handoff::from_operator(s, &msg).await;
+            s.handoffs.from_operator(&msg).await;
             return Ok(None);
         }
         let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -402,7 +415,7 @@ impl Service {
         s.metrics.messages_in.fetch_add(1, Relaxed);
         s.metrics.queue_depth.fetch_add(1, Relaxed);
         let chat = msg.chat.id;
-        s.store.kv_put(
+        s.state.put(
             &pending_key(chat, u.update_id),
             &Pending {
                 update_id: u.update_id,
@@ -414,7 +427,7 @@ impl Service {
 
     /// Answer what is pending from before a restart.
     fn resume_pending(&self) -> Result<(), TelegramError> {
-        let pending = self.shared.store.kv_scan::<Pending>("tg/pending/")?;
+        let pending = self.shared.state.scan(&all_pending())?;
         let mut chats: Vec<i64> = pending
             .iter()
             .filter_map(|(k, _)| chat_of_pending_key(k))
@@ -461,6 +474,15 @@ impl Service {
 }
 
 impl Shared {
+    /// Hand `chat` to a human (`/human`, a persona rule) and stop a reply being written there.
+    pub async fn hand_to_human(&self, chat: i64, reason: &str) {
+        if self.handoffs.start(chat, reason).await
+            && let Some(w) = self.running_worker(chat)
+        {
+            w.cancel_turn();
+        }
+    }
+
     /// Send the bot's `text` to `target` (notices, command answers). Nothing is sent to a chat
     /// in human handoff; another failure is logged.
     pub async fn say(&self, target: Target, text: &str) {
@@ -475,8 +497,8 @@ impl Shared {
     pub fn retire_worker(&self, chat: i64) -> bool {
         let mut map = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         let pending = self
-            .store
-            .kv_scan::<serde_json::Value>(&super::state::pending_prefix(chat))
+            .state
+            .scan(&super::state::pending_prefix(chat))
             .map(|v| v.len())
             .unwrap_or(0);
         if pending > 0 {

@@ -1,29 +1,40 @@
-//! What the Telegram front end keeps in the store's `kv` tree: chat -> session mapping, pending
-//! incoming messages, the turn under way, the update ids seen, handoff state and operator
-//! relay posts.
-//! Keys live under `tg/`; every record is JSON.
+//! What the Telegram front end keeps in its front-end state ([`Bot::front_state`]): chat ->
+//! session mapping, pending incoming messages, the turn under way, the update ids seen, handoff
+//! state and operator relay posts. Keys live under `tg/` and say the type of their value;
+//! every record is JSON.
+//!
+//! [`Bot::front_state`]: crate::bot::Bot::front_state
 
 use super::api::Message;
+use crate::bot::{BotError, FrontState, StateKey};
 use crate::chat::SessionId;
-use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+/// The space of the Telegram front end's keys.
+pub const SPACE: &str = "tg/";
+
 /// Highest update id handled (the getUpdates offset).
-pub const OFFSET_KEY: &str = "tg/offset";
+pub fn offset_key() -> StateKey<i64> {
+    StateKey::new("tg/offset")
+}
 
 /// How many update ids back a duplicate is still recognised.
 pub const SEEN_WINDOW: i64 = 10_000;
 
 /// Key of a handled update id (value: when, unix ms). Zero-padded, so keys sort by id.
-pub fn seen_key(update_id: i64) -> String {
-    format!("tg/seen/{update_id:020}")
+pub fn seen_key(update_id: i64) -> StateKey<i64> {
+    StateKey::new(format!("tg/seen/{update_id:020}"))
 }
 
 /// Forget the update ids handled (offset and claims), for a Bot API server that numbers its
 /// updates from the start again (benchmarks run a fresh fake server each round).
-pub fn forget_updates(store: &Store) -> Result<(), StoreError> {
-    store.kv_remove(OFFSET_KEY)?;
-    store.kv_remove_range("tg/seen/", "tg/seen0")?; // '0' sorts right after '/'
+pub fn forget_updates(state: &FrontState) -> Result<(), BotError> {
+    state.remove(&offset_key())?;
+    // '0' sorts right after '/'.
+    state.remove_range(
+        &StateKey::<i64>::new("tg/seen/"),
+        &StateKey::new("tg/seen0"),
+    )?;
 
     Ok(())
 }
@@ -73,46 +84,54 @@ pub struct Handoff {
 }
 
 /// Key of a chat's record.
-pub fn chat_key(chat: i64) -> String {
-    format!("tg/chat/{chat}")
+pub fn chat_key(chat: i64) -> StateKey<ChatRecord> {
+    StateKey::new(format!("tg/chat/{chat}"))
+}
+
+/// Prefix of every chat's pending messages.
+pub fn all_pending() -> StateKey<Pending> {
+    StateKey::new("tg/pending/")
 }
 
 /// Prefix of a chat's pending messages.
-pub fn pending_prefix(chat: i64) -> String {
-    format!("tg/pending/{chat}/")
+pub fn pending_prefix(chat: i64) -> StateKey<Pending> {
+    StateKey::new(format!("tg/pending/{chat}/"))
 }
 
 /// Key of one pending message (update ids are zero-padded so keys sort in arrival order).
-pub fn pending_key(chat: i64, update_id: i64) -> String {
-    format!("tg/pending/{chat}/{update_id:020}")
+pub fn pending_key(chat: i64, update_id: i64) -> StateKey<Pending> {
+    StateKey::new(format!("tg/pending/{chat}/{update_id:020}"))
 }
 
 /// Key of a chat's turn under way ([`Answering`]).
-pub fn answering_key(chat: i64) -> String {
-    format!("tg/answering/{chat}")
+pub fn answering_key(chat: i64) -> StateKey<Answering> {
+    StateKey::new(format!("tg/answering/{chat}"))
 }
 
 /// Prefix of the handoff states.
-pub const HANDOFF_PREFIX: &str = "tg/handoff/";
-
-/// Key of a chat's handoff state.
-pub fn handoff_key(chat: i64) -> String {
-    format!("{HANDOFF_PREFIX}{chat}")
+pub fn all_handoffs() -> StateKey<Handoff> {
+    StateKey::new("tg/handoff/")
 }
 
-/// Key of an operator-chat post that relays to a customer chat.
-pub fn relay_key(operator_message_id: i64) -> String {
-    format!("tg/relay/{operator_message_id}")
+/// Key of a chat's handoff state.
+pub fn handoff_key(chat: i64) -> StateKey<Handoff> {
+    StateKey::new(format!("tg/handoff/{chat}"))
+}
+
+/// Key of an operator-chat post that relays to a customer chat (value: the chat).
+pub fn relay_key(operator_message_id: i64) -> StateKey<i64> {
+    StateKey::new(format!("tg/relay/{operator_message_id}"))
 }
 
 /// Key of a pending `/forget` confirmation (value: deadline, unix ms).
-pub fn forget_key(chat: i64) -> String {
-    format!("tg/forget/{chat}")
+pub fn forget_key(chat: i64) -> StateKey<i64> {
+    StateKey::new(format!("tg/forget/{chat}"))
 }
 
 /// Chat id from a `tg/pending/<chat>/<update>` key.
-pub fn chat_of_pending_key(key: &str) -> Option<i64> {
-    key.strip_prefix("tg/pending/")?
+pub fn chat_of_pending_key(key: &StateKey<Pending>) -> Option<i64> {
+    key.name()
+        .strip_prefix("tg/pending/")?
         .split('/')
         .next()?
         .parse()
@@ -130,8 +149,12 @@ mod tests {
 
     #[test]
     fn pending_keys_sort_by_update_and_parse_back() {
-        assert!(pending_key(-5, 9) < pending_key(-5, 10));
+        assert!(pending_key(-5, 9).name() < pending_key(-5, 10).name());
         assert_eq!(chat_of_pending_key(&pending_key(-100123, 7)), Some(-100123));
-        assert!(!pending_key(123, 1).starts_with(&pending_prefix(12)));
+        assert!(
+            !pending_key(123, 1)
+                .name()
+                .starts_with(pending_prefix(12).name())
+        );
     }
 }

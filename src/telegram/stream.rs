@@ -18,8 +18,14 @@ use tokio_util::sync::CancellationToken;
 /// How a reply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Streamed {
-    /// The whole reply was sent.
-    Completed,
+    /// The whole reply was sent. What the turn's persona rules did: the session `ended`, a
+    /// human was asked for (`handoff`).
+    Completed {
+        /// An `end_session` rule ended the session.
+        ended: bool,
+        /// A `handoff` rule asked for a human.
+        handoff: bool,
+    },
     /// The user stopped it (`/stop`, handoff); what was written is kept.
     Stopped,
     /// The turn failed; the user was told.
@@ -110,12 +116,16 @@ pub async fn stream_reply(
             s.metrics
                 .tokens_per_second_milli
                 .store((o.stats.tokens_per_second * 1000.0) as u64, Relaxed);
+            let completed = Streamed::Completed {
+                ended: o.ended,
+                handoff: o.handoff,
+            };
             let t = if o.text.trim().is_empty() {
                 "…".to_string()
             } else {
                 o.text
             };
-            (t, Streamed::Completed)
+            (t, completed)
         }
         End::Stopped if text.trim().is_empty() => (String::new(), Streamed::Stopped),
         End::Stopped => (format!("{text}\n\n_(stopped)_"), Streamed::Stopped),

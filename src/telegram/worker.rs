@@ -7,9 +7,8 @@
 use super::api::Message;
 use super::outbox::Target;
 use super::service::{Shared, panic_text};
-use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key, pending_prefix};
-use crate::chat::{Role, SessionId};
-use crate::persona::session::SessionState;
+use super::state::Pending;
+use crate::chat::SessionId;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
@@ -99,14 +98,7 @@ type Group = Vec<(String, Pending)>;
 /// Answer everything pending in this chat, in order: commands one by one, consecutive text
 /// messages together as one turn.
 async fn process(s: &Arc<Shared>, w: &ChatWorker) {
-    let read = s
-        .store
-        .kv_scan::<Pending>(&pending_prefix(w.chat))
-        .and_then(|items| {
-            let resumed: Option<Answering> = s.store.kv_get(&answering_key(w.chat))?;
-            Ok((items, resumed.map(|a| a.keys).unwrap_or_default()))
-        });
-    let (items, resumed) = match read {
+    let (items, resumed) = match s.chats.pending(w.chat) {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(chat = w.chat, error = %e, "could not read pending messages");
@@ -144,19 +136,11 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
             // Cut by shutdown: stays pending, answered after the restart.
             return;
         }
-        // Answered: the messages and the mark of their turn go together (a mark left from
-        // before a restart is always for the first group, so it is never cleared early).
-        let cleared = keys
-            .iter()
-            .try_for_each(|k| s.store.kv_remove(k))
-            .and_then(|_| s.store.kv_remove(&answering_key(w.chat)));
-        if let Err(e) = cleared {
-            tracing::error!(error = %e, "could not clear a pending message");
+        // Answered: the messages and the mark of their turn go together.
+        if let Err(e) = s.chats.answered(w.chat, &keys) {
+            tracing::error!(error = %e, "could not clear the answered pending messages");
         }
         s.metrics.queue_depth.fetch_sub(keys.len() as i64, Relaxed);
-        if let Err(e) = s.store.flush() {
-            tracing::error!(error = %e, "flush failed");
-        }
     }
 }
 
@@ -207,11 +191,11 @@ async fn handle_group(
         .map(|m| super::access::strip_mention(text_of(m), &me))
         .collect::<Vec<_>>()
         .join("\n");
-    if super::handoff::active(s, target.chat) {
-        super::handoff::forward_to_operators(s, last, &text).await;
+    if s.handoffs.active(target.chat) {
+        s.handoffs.forward_to_operators(last, &text).await;
         return true;
     }
-    let session = match session_of(s, target.chat) {
+    let session = match s.chats.session_of(target.chat) {
         Ok(sid) => sid,
         Err(e) => {
             tracing::error!(chat = target.chat, error = %e, "could not open the chat's session");
@@ -232,94 +216,36 @@ async fn handle_group(
         user_name: name,
         ..Default::default()
     };
-    let reply = start_turn(s, target.chat, session, &text, keys, opts);
+    let reply = s.chats.start_turn(target.chat, session, &text, keys, opts);
     let stop = w.begin_turn();
     let reply_to = target.group.then_some(last.message_id);
     let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
     w.end_turn();
-    if result == super::stream::Streamed::Cut {
-        return false;
+    match result {
+        super::stream::Streamed::Cut => return false,
+        super::stream::Streamed::Completed { ended, handoff } => {
+            after_turn(s, target.chat, session, ended, handoff).await;
+        }
+        super::stream::Streamed::Stopped | super::stream::Streamed::Failed => {}
     }
-    after_turn(s, target.chat, session).await;
     true
 }
 
-/// Start the turn answering `text` (the pending messages `keys`) in `session`. When these
-/// messages were being answered when the bot stopped and their question is stored, they are
-/// answered again without storing it twice ([`Bot::regenerate`], which also drops the cut
-/// reply); otherwise a new turn starts, marked as under way first.
-///
-/// [`Bot::regenerate`]: crate::bot::Bot::regenerate
-fn start_turn(
-    s: &Shared,
-    chat: i64,
-    session: SessionId,
-    text: &str,
-    keys: &[String],
-    opts: crate::bot::TurnOptions,
-) -> crate::bot::Reply {
-    let key = answering_key(chat);
-    let stored_before = s
-        .store
-        .kv_get::<Answering>(&key)
-        .ok()
-        .flatten()
-        .filter(|a| a.session == session && a.keys == keys)
-        .is_some_and(|a| question_stored(s, &a, text));
-    if stored_before {
-        tracing::info!(chat, "answering a message stored before the restart");
-        return s.bot.regenerate(session, opts);
-    }
-    let after_seq = s
-        .store
-        .recent_messages(session, 1)
-        .ok()
-        .and_then(|m| m.last().map(|m| m.seq))
-        .unwrap_or(0);
-    let mark = Answering {
-        session,
-        after_seq,
-        keys: keys.to_vec(),
-    };
-    // Not flushed here: the turn flushes the user message right after, and one flush makes
-    // everything written before it durable (sled has one log), so the mark never lags it.
-    if let Err(e) = s.store.kv_put(&key, &mark) {
-        tracing::error!(chat, error = %e, "could not mark the turn as under way");
-    }
-    s.bot.turn_with(session, text, opts)
-}
-
-/// Whether the first message stored after the mark is the question `text`.
-fn question_stored(s: &Shared, a: &Answering, text: &str) -> bool {
-    // One turn per chat: after the mark there is the question and at most a cut reply.
-    let recent = s.store.recent_messages(a.session, 4).unwrap_or_default();
-    recent
-        .iter()
-        .find(|m| m.seq > a.after_seq)
-        .is_some_and(|m| m.role == Role::User && m.text == text)
-}
-
-/// Act on what the turn's persona rules stored in the session's state: a `handoff` starts a
-/// human handoff here (the flag is cleared, so `/bot` really hands back); `end_session` makes
+/// Act on what the turn's persona rules did ([`TurnOutcome`]): a `handoff` starts a human
+/// handoff here (the bot's request is taken, so `/bot` really hands back); `end_session` makes
 /// the chat's next message start a new session, as `/reset` does.
-async fn after_turn(s: &Shared, chat: i64, session: SessionId) {
-    let mut state = match SessionState::load(&s.store, session) {
-        Ok(state) => state,
-        Err(e) => {
-            tracing::error!(chat, error = %e, "could not read the session's rule state");
-            return;
-        }
-    };
-    if state.handoff {
-        state.handoff = false;
-        match state.save(&s.store, session).and_then(|_| s.store.flush()) {
-            Ok(()) => super::handoff::start(s, chat, "persona rule").await,
+///
+/// [`TurnOutcome`]: crate::bot::TurnOutcome
+async fn after_turn(s: &Shared, chat: i64, session: SessionId, ended: bool, handoff: bool) {
+    if handoff {
+        match s.bot.take_handoff(session) {
+            Ok(true) => s.hand_to_human(chat, "persona rule").await,
+            Ok(false) => {}
             Err(e) => tracing::error!(chat, error = %e, "could not clear the rule's handoff flag"),
         }
     }
-    let current = s.store.kv_get::<ChatRecord>(&chat_key(chat));
-    if state.ended && matches!(current, Ok(Some(ref r)) if r.session == Some(session)) {
-        match new_session(s, chat) {
+    if ended && s.chats.is_current(chat, session) {
+        match s.chats.new_session(chat) {
             Ok(next) => {
                 tracing::info!(chat, ended = %session, next = %next, "a rule ended the session")
             }
@@ -327,50 +253,6 @@ async fn after_turn(s: &Shared, chat: i64, session: SessionId) {
                 tracing::error!(chat, error = %e, "could not start a new session after a rule ended one")
             }
         }
-    }
-}
-
-/// The chat's current session, created on first use (`tg-<chat>`).
-pub fn session_of(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotError> {
-    let key = chat_key(chat);
-    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
-    if let Some(id) = rec.session {
-        return Ok(id);
-    }
-    let info = s.bot.open_session(&session_name(chat, rec.resets))?;
-    rec.session = Some(info.id);
-    if !rec.sessions.contains(&info.id) {
-        rec.sessions.push(info.id);
-    }
-    s.store.kv_put(&key, &rec)?;
-    s.store.flush()?;
-    Ok(info.id)
-}
-
-/// Start a new session for `chat` (`/reset`, a rule's `end_session`): the next turn goes there.
-pub fn new_session(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotError> {
-    let key = chat_key(chat);
-    let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
-    rec.resets += 1;
-    let mut name = session_name(chat, rec.resets);
-    while s.store.find_session(&name)?.is_some() {
-        rec.resets += 1;
-        name = session_name(chat, rec.resets);
-    }
-    let info = s.bot.new_session(Some(&name))?;
-    rec.session = Some(info.id);
-    rec.sessions.push(info.id);
-    s.store.kv_put(&key, &rec)?;
-    s.store.flush()?;
-    Ok(info.id)
-}
-
-/// Session name of a chat after `resets` resets.
-pub fn session_name(chat: i64, resets: u32) -> String {
-    if resets == 0 {
-        format!("tg-{chat}")
-    } else {
-        format!("tg-{chat}-{}", resets + 1)
     }
 }
 
@@ -390,7 +272,9 @@ mod tests {
                 .expect("a message");
                 let id = i as i64 + 1;
                 (
-                    crate::telegram::state::pending_key(5, id),
+                    crate::telegram::state::pending_key(5, id)
+                        .name()
+                        .to_string(),
                     Pending {
                         update_id: id,
                         message,

@@ -4,8 +4,8 @@
 
 use super::transcript::{Entry, EntryKind, Transcript};
 use crate::bot::ReplyEvent;
+use crate::bot::{SessionInfo, StoredMessage};
 use crate::chat::{Role, SessionId, TurnStats};
-use crate::store::{SessionInfo, StoredMessage};
 use crossterm::event::{KeyEvent, MouseEventKind};
 use ratatui_textarea::TextArea;
 use std::path::PathBuf;
@@ -103,14 +103,7 @@ pub enum Overlay {
     },
 }
 
-/// Export formats of `/export`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// Markdown transcript.
-    Markdown,
-    /// One JSON message per line.
-    Jsonl,
-}
+pub use crate::bot::ExportFormat;
 
 /// Facts that reach the app.
 #[derive(Debug, Clone)]

@@ -141,11 +141,7 @@ pub(super) fn export(
     let file = std::fs::File::create(&path)
         .map_err(|e| format!("could not write \"{}\": {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let store = bot.store();
-    let written = match format {
-        ExportFormat::Markdown => store.export_markdown(session, &mut out),
-        ExportFormat::Jsonl => store.export_jsonl(session, &mut out),
-    };
-    written.map_err(|e| e.to_string())?;
+    bot.export_session(session, format, &mut out)
+        .map_err(|e| e.to_string())?;
     Ok(Msg::Notice(format!("exported to \"{}\"", path.display())))
 }

@@ -2,16 +2,11 @@
 //! delete with confirmation) and the persona picker.
 
 use super::app::{App, Command, ListMode, Overlay};
-use super::update::quit;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Handle `key` with an overlay open.
+/// Handle `key` with an overlay open (Ctrl+C, which quits from anywhere, is handled before).
 pub fn key(app: &mut App, key: KeyEvent) -> Vec<Command> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    if ctrl && key.code == KeyCode::Char('c') {
-        app.overlay = Overlay::None;
-        return quit(app);
-    }
     let busy = app.status.busy();
     match &mut app.overlay {
         Overlay::None => Vec::new(),

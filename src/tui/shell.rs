@@ -7,12 +7,11 @@ use super::TuiError;
 use super::app::{App, AppInit, Command, ModelInfo, ModelState, Msg};
 use super::effects::{edit, enter, export, leave, osc52, to_msg};
 use super::update::update;
-use crate::bot::{Bot, Reply, ReplyEvent, TurnOptions};
-use crate::chat::{Role, SessionId};
+use crate::bot::{Bot, FrontState, Reply, ReplyEvent, SessionInfo, Settled, StateKey, TurnOptions};
+use crate::chat::SessionId;
 use crate::engine::Engine;
 use crate::home::Home;
 use crate::persona::MacroContext;
-use crate::store::SessionInfo;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
@@ -26,10 +25,18 @@ use tokio::time::Instant;
 
 /// Shortest time between two frames (about 30 per second).
 const FRAME: Duration = Duration::from_millis(33);
-/// `kv` key of the session shown last.
-pub const LAST_SESSION_KEY: &str = "tui.last_session";
-/// `kv` key of the input history.
-pub const INPUT_HISTORY_KEY: &str = "tui.input_history";
+/// The space of the TUI's keys in the bot's front-end state.
+pub const STATE_SPACE: &str = "tui.";
+
+/// Key of the session shown last (`tui.last_session`).
+pub fn last_session_key(state: &FrontState) -> StateKey<u64> {
+    state.key("last_session")
+}
+
+/// Key of the input history (`tui.input_history`).
+pub fn input_history_key(state: &FrontState) -> StateKey<Vec<String>> {
+    state.key("input_history")
+}
 /// How long quitting waits for a cancelled turn to store its partial reply.
 const SETTLE: Duration = Duration::from_secs(3);
 /// How often the live tokens-per-second figure is refreshed while a reply streams.
@@ -60,9 +67,9 @@ pub struct ChatOptions {
 pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
     let session = start_session(&bot, &opts)?;
     let reloads = opts.reloads.take();
-    let history: Vec<String> = bot
-        .store()
-        .kv_get(INPUT_HISTORY_KEY)
+    let state = bot.front_state(STATE_SPACE);
+    let history: Vec<String> = state
+        .get(&input_history_key(&state))
         .ok()
         .flatten()
         .unwrap_or_default();
@@ -87,6 +94,7 @@ pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
         opts,
         reply: None,
         cancelled: None,
+        state,
         loading: None,
         reloads,
         rate: None,
@@ -109,11 +117,11 @@ fn start_session(bot: &Bot, opts: &ChatOptions) -> Result<SessionInfo, TuiError>
     if let Some(name) = &opts.session {
         return Ok(bot.open_session(name)?);
     }
-    let store = bot.store();
+    let state = bot.front_state(STATE_SPACE);
     // Resume the last session, unless it belongs to another persona than the one asked for
     // (`parlor chat --persona pirate` should not continue the assistant's conversation).
-    if let Some(id) = store.kv_get::<u64>(LAST_SESSION_KEY)?
-        && let Some(s) = store.session(SessionId(id))?
+    if let Some(id) = state.get(&last_session_key(&state))?
+        && let Some(s) = bot.session(SessionId(id))?
         && s.persona == bot.persona().id()
     {
         return Ok(s);
@@ -139,8 +147,10 @@ struct Shell {
     opts: ChatOptions,
     /// The running turn; dropping it cancels the turn.
     reply: Option<Reply>,
-    /// A turn cancelled in this session whose partial reply may not be stored yet.
-    cancelled: Option<SessionId>,
+    /// A cancelled turn; resolves once its partial reply is stored.
+    cancelled: Option<Settled>,
+    /// The TUI's own saved state (last session, input history).
+    state: FrontState,
     /// The model being loaded.
     loading: Option<JoinHandle<Result<Arc<dyn Engine>, String>>>,
     /// Hot reload outcomes of the persona file.
@@ -271,7 +281,7 @@ impl Shell {
         terminal: &mut DefaultTerminal,
         app: &App,
     ) -> Result<Option<Msg>, TuiError> {
-        let store = self.bot.store().clone();
+        let bot = self.bot.clone();
         let result: Result<Option<Msg>, String> = match cmd {
             Command::StartTurn { session, text } => {
                 self.reply = Some(self.bot.turn(session, &text));
@@ -288,8 +298,8 @@ impl Shell {
                 Ok(None)
             }
             Command::CancelTurn => {
-                if self.reply.take().is_some() {
-                    self.cancelled = Some(app.session.id);
+                if let Some(reply) = self.reply.take() {
+                    self.cancelled = Some(reply.cancel());
                 }
                 Ok(None)
             }
@@ -300,28 +310,25 @@ impl Shell {
                 .and_then(|s| self.open(s.id).map_err(|e| e.to_string()))
                 .map(Some),
             Command::OpenSession(id) => self.open(id).map(Some).map_err(|e| e.to_string()),
-            Command::ResetSession(id) => store
-                .truncate_messages(id, 0)
-                .and_then(|_| store.flush())
+            Command::ResetSession(id) => bot
+                .clear_session(id)
                 .map_err(|e| e.to_string())
                 .and_then(|_| self.open(id).map_err(|e| e.to_string()))
                 .map(Some),
-            Command::ListSessions => store
+            Command::ListSessions => bot
                 .sessions()
                 .map(|s| Some(Msg::SessionsListed(s)))
                 .map_err(|e| e.to_string()),
-            Command::RenameSession { id, name } => {
-                match store.rename_session(id, &name).and_then(|_| store.flush()) {
-                    Ok(()) if id == app.session.id => {
-                        self.open(id).map(Some).map_err(|e| e.to_string())
-                    }
-                    Ok(()) => store
-                        .sessions()
-                        .map(|s| Some(Msg::SessionsListed(s)))
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+            Command::RenameSession { id, name } => match bot.rename_session(id, &name) {
+                Ok(()) if id == app.session.id => {
+                    self.open(id).map(Some).map_err(|e| e.to_string())
                 }
-            }
+                Ok(()) => bot
+                    .sessions()
+                    .map(|s| Some(Msg::SessionsListed(s)))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
             Command::DeleteSession(id) => self.delete(id, app.session.id),
             Command::ListPersonas => Ok(Some(Msg::PersonasListed(self.persona_ids()))),
             Command::SwitchPersona(name) => self.switch_persona(&name),
@@ -342,8 +349,9 @@ impl Shell {
                 };
                 r.map(|_| None).map_err(|e| e.to_string())
             }
-            Command::SaveInputHistory(h) => store
-                .kv_put(INPUT_HISTORY_KEY, &h)
+            Command::SaveInputHistory(h) => self
+                .state
+                .put(&input_history_key(&self.state), &h)
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
             Command::Quit => Ok(None),
@@ -381,12 +389,12 @@ impl Shell {
 
     /// Load session `id` for display and remember it as the last one.
     fn open(&self, id: SessionId) -> Result<Msg, TuiError> {
-        let store = self.bot.store();
-        let session = store
+        let session = self
+            .bot
             .session(id)?
-            .ok_or_else(|| crate::store::StoreError::NoSession(id.to_string()))?;
-        let messages = store.messages(id)?;
-        store.kv_put(LAST_SESSION_KEY, &id.0)?;
+            .ok_or_else(|| TuiError::NoSession(id.to_string()))?;
+        let messages = self.bot.transcript(id)?;
+        self.state.put(&last_session_key(&self.state), &id.0)?;
         self.adopt_persona(&session.persona);
         let persona = self.bot.session_persona(id);
         let greeting = persona.greeting(&MacroContext {
@@ -422,21 +430,17 @@ impl Shell {
     }
 
     fn delete(&self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
-        let store = self.bot.store();
-        store
-            .delete_session(id)
-            .and_then(|_| store.flush())
-            .map_err(|e| e.to_string())?;
+        let bot = &self.bot;
+        bot.delete_session(id).map_err(|e| e.to_string())?;
         if id == current {
             // The shown session is gone: show the most recent other one, or a new one.
-            let next = match store.sessions().map_err(|e| e.to_string())?.first() {
+            let next = match bot.sessions().map_err(|e| e.to_string())?.first() {
                 Some(s) => s.id,
                 None => self.bot.new_session(None).map_err(|e| e.to_string())?.id,
             };
             return self.open(next).map(Some).map_err(|e| e.to_string());
         }
-        store
-            .sessions()
+        bot.sessions()
             .map(|s| Some(Msg::SessionsListed(s)))
             .map_err(|e| e.to_string())
     }
@@ -463,22 +467,17 @@ impl Shell {
         self.open(session.id).map(Some).map_err(|e| e.to_string())
     }
 
-    /// After the loop: let a cancelled turn store its partial reply, then flush.
+    /// After the loop: let a cancelled (or still running) turn store its partial reply, then
+    /// flush. The turn task stores the interrupted reply once it notices the cancellation;
+    /// [`Settled`] resolves when it has.
     async fn settle(&mut self) -> Result<(), TuiError> {
-        self.reply = None;
-        if let Some(session) = self.cancelled.take() {
-            let store = self.bot.store();
-            let deadline = Instant::now() + SETTLE;
-            // The turn task stores the interrupted reply once it notices the dropped stream.
-            while Instant::now() < deadline {
-                let last = store.recent_messages(session, 1)?;
-                if last.last().is_none_or(|m| m.role != Role::User) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        let running = self.reply.take().map(Reply::cancel);
+        for settled in [self.cancelled.take(), running].into_iter().flatten() {
+            if tokio::time::timeout(SETTLE, settled).await.is_err() {
+                tracing::warn!("a cancelled turn did not store its partial reply in time");
             }
         }
-        self.bot.store().flush()?;
+        self.bot.flush()?;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use super::overlay;
 use super::slash::{self, Slash};
 use super::transcript::{Entry, EntryKind, Scroll};
 use crate::bot::ReplyEvent;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
 /// Rows one mouse wheel step scrolls.
 const WHEEL_ROWS: usize = 3;
@@ -20,6 +20,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 return Vec::new();
             }
             if app.overlay != Overlay::None {
+                // Ctrl+C quits from anywhere, an open overlay included.
+                if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+                    app.overlay = Overlay::None;
+                    return quit(app);
+                }
                 return overlay::key(app, key);
             }
             chat_key(app, key)
@@ -294,7 +299,7 @@ fn chat_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
 }
 
 /// Ctrl+C: stop any turn (the bot stores the partial reply) and leave.
-pub(super) fn quit(app: &mut App) -> Vec<Command> {
+fn quit(app: &mut App) -> Vec<Command> {
     app.quitting = true;
     let mut cmds = Vec::new();
     if app.status.busy() {

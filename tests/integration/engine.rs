@@ -266,7 +266,7 @@ async fn an_idle_engine_prefills_the_next_turn_without_changing_the_reply() {
 /// limit) run on the real model, and refuse what does not fit the window.
 #[test]
 fn the_raw_loops_behind_the_bench_floors_run_on_the_real_model() {
-    use parlor::engine::llama::{raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
+    use parlor::bench::floor::{raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
     let e = engine(1, None);
     let prompt = e
         .tokenize_prompt(&request("raw", &["Say hello."], 8).messages)

@@ -1,6 +1,7 @@
 //! The one integration test binary (linking llama.cpp into many binaries costs minutes).
 //! Each module covers one area; shared helpers live in `common`.
 
+mod architecture;
 mod check;
 mod common;
 mod engine;

@@ -295,7 +295,7 @@ async fn hot_reload_applies_valid_edits_and_keeps_the_last_good_persona() {
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // What `parlor chat` and `parlor telegram` run.
-    let _watch = parlor::persona::watch::watch_bot(&path, bot.clone(), move |report| {
+    let _watch = bot.watch_persona(&path, move |report| {
         let _ = tx.send(report);
     });
     std::fs::write(

@@ -117,21 +117,13 @@ async fn a_reply_dropped_mid_stream_is_stored_as_interrupted() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    drop(reply);
-    // The turn task stores the partial reply; poll the store with a deadline.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let stored = loop {
-        let msgs = bot.store().messages(session.id).unwrap();
-        if msgs.len() == 2 {
-            break msgs;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the partial reply was stored"
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
+    // Cancelling is dropping the stream; the returned future says when the turn task has
+    // stored the partial reply.
+    tokio::time::timeout(std::time::Duration::from_secs(30), reply.cancel())
+        .await
+        .expect("the partial reply is stored within 30 s");
+    let stored = bot.transcript(session.id).unwrap();
+    assert_eq!(stored.len(), 2);
     assert_eq!(stored[0].role, Role::User);
     assert_eq!(stored[1].role, Role::Assistant);
     assert!(stored[1].interrupted, "marked interrupted");
@@ -172,7 +164,7 @@ async fn history_beyond_the_window_is_trimmed_and_the_trim_is_reported() {
         "older turns were left out, and the stats say so"
     );
     assert_eq!(
-        bot.store().messages(session.id).unwrap().len(),
+        bot.transcript(session.id).unwrap().len(),
         16,
         "nothing is deleted"
     );

@@ -38,7 +38,7 @@ pub(super) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 }
 
 /// The persona's sampler chain.
-pub(super) fn sampler_for(model: &LlamaModel, s: &Sampling) -> LlamaSampler {
+pub(crate) fn sampler_for(model: &LlamaModel, s: &Sampling) -> LlamaSampler {
     let mut chain = Vec::new();
     if s.repeat_penalty != 1.0 && s.repeat_last_n != 0 {
         chain.push(LlamaSampler::penalties(

@@ -5,11 +5,13 @@
 //! chat waits for another to finish. Cancellation is noticed between steps (the requester
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
-use super::active::{Active, common_prefix, emit, finish, sampler_for};
+mod slots;
+
+use super::active::{emit, finish};
 use super::state::StateDir;
-use super::{Control, EngineSettings, Job, tokenize_prompt};
+use super::{Control, EngineSettings, Job};
 use crate::chat::{ChatMessage, FinishReason, Role};
-use crate::engine::stop::{Filtered, StopFilter};
+use crate::engine::stop::Filtered;
 use crate::engine::{EngineError, EngineEvent};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -17,10 +19,11 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
+use slots::Slot;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -53,19 +56,6 @@ pub struct Worker {
     model_id: String,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
-}
-
-/// One llama.cpp sequence and the tokens its KV cache holds.
-struct Slot {
-    seq: i32,
-    key: Option<String>,
-    cached: Vec<LlamaToken>,
-    last_used: Instant,
-    dirty: bool,
-    active: Option<Active>,
-    /// The conversation as the next turn's prompt will start (the last prompt plus the reply
-    /// just given), until the idle engine has pre-filled it: see [`Run::prefill`].
-    follow_up: Option<Vec<ChatMessage>>,
 }
 
 struct Run<'a> {
@@ -197,7 +187,9 @@ impl Run<'_> {
                 continue;
             }
             if !busy {
-                // Idle: wait for work; save changed states once idle for a moment.
+                // Idle: wait for work; save changed states once idle for a moment. Saving only
+                // when idle keeps disk writes out of every chat's time to first token; the
+                // short delay lets a conversation's next message arrive first.
                 match control.recv_timeout(IDLE_SAVE_DELAY) {
                     Ok(c) => {
                         if !self.accept(c) {
@@ -229,6 +221,10 @@ impl Run<'_> {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
+            // Order matters: free the slots of dropped requests before assigning new jobs (so a
+            // cancelled chat never holds a slot a queued one could use), and send what is
+            // already produced before decoding more (a slot whose outbox is full is skipped by
+            // `step`, which is how a slow reader pauses only its own chat).
             self.reap_cancelled();
             self.assign();
             self.announce_queue();
@@ -283,34 +279,6 @@ impl Run<'_> {
         }
     }
 
-    /// Bind queued jobs to slots: the slot already holding the conversation, else the least
-    /// recently used free slot.
-    fn assign(&mut self) {
-        let mut i = 0;
-        while i < self.queue.len() {
-            let key = &self.queue[i].req.cache_key;
-            let own = self.slots.iter().position(|s| s.key.as_ref() == Some(key));
-            let pick = match own {
-                Some(idx) if self.slots[idx].active.is_none() => Some(idx),
-                Some(_) => None, // the same conversation is still being answered
-                None => self
-                    .slots
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.active.is_none())
-                    .min_by_key(|(_, s)| (s.key.is_some(), s.last_used))
-                    .map(|(idx, _)| idx),
-            };
-            match pick {
-                Some(idx) => {
-                    let job = self.queue.remove(i).expect("index in range");
-                    self.start(idx, job);
-                }
-                None => i += 1,
-            }
-        }
-    }
-
     /// Tell queued requesters their place in line when it changes.
     fn announce_queue(&mut self) {
         for (pos, job) in self.queue.iter_mut().enumerate() {
@@ -322,136 +290,6 @@ impl Run<'_> {
             {
                 job.announced = pos + 1;
             }
-        }
-    }
-
-    /// Start answering `job` in slot `idx`.
-    fn start(&mut self, idx: usize, job: Job) {
-        if self.slots[idx].key.as_ref() == Some(&job.req.cache_key) {
-            self.prefill_slot(idx);
-        } else {
-            self.slots[idx].follow_up = None;
-        }
-        let tokens = match tokenize_prompt(self.model, self.template, &job.req.messages) {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = job.tx.try_send(EngineEvent::Failed(e));
-                return;
-            }
-        };
-        if tokens.is_empty() || tokens.len() as u32 + 1 >= self.window {
-            let _ = job
-                .tx
-                .try_send(EngineEvent::Failed(EngineError::PromptTooLong {
-                    needed: tokens.len() as u32 + 1,
-                    available: self.window,
-                }));
-            return;
-        }
-        let key = job.req.cache_key.clone();
-        if self.slots[idx].key.as_ref() != Some(&key) {
-            self.save_slot(idx);
-            let seq = self.slots[idx].seq;
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-            self.slots[idx].cached.clear();
-            self.slots[idx].key = Some(key.clone());
-            self.slots[idx].dirty = false;
-            self.restore(idx, &key);
-        }
-        let slot = &mut self.slots[idx];
-        let mut common = common_prefix(&slot.cached, &tokens);
-        if common == tokens.len() {
-            common -= 1; // the last prompt token must be evaluated again to get its logits
-        }
-        if common < slot.cached.len() {
-            let _ = self
-                .ctx
-                .clear_kv_cache_seq(Some(slot.seq as u32), Some(common as u32), None);
-            slot.cached.truncate(common);
-        }
-        let sampler = sampler_for(self.model, &job.req.sampling);
-        let stop = StopFilter::new(&job.req.stop);
-        slot.active = Some(Active {
-            prompt: tokens,
-            next_prompt: common,
-            reused: common as u32,
-            sampler,
-            decoder: encoding_rs::UTF_8.new_decoder(),
-            stop,
-            generated: 0,
-            pending: None,
-            logits_at: None,
-            outbox: VecDeque::new(),
-            started: Instant::now(),
-            prompt_done: None,
-            first_text: None,
-            finish: None,
-            text: String::new(),
-            job,
-        });
-    }
-
-    /// Load the saved state of `key` into slot `idx`, if a valid one exists.
-    fn restore(&mut self, idx: usize, key: &str) {
-        let Some(states) = &self.states else { return };
-        let Some(path) = states.verified(key) else {
-            return;
-        };
-        let slot = &mut self.slots[idx];
-        match self
-            .ctx
-            .state_seq_load_file(&path, slot.seq, self.window as usize)
-        {
-            Ok((tokens, _))
-                if !tokens.is_empty()
-                    && self.ctx.kv_cache_seq_pos_max(slot.seq) == tokens.len() as i32 - 1 =>
-            {
-                tracing::debug!(key, tokens = tokens.len(), "restored saved session state");
-                slot.cached = tokens;
-            }
-            other => {
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    Ok(_) => "its token count does not match the cache".to_string(),
-                };
-                tracing::warn!(file = %path.display(), "ignoring saved session state ({why}); evaluating the prompt again");
-                let _ = self
-                    .ctx
-                    .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                slot.cached.clear();
-                states.remove(key);
-            }
-        }
-    }
-
-    /// Save the state of an idle slot whose cache changed.
-    fn save_slot(&mut self, idx: usize) {
-        if self.states.is_none() {
-            return;
-        }
-        self.prefill_slot(idx);
-        let Some(states) = &self.states else { return };
-        let slot = &mut self.slots[idx];
-        if !slot.dirty || slot.active.is_some() || slot.cached.is_empty() {
-            return;
-        }
-        let Some(key) = slot.key.clone() else { return };
-        let ctx = &self.ctx;
-        let (seq, cached) = (slot.seq, &slot.cached);
-        match states.save(&key, |p| {
-            ctx.state_seq_save_file(p, seq, cached)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }) {
-            Ok(bytes) => tracing::debug!(key, bytes, tokens = cached.len(), "saved session state"),
-            Err(e) => tracing::warn!(key, "could not save session state: {e}"),
-        }
-        slot.dirty = false;
-    }
-
-    fn save_all(&mut self) {
-        for idx in 0..self.slots.len() {
-            self.save_slot(idx);
         }
     }
 
@@ -486,73 +324,6 @@ impl Run<'_> {
                     messages.push(ChatMessage::new(Role::Assistant, finished.text));
                     slot.follow_up = Some(messages);
                 }
-            }
-        }
-    }
-
-    /// Pre-fill one slot's next turn while the engine is idle. A reply's last token and the
-    /// chat template's turn boundary (`<|im_end|>\n<|im_start|>user\n` in ChatML) are part of
-    /// every next prompt of that conversation but are otherwise evaluated only when the user's
-    /// next message arrives, inside its time to first token. The tokens the next prompt is
-    /// sure to start with are those shared by the prompts for two different user messages;
-    /// they are evaluated now, and the usual prefix match at the next turn keeps what still
-    /// matches (a persona edit or trimmed history simply evaluates again, as before).
-    fn prefill(&mut self) {
-        if let Some(idx) = self.slots.iter().position(|s| s.follow_up.is_some()) {
-            self.prefill_slot(idx);
-        }
-    }
-
-    /// Pre-fill slot `idx` if it has a follow-up pending. Also called before the
-    /// conversation's next turn starts and before its state is saved, so the turn boundary is
-    /// always evaluated on its own, in the same batch shape whether or not the engine was idle
-    /// long enough: a greedy reply never depends on timing.
-    fn prefill_slot(&mut self, idx: usize) {
-        let Some(messages) = self.slots[idx].follow_up.take() else {
-            return;
-        };
-        if self.slots[idx].active.is_some() {
-            return;
-        }
-        let render = |user: &str| {
-            let mut m = messages.clone();
-            m.push(ChatMessage::new(Role::User, user));
-            tokenize_prompt(self.model, self.template, &m)
-        };
-        let (Ok(a), Ok(b)) = (render("A"), render("B")) else {
-            return;
-        };
-        let next = &a[..common_prefix(&a, &b)];
-        let slot = &mut self.slots[idx];
-        let keep = common_prefix(&slot.cached, next);
-        let todo = next.len() - keep;
-        if todo == 0 || todo > BATCH || next.len() + 2 >= self.window as usize {
-            return;
-        }
-        if keep < slot.cached.len() {
-            let _ = self
-                .ctx
-                .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
-            slot.cached.truncate(keep);
-        }
-        self.batch.clear();
-        for (p, tok) in next.iter().enumerate().skip(keep) {
-            let _ = self
-                .batch
-                .add(*tok, p as i32, &[slot.seq], p + 1 == next.len());
-        }
-        match self.ctx.decode(&mut self.batch) {
-            Ok(()) => {
-                slot.cached.extend_from_slice(&next[keep..]);
-                slot.dirty = true;
-                self.prefilled.fetch_add(todo as u64, Ordering::Relaxed);
-                tracing::debug!(seq = slot.seq, tokens = todo, "pre-filled the next turn");
-            }
-            Err(e) => {
-                tracing::warn!("pre-filling the next turn failed: {e}");
-                let _ = self
-                    .ctx
-                    .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
             }
         }
     }

@@ -2,8 +2,8 @@
 
 use super::update;
 use crate::bot::{ReplyEvent, TurnOutcome};
+use crate::bot::{SessionInfo, StoredMessage};
 use crate::chat::{FinishReason, ReplySource, Role, SessionId, TurnStats};
-use crate::store::{SessionInfo, StoredMessage};
 use crate::tui::app::{
     App, AppInit, Command, ExportFormat, ListMode, ModelInfo, ModelState, Msg, Overlay, Status,
 };

@@ -4,8 +4,8 @@
 
 use super::bot;
 use crate::common::model_path;
+use parlor::bench::telegram::{bench_config, bench_fake_server};
 use parlor::engine::{EngineSettings, LlamaEngine, ScriptedEngine};
-use parlor::telegram::bench::{bench_config, bench_fake_server};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use super::{TOKEN, finals};
 use crate::common::{model_path, parlor_bin};
-use parlor::telegram::fake::FakeBotApi;
+use parlor::testkit::fake_telegram::FakeBotApi;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;

@@ -2,7 +2,7 @@
 //! goes to the operators, operator replies are relayed, `/bot` hands back, and the state
 //! survives a restart.
 
-use super::{Harness, Hooked, bot, finals, test_config, to_chat};
+use super::{Harness, Hooked, bot, bot_with_store, finals, test_config, to_chat};
 use parlor::chat::{ChatMessage, Role};
 use parlor::engine::{Engine, ScriptedEngine};
 use serde_json::json;
@@ -16,7 +16,7 @@ const CUSTOMER: i64 = 101;
 fn reply_in_ops(h: &Harness, to_message: i64, text: &str) {
     let mut m = h.fake.message(OPS, OPERATOR, text);
     m["reply_to_message"] = json!({"message_id": to_message, "chat": {"id": OPS, "type": "supergroup"}, "date": 0,
-        "from": {"id": parlor::telegram::fake::BOT_ID, "is_bot": true, "first_name": "Acme Support"}});
+        "from": {"id": parlor::testkit::fake_telegram::BOT_ID, "is_bot": true, "first_name": "Acme Support"}});
     h.fake.push_message(m);
 }
 
@@ -177,8 +177,7 @@ async fn handoff_messages_are_stored_exported_and_in_the_bots_history_after_a_re
             e.generate(req)
         }
     });
-    let (_dir, bot) = bot(Arc::new(engine));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(engine));
     let mut cfg = test_config();
     cfg.operators_chat = Some(OPS);
     let h = Harness::start(bot.clone(), cfg.clone()).await;

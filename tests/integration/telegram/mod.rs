@@ -1,4 +1,4 @@
-//! The Telegram front end against the fake Bot API server (`parlor::telegram::fake`) on
+//! The Telegram front end against the fake Bot API server (`parlor::testkit::fake_telegram`) on
 //! 127.0.0.1: every scenario drives real HTTP long polling and asserts on the recorded calls.
 
 mod bench;
@@ -13,8 +13,8 @@ use parlor::chat::ChatMessage;
 use parlor::engine::{Engine, EngineError, EventStream, GenerateRequest, ScriptedEngine};
 use parlor::persona::Persona;
 use parlor::store::Store;
-use parlor::telegram::fake::{Call, FakeBotApi};
 use parlor::telegram::{Service, TelegramConfig, Token};
+use parlor::testkit::fake_telegram::{Call, FakeBotApi};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,9 +129,15 @@ impl Engine for Hooked {
 
 /// A bot over `engine` with a fresh on-disk store.
 pub fn bot(engine: Arc<dyn Engine>) -> (TempDir, Bot) {
+    let (dir, bot, _) = bot_with_store(engine);
+    (dir, bot)
+}
+
+/// [`bot`], and its store for the test to look into.
+pub fn bot_with_store(engine: Arc<dyn Engine>) -> (TempDir, Bot, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path()).expect("store opens");
-    (dir, Bot::new(persona(), engine, store))
+    (dir, Bot::new(persona(), engine, store.clone()), store)
 }
 
 /// A running service against a fake server.

@@ -1,10 +1,10 @@
 //! Operations: Prometheus metrics and health, webhook mode, and group addressing.
 
-use super::{Harness, bot, eventually, finals, test_config};
+use super::{Harness, bot, bot_with_store, eventually, finals, test_config};
 use parlor::engine::ScriptedEngine;
 use parlor::telegram::TelegramConfig;
 use parlor::telegram::config::WebhookConfig;
-use parlor::telegram::fake::BOT_USERNAME;
+use parlor::testkit::fake_telegram::BOT_USERNAME;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -89,8 +89,7 @@ async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
 /// deliver one again: each update must be handled once, none lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_webhook_deliveries_are_each_handled_exactly_once() {
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     let (cfg, hook) = webhook_config();
     let h = Harness::start(bot, cfg).await;
     let chats: Vec<i64> = (401..=408).collect();

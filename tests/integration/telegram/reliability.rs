@@ -1,11 +1,13 @@
 //! Reliability: restart with a pending message, duplicate updates, a panic in one update,
 //! `/stop`, bursts, queue notices, a prompt stop, and the token never in the logs.
 
-use super::{Harness, Hooked, TOKEN, bot, eventually, finals, test_config, to_chat};
+use super::{
+    Harness, Hooked, TOKEN, bot, bot_with_store, eventually, finals, test_config, to_chat,
+};
 use parlor::chat::Role;
 use parlor::engine::scripted::Scripted;
 use parlor::engine::{Engine, EngineEvent, EventStream, GenerateRequest, ScriptedEngine};
-use parlor::telegram::fake::Failure;
+use parlor::testkit::fake_telegram::Failure;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,8 +31,7 @@ fn busy(e: &ScriptedEngine, req: GenerateRequest) -> EventStream {
 #[tokio::test]
 async fn a_reply_cut_by_shutdown_is_answered_after_a_restart_and_its_question_stored_once() {
     let engine = ScriptedEngine::new([Scripted::Hang("partial answer ".into())]);
-    let (_dir, bot) = bot(Arc::new(engine));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(engine));
     let h = Harness::start(bot.clone(), test_config()).await;
     let fake = h.fake.clone();
     let update = fake.push_text(91, "where is my parcel?");
@@ -138,8 +139,7 @@ async fn stop_cancels_the_reply_and_keeps_what_was_written() {
     let long: String = (0..150).map(|i| format!("w{i} ")).collect();
     let engine =
         ScriptedEngine::new([Scripted::Text(long.clone())]).with_step(Duration::from_millis(20));
-    let (_dir, bot) = bot(Arc::new(engine));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(engine));
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(97, "talk forever");
     h.until("the draft", |c| {

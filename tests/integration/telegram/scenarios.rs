@@ -1,13 +1,13 @@
 //! Conversation scenarios: greeting, a real model reply, several chats at once, flood control
 //! and server errors, long replies, refusals and the commands.
 
-use super::{Harness, bot, finals, test_config, to_chat};
+use super::{Harness, bot, bot_with_store, finals, test_config, to_chat};
 use crate::common::model_path;
 use parlor::engine::scripted::Scripted;
 use parlor::engine::{EngineSettings, LlamaEngine, ScriptedEngine};
 use parlor::telegram::config::Streaming;
-use parlor::telegram::fake::Failure;
 use parlor::telegram::split::utf16_len;
+use parlor::testkit::fake_telegram::Failure;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,8 +56,7 @@ async fn a_real_reply_from_the_default_model_streams_and_is_stored() {
     s.slots = 1;
     s.threads = Some(2);
     let engine = Arc::new(LlamaEngine::load(s).expect("default model loads"));
-    let (_dir, bot) = bot(engine);
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(engine);
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(21, "How long is the warranty?");
     // Generous: the machine may be busy; this is a deadline, not a speed assertion.
@@ -271,8 +270,7 @@ async fn a_long_reply_is_split_under_the_limit_with_code_blocks_reopened() {
 
 #[tokio::test]
 async fn a_refused_user_gets_the_refusal_and_no_reply() {
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     let mut cfg = test_config();
     cfg.allowed_users = vec![71];
     cfg.refusal = "Sorry, this bot is for Acme staff only.".into();
@@ -296,8 +294,7 @@ async fn a_refused_user_gets_the_refusal_and_no_reply() {
 
 #[tokio::test]
 async fn reset_export_and_forget_work() {
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
-    let store = bot.store().clone();
+    let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(81, "first question");
     h.until("reply 1", |c| !finals(c, 81).is_empty()).await;
@@ -333,11 +330,10 @@ async fn reset_export_and_forget_work() {
 
 #[tokio::test]
 async fn an_end_session_rule_makes_the_next_message_start_a_new_session() {
-    let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
+    let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     bot.set_persona(super::persona_with_rules(
         "  - id: goodbye\n    when: { contains_any: [bye] }\n    then: [ { reply: \"Goodbye!\" }, end_session ]\n",
     ));
-    let store = bot.store().clone();
     let h = Harness::start(bot, test_config()).await;
     h.fake.push_text(82, "hello");
     h.until_final(82, "echo: hello").await;

@@ -3,12 +3,15 @@
 //! the production pacing defaults unless the caller passes another config, so the numbers show
 //! what a user sees, pacing included.
 
-use super::api::Token;
-use super::config::{RateLimit, TelegramConfig};
-use super::fake::{Call, FakeBotApi};
-use super::service::{Service, TelegramError};
-use super::state::forget_updates;
+use super::Report;
+use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona};
 use crate::bot::Bot;
+use crate::store::Store;
+use crate::telegram::api::Token;
+use crate::telegram::config::{RateLimit, TelegramConfig};
+use crate::telegram::service::{Service, TelegramError};
+use crate::telegram::state::forget_updates;
+use crate::testkit::fake_telegram::{Call, FakeBotApi};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -92,7 +95,7 @@ pub async fn bench_fake_server(
 ) -> Result<TelegramBenchReport, TelegramError> {
     let mut rows = Vec::new();
     for (run, &n) in chat_counts.iter().enumerate() {
-        forget_updates(bot.store())?;
+        forget_updates(&bot.front_state(crate::telegram::state::SPACE))?;
         let fake = FakeBotApi::start("1:bench")
             .await
             .map_err(|source| TelegramError::Listen {
@@ -175,4 +178,43 @@ pub async fn bench_fake_server(
         });
     }
     Ok(TelegramBenchReport { rows })
+}
+
+/// Telegram against the fake Bot API server (production pacing): update to first visible text
+/// and to the final message, replies per minute with 1, 4 and 16 chats, real model (4 slots).
+pub async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let e = engine(cfg, 2048, 4)?;
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
+    let (counts, per_chat): (&[usize], usize) = if cfg.quick {
+        (&[1, 4], 1)
+    } else {
+        (&[1, 4, 16], 2)
+    };
+    let result = bench_fake_server(bot, bench_config(), counts, per_chat)
+        .await
+        .map_err(|e| BenchError::Turn(e.to_string()))?;
+    let sec = "telegram";
+    for r in &result.rows {
+        report.add(
+            sec,
+            &format!("{} chats: update to first text (p50 / max)", r.chats),
+            r.first_text_ms_p50,
+            &format!("ms / {:.0} ms", r.first_text_ms_max),
+        );
+        report.add(
+            sec,
+            &format!("{} chats: update to final message (p50 / max)", r.chats),
+            r.final_ms_p50,
+            &format!("ms / {:.0} ms", r.final_ms_max),
+        );
+        report.add(
+            sec,
+            &format!("{} chats: replies per minute", r.chats),
+            r.replies_per_minute,
+            "/min",
+        );
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ pub mod card;
 pub mod modelfile;
 pub mod png;
 
-use super::knowledge::RawKnowledge;
+use crate::persona::knowledge::RawKnowledge;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -144,5 +144,4 @@ pub fn convert_macros(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "import_tests.rs"]
 mod tests;

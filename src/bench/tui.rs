@@ -2,10 +2,11 @@
 //! thousands of messages) into an in-memory terminal, while idle, streaming, scrolling and
 //! typing. Numbers only; nothing here asserts a speed.
 
-use super::app::{App, AppInit, ModelState, Msg};
-use super::transcript::{Entry, EntryKind};
-use super::update::update;
+use super::Report;
 use crate::bot::ReplyEvent;
+use crate::tui::app::{App, AppInit, ModelState, Msg};
+use crate::tui::transcript::{Entry, EntryKind};
+use crate::tui::update::update;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -152,6 +153,52 @@ pub fn bench_frames(messages: usize, frames: usize, width: u16, height: u16) -> 
         scrolling: Timing::of(scrolling),
         keystroke: Timing::of(keystroke),
     }
+}
+
+/// Terminal UI frames: render time of a new session vs one with 5,000 messages (idle,
+/// streaming, scrolling) and keystroke-to-frame latency, on ratatui's `TestBackend` (100x30).
+pub fn section(report: &mut Report, quick: bool) {
+    let frames = if quick { 50 } else { 300 };
+    let small = bench_frames(2, frames, 100, 30);
+    let large = bench_frames(5000, frames, 100, 30);
+    let sec = "tui";
+    report.add(sec, "frame, new session (mean)", small.idle.mean_ms, "ms");
+    report.check(
+        sec,
+        "frame, 5,000 messages, idle (p99)",
+        large.idle.p99_ms,
+        "ms",
+        2.0,
+        false,
+    );
+    report.check(
+        sec,
+        "frame, 5,000 messages, streaming (p99)",
+        large.streaming.p99_ms,
+        "ms",
+        2.0,
+        false,
+    );
+    report.check(
+        sec,
+        "frame, 5,000 messages, scrolling (p99)",
+        large.scrolling.p99_ms,
+        "ms",
+        2.0,
+        false,
+    );
+    report.add(
+        sec,
+        "first frame, 5,000 messages",
+        large.first_frame.mean_ms,
+        "ms",
+    );
+    report.add(
+        sec,
+        "keystroke to frame, 5,000 messages (p99)",
+        large.keystroke.p99_ms,
+        "ms",
+    );
 }
 
 #[cfg(test)]

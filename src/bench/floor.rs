@@ -3,8 +3,8 @@
 //! the engine, in the same process. Whatever the whole `Bot::turn` path loses against this is
 //! our overhead.
 
-use super::{LlamaEngine, backend};
-use crate::engine::{EngineError, Sampling};
+use crate::engine::llama::{UBATCH, backend, sampler_for};
+use crate::engine::{EngineError, LlamaEngine, Sampling};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
@@ -49,7 +49,7 @@ pub fn raw_decode_loop(
         ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
     }
     let prompt_secs = started.elapsed().as_secs_f64();
-    let mut sampler = super::active::sampler_for(model, sampling);
+    let mut sampler = sampler_for(model, sampling);
     let mut last = batch.n_tokens() - 1;
     let gen_start = Instant::now();
     for pos in (prompt.len() as i32..).take(n_gen) {
@@ -84,7 +84,7 @@ fn raw_context(
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx as u32))
         .with_n_batch(n_batch as u32)
-        .with_n_ubatch(super::worker::UBATCH)
+        .with_n_ubatch(UBATCH)
         .with_n_seq_max(seqs as u32)
         .with_kv_unified(false)
         .with_n_threads(threads)

@@ -1,0 +1,122 @@
+//! Bench section `turns`: time to first token across the turns of one session, beside the
+//! llama.cpp floor for the same cached prefix.
+
+use super::floor::raw_cached_turn_ms;
+use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona, timed_turn};
+use super::{Report, median};
+use crate::bot::Bot;
+use crate::store::Store;
+use std::time::Duration;
+
+/// Time to first token on turns 1, 2, 10 and 30 of one session (48-token replies). The whole
+/// session is played several times (greedy: the same tokens each time) and each turn reports
+/// its median, since one turn's first token takes only a few hundred milliseconds and a
+/// single sample moves with whatever else the machine does. Played twice over: back to back
+/// (the next message sent the moment a reply ends) and with a 0.3 s pause before each message
+/// (a person reading and typing takes longer), which the engine uses to pre-fill the turn
+/// boundary.
+pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let e = engine(cfg, 4096, 1)?;
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot_engine = e.clone();
+    let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
+    let n = if cfg.quick { 10 } else { 30 };
+    let plays = if cfg.quick { 1 } else { 3 };
+    let sec = "turns";
+    let mut floors = Vec::new();
+    for pause in [Duration::ZERO, Duration::from_millis(300)] {
+        let how = if pause.is_zero() {
+            "back to back".to_string()
+        } else {
+            format!("{} s pause", pause.as_secs_f64())
+        };
+        let mut samples = vec![Vec::new(); n];
+        let mut evaluated = Vec::new();
+        for play in 0..plays {
+            let s = bot.new_session(None)?;
+            for i in 1..=n {
+                if i > 1 {
+                    tokio::time::sleep(pause).await;
+                }
+                let text = format!("Tell me one fact about the number {i}.");
+                let t = timed_turn(&bot, s.id, &text, 48).await?;
+                samples[i - 1].push(t.ttft.as_secs_f64() * 1000.0);
+                if play == 0 {
+                    evaluated.push((t.prompt_tokens.saturating_sub(t.reused), t.prompt_tokens));
+                }
+            }
+        }
+        let ttft: Vec<f64> = samples.into_iter().map(median).collect();
+        for turn in [1usize, 2, 10, 30] {
+            if turn > n {
+                continue;
+            }
+            let (new, total) = evaluated[turn - 1];
+            report.add(
+                sec,
+                &format!("prompt tokens evaluated (of {total}), turn {turn}, {how}"),
+                f64::from(new),
+                "tok",
+            );
+            if turn < n {
+                report.add(
+                    sec,
+                    &format!("time to first token, turn {turn}, {how}"),
+                    ttft[turn - 1],
+                    "ms",
+                );
+            }
+        }
+        if floors.is_empty() {
+            // What llama.cpp itself needs for the same turns with their whole prefix cached:
+            // the floor under any server's time to first token on this machine.
+            for turn in [2, n] {
+                let (new, total) = evaluated[turn - 1];
+                let (cached, new) = ((total - new) as usize, new as usize);
+                let e = bot_engine.clone();
+                let ms =
+                    tokio::task::spawn_blocking(move || raw_cached_turn_ms(&e, cached, new, 5))
+                        .await
+                        .map_err(|e| BenchError::Turn(e.to_string()))??;
+                floors.push((turn, new, cached, ms));
+            }
+        }
+        let last = ttft[n - 1];
+        report.check(
+            sec,
+            &format!("time to first token, turn {n}, {how}"),
+            last,
+            "ms",
+            100.0,
+            false,
+        );
+        report.check(
+            sec,
+            &format!("turn {n} / turn 2, {how}"),
+            last / ttft[1],
+            "x",
+            1.3,
+            false,
+        );
+    }
+    for &(turn, new, cached, ms) in &floors {
+        report.add(
+            sec,
+            &format!(
+                "llama.cpp floor: turn {turn} first token ({new} new after {cached} cached tokens, raw loop)"
+            ),
+            ms,
+            "ms",
+        );
+    }
+    if let [(_, _, _, two), (last, _, _, end)] = floors[..] {
+        report.add(
+            sec,
+            &format!("llama.cpp floor: turn {last} / turn 2"),
+            end / two,
+            "x",
+        );
+    }
+    Ok(())
+}

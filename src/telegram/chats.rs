@@ -1,0 +1,163 @@
+//! Telegram chats and their conversations: which session a chat talks in (`tg-<chat>`, then
+//! `tg-<chat>-<n>` after each reset), every session it ever had (for `/forget`), the mark of a
+//! turn under way (so a restart answers a stored question without storing it twice), and the
+//! transcript `/export` sends. A narrow handle over the [`Bot`] and the front end's state.
+
+use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key};
+use crate::bot::{Bot, BotError, FrontState, Reply, StateKey, TurnOptions};
+use crate::chat::{Role, SessionId};
+
+/// A pending message and the name of its key.
+pub type PendingItem = (String, Pending);
+
+/// The chat <-> session records. Cheap to clone.
+#[derive(Clone)]
+pub struct Chats {
+    bot: Bot,
+    state: FrontState,
+}
+
+impl Chats {
+    /// Chats over `bot`, their records in `state`.
+    pub fn new(bot: Bot, state: FrontState) -> Self {
+        Self { bot, state }
+    }
+
+    /// The chat's current session, created on first use (`tg-<chat>`).
+    pub fn session_of(&self, chat: i64) -> Result<SessionId, BotError> {
+        let key = chat_key(chat);
+        let mut rec: ChatRecord = self.state.get(&key)?.unwrap_or_default();
+        if let Some(id) = rec.session {
+            return Ok(id);
+        }
+        let info = self.bot.open_session(&session_name(chat, rec.resets))?;
+        rec.session = Some(info.id);
+        if !rec.sessions.contains(&info.id) {
+            rec.sessions.push(info.id);
+        }
+        self.state.put(&key, &rec)?;
+        self.state.flush()?;
+        Ok(info.id)
+    }
+
+    /// Start a new session for `chat` (`/reset`, a rule's `end_session`): the next turn goes
+    /// there.
+    pub fn new_session(&self, chat: i64) -> Result<SessionId, BotError> {
+        let key = chat_key(chat);
+        let mut rec: ChatRecord = self.state.get(&key)?.unwrap_or_default();
+        rec.resets += 1;
+        let mut name = session_name(chat, rec.resets);
+        while self.bot.find_session(&name)?.is_some() {
+            rec.resets += 1;
+            name = session_name(chat, rec.resets);
+        }
+        let info = self.bot.new_session(Some(&name))?;
+        rec.session = Some(info.id);
+        rec.sessions.push(info.id);
+        self.state.put(&key, &rec)?;
+        self.state.flush()?;
+        Ok(info.id)
+    }
+
+    /// Whether `session` is still the chat's current one.
+    pub fn is_current(&self, chat: i64, session: SessionId) -> bool {
+        matches!(self.state.get(&chat_key(chat)), Ok(Some(r)) if r.session == Some(session))
+    }
+
+    /// Delete every session `chat` ever had and its record; returns how many there were.
+    pub fn forget(&self, chat: i64) -> Result<usize, BotError> {
+        let rec: ChatRecord = self.state.get(&chat_key(chat))?.unwrap_or_default();
+        for sid in &rec.sessions {
+            self.bot.delete_session(*sid)?;
+        }
+        self.state.remove(&chat_key(chat))?;
+        Ok(rec.sessions.len())
+    }
+
+    /// Start the turn answering `text` (the pending messages `keys`) in `session`. When these
+    /// messages were being answered when the bot stopped and their question is stored, they
+    /// are answered again without storing it twice ([`Bot::regenerate`], which also drops the
+    /// cut reply); otherwise a new turn starts, marked as under way first.
+    pub fn start_turn(
+        &self,
+        chat: i64,
+        session: SessionId,
+        text: &str,
+        keys: &[String],
+        opts: TurnOptions,
+    ) -> Reply {
+        let key = answering_key(chat);
+        let stored_before = self
+            .state
+            .get(&key)
+            .ok()
+            .flatten()
+            .filter(|a| a.session == session && a.keys == keys)
+            .is_some_and(|a| self.question_stored(&a, text));
+        if stored_before {
+            tracing::info!(chat, "answering a message stored before the restart");
+            return self.bot.regenerate(session, opts);
+        }
+        let after_seq = self
+            .bot
+            .recent_messages(session, 1)
+            .ok()
+            .and_then(|m| m.last().map(|m| m.seq))
+            .unwrap_or(0);
+        let mark = Answering {
+            session,
+            after_seq,
+            keys: keys.to_vec(),
+        };
+        // Not flushed here: the turn flushes the user message right after, and one flush makes
+        // everything written before it durable (sled has one log), so the mark never lags it.
+        if let Err(e) = self.state.put(&key, &mark) {
+            tracing::error!(chat, error = %e, "could not mark the turn as under way");
+        }
+        self.bot.turn_with(session, text, opts)
+    }
+
+    /// The chat's pending messages (oldest first) and the keys of a turn cut by a stop, if any.
+    pub fn pending(&self, chat: i64) -> Result<(Vec<PendingItem>, Vec<String>), BotError> {
+        let items = self
+            .state
+            .scan(&super::state::pending_prefix(chat))?
+            .into_iter()
+            .map(|(k, p)| (k.name().to_string(), p))
+            .collect();
+        let resumed = self.state.get(&answering_key(chat))?;
+        Ok((items, resumed.map(|a| a.keys).unwrap_or_default()))
+    }
+
+    /// Answered: remove the pending messages `keys` and the mark of their turn together (a mark
+    /// left from before a restart is always for the first group, so it is never cleared
+    /// early), flushed.
+    pub fn answered(&self, chat: i64, keys: &[String]) -> Result<(), BotError> {
+        let removed = keys
+            .iter()
+            .try_for_each(|k| self.state.remove(&StateKey::<Pending>::new(k.as_str())))
+            .and_then(|()| self.state.remove(&answering_key(chat)));
+        // Flushed even when a removal failed: what was removed must not come back.
+        let flushed = self.state.flush();
+        removed.and(flushed)
+    }
+
+    /// Whether the first message stored after the mark is the question `text`.
+    fn question_stored(&self, a: &Answering, text: &str) -> bool {
+        // One turn per chat: after the mark there is the question and at most a cut reply.
+        let recent = self.bot.recent_messages(a.session, 4).unwrap_or_default();
+        recent
+            .iter()
+            .find(|m| m.seq > a.after_seq)
+            .is_some_and(|m| m.role == Role::User && m.text == text)
+    }
+}
+
+/// Session name of a chat after `resets` resets.
+pub fn session_name(chat: i64, resets: u32) -> String {
+    if resets == 0 {
+        format!("tg-{chat}")
+    } else {
+        format!("tg-{chat}-{}", resets + 1)
+    }
+}
