@@ -1,10 +1,12 @@
 //! The one integration test binary (linking llama.cpp into many binaries costs minutes).
 //! Each module covers one area; shared helpers live in `common`.
 
+mod cards;
 mod check;
 mod common;
 mod engine;
 mod faq_eval;
+mod knowledge;
 mod models;
 mod remote;
 mod scripting;

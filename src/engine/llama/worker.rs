@@ -53,6 +53,7 @@ pub struct Worker {
     model_id: String,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
+    fail_decodes: Arc<AtomicU64>,
 }
 
 /// One llama.cpp sequence and the tokens its KV cache holds.
@@ -80,6 +81,7 @@ struct Run<'a> {
     round_robin: usize,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
+    fail_decodes: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -105,6 +107,7 @@ impl Worker {
             model_id,
             prefill: settings.prefill,
             prefilled,
+            fail_decodes: settings.fail_decodes.clone(),
         }
     }
 
@@ -170,6 +173,7 @@ impl Worker {
             round_robin: 0,
             prefill: self.prefill,
             prefilled: self.prefilled.clone(),
+            fail_decodes: self.fail_decodes.clone(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -609,8 +613,17 @@ impl Run<'_> {
         if self.batch.n_tokens() == 0 {
             return false;
         }
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
-            self.fail_batch(&chunks, &e.to_string());
+        let injected = self
+            .fail_decodes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let decoded = if injected {
+            Err("injected failure".to_string())
+        } else {
+            self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+        };
+        if let Err(e) = decoded {
+            self.fail_batch(&chunks, &e);
             return true;
         }
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -652,7 +665,7 @@ impl Run<'_> {
             }
             a.outbox
                 .push_back(EngineEvent::Failed(EngineError::Generation(format!(
-                    "llama.cpp could not evaluate the prompt: {reason}"
+                    "llama.cpp failed to evaluate the conversation: {reason}"
                 ))));
             a.finish = Some(FinishReason::Cancelled);
             a.logits_at = None;
