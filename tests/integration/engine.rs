@@ -379,7 +379,7 @@ async fn a_failed_decode_fails_the_reply_forgets_its_cache_and_the_engine_keeps_
     };
     assert_eq!(
         failure,
-        "llama.cpp failed to evaluate the conversation: injected failure"
+        "generation failed: llama.cpp failed to evaluate the conversation: injected failure"
     );
     assert!(
         next_event(&mut rx, "the end of the failed stream")

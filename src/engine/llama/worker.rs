@@ -263,6 +263,10 @@ impl Run<'_> {
         match c {
             Control::Generate(job) => {
                 if self.queue.len() >= MAX_QUEUE {
+                    // Requesters that gave up still count until reaped: not against this one.
+                    self.queue.retain(|j| !j.tx.is_closed());
+                }
+                if self.queue.len() >= MAX_QUEUE {
                     let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Busy {
                         waiting: self.queue.len(),
                     }));
