@@ -35,6 +35,16 @@ pub enum StoreError {
         /// The storage directory.
         dir: PathBuf,
     },
+    /// The database files cannot be read as a sled database (damaged on disk, or not one).
+    #[error(
+        "the database in \"{dir}\" is damaged or unreadable ({reason}); restore it from a backup (`parlor history import FILE.jsonl` into a fresh storage directory) or move the directory away to start empty"
+    )]
+    Damaged {
+        /// The storage directory.
+        dir: PathBuf,
+        /// sled's words.
+        reason: String,
+    },
     /// sled failed.
     #[error("database error in \"{dir}\": {source}")]
     Sled {
@@ -392,6 +402,10 @@ fn map_sled_error(dir: &Path, e: sled::Error) -> StoreError {
                 dir: dir.to_path_buf(),
             }
         }
+        sled::Error::Unsupported(_) | sled::Error::Corruption { .. } => StoreError::Damaged {
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        },
         _ => StoreError::Sled {
             dir: dir.to_path_buf(),
             source: e,

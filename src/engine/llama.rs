@@ -46,6 +46,10 @@ pub struct EngineSettings {
     /// Evaluate a conversation's next turn boundary while the engine is idle (on by default;
     /// off only to compare).
     pub prefill: bool,
+    /// For tests of the failure path: while above zero, each batch decode fails as if
+    /// llama.cpp had returned an error (and counts down). Shared with clones of the settings.
+    #[doc(hidden)]
+    pub fail_decodes: Arc<AtomicU64>,
 }
 
 impl EngineSettings {
@@ -61,6 +65,7 @@ impl EngineSettings {
             state_dir: None,
             state_cap_bytes: 2 << 30,
             prefill: true,
+            fail_decodes: Arc::default(),
         }
     }
 }

@@ -288,7 +288,9 @@ impl Service {
                             tracing::error!(
                                 "another process is polling this bot token (409 conflict); stop it"
                             );
-                            Duration::from_secs(5)
+                            // Ten retry steps (5 s by default): the other poller is a person's
+                            // mistake, not a blip; keep trying, but slowly.
+                            Duration::from_millis(s.cfg.pacing.retry_base_ms.saturating_mul(10))
                         }
                         ApiError::Refused { status: 401, .. } => {
                             return Err(TelegramError::Unauthorized(e));

@@ -259,23 +259,26 @@ async fn display_loop(
         if text == last_shown || done.is_cancelled() {
             continue;
         }
-        match mode {
-            Mode::Draft => match s.out.draft(target, draft_id, &text).await {
+        if mode == Mode::Draft {
+            match s.out.draft(target, draft_id, &text).await {
                 Ok(()) => {
                     s.drafts.store(1, Relaxed);
                     shown.cancel();
                 }
                 Err(SendError::Api(e)) if e.is_unknown_method() => {
+                    // Show this very text by a message now, not only at the next token.
                     tracing::info!(
                         "the Bot API server has no sendMessageDraft; streaming by edits"
                     );
                     s.drafts.store(2, Relaxed);
                     mode = Mode::Edit;
-                    continue;
                 }
                 Err(SendError::Handoff(_)) => return None,
                 Err(_) => continue,
-            },
+            }
+        }
+        match mode {
+            Mode::Draft => {}
             Mode::Edit => {
                 let r = match message {
                     None => s

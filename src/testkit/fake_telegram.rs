@@ -4,7 +4,8 @@
 //! `SendMessage`). It records every call with a timestamp, checks HTML the way Telegram does
 //! (balanced known tags, length after parsing), answers "message is not modified" for edits
 //! that change nothing, and can be scripted to fail the next call of a method (429 with
-//! `retry_after`, 5xx, "can't parse entities").
+//! `retry_after`, 5xx, "can't parse entities", 403 "bot was blocked", 409 conflict) or every
+//! call to a chat that blocked the bot.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -58,7 +59,14 @@ pub enum Failure {
     Status(u16),
     /// 400 "can't parse entities".
     ParseEntities,
+    /// 403 "bot was blocked by the user".
+    Blocked,
+    /// 409 "terminated by other getUpdates request" (another process polls the token).
+    Conflict,
 }
+
+/// 403 as Telegram sends it for a chat whose user blocked the bot.
+const BLOCKED: &str = "Forbidden: bot was blocked by the user";
 
 #[derive(Default)]
 struct Inner {
@@ -72,6 +80,8 @@ struct Inner {
     /// Bot message ids per chat in send order.
     order: HashMap<i64, Vec<i64>>,
     no_drafts: bool,
+    /// Chats whose user blocked the bot: every call to them gets a 403.
+    blocked: std::collections::HashSet<i64>,
 }
 
 struct FakeState {
@@ -135,6 +145,11 @@ impl FakeBotApi {
     /// Make `sendMessageDraft` unknown (an older Bot API).
     pub fn disable_drafts(&self) {
         self.lock().no_drafts = true;
+    }
+
+    /// The user of `chat` blocks the bot: every later call to that chat gets a 403.
+    pub fn block_chat(&self, chat: i64) {
+        self.lock().blocked.insert(chat);
     }
 
     /// Queue an update with this message; returns its update id.
@@ -304,19 +319,14 @@ async fn handle(
         let mut g = st.inner.lock().unwrap_or_else(|e| e.into_inner());
         let scripted = g.failures.get_mut(&method).and_then(|q| q.pop_front());
         let (resp, ok_flag) = match scripted {
-            Some(Failure::RetryAfter(s)) => (
-                err(429, &format!("Too Many Requests: retry after {s}"), Some(s)),
-                false,
-            ),
-            Some(Failure::Status(code)) => (err(code, "Internal Server Error", None), false),
-            Some(Failure::ParseEntities) => (
-                err(
-                    400,
-                    "Bad Request: can't parse entities: unsupported start tag",
-                    None,
-                ),
-                false,
-            ),
+            Some(f) => (failure(&f), false),
+            None if params
+                .get("chat_id")
+                .and_then(|v| v.as_i64())
+                .is_some_and(|c| g.blocked.contains(&c)) =>
+            {
+                (err(403, BLOCKED, None), false)
+            }
             None => answer(&mut g, &method, &params),
         };
         g.calls.push(Call {
@@ -330,6 +340,29 @@ async fn handle(
     let _ = ok_flag;
     st.changed.notify_waiters();
     resp
+}
+
+/// The reply for a scripted failure.
+fn failure(f: &Failure) -> Response {
+    match f {
+        Failure::RetryAfter(s) => err(
+            429,
+            &format!("Too Many Requests: retry after {s}"),
+            Some(*s),
+        ),
+        Failure::Status(code) => err(*code, "Internal Server Error", None),
+        Failure::ParseEntities => err(
+            400,
+            "Bad Request: can't parse entities: unsupported start tag",
+            None,
+        ),
+        Failure::Blocked => err(403, BLOCKED, None),
+        Failure::Conflict => err(
+            409,
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            None,
+        ),
+    }
 }
 
 fn answer(g: &mut Inner, method: &str, p: &Value) -> (Response, bool) {
@@ -463,6 +496,20 @@ async fn get_updates(st: &FakeState, p: &Value) -> Response {
         .unwrap_or(0)
         .min(10);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    {
+        let mut g = st.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = g.failures.get_mut("getupdates").and_then(|q| q.pop_front()) {
+            g.calls.push(Call {
+                method: "getupdates".into(),
+                params: p.clone(),
+                at: Instant::now(),
+                ok: false,
+            });
+            drop(g);
+            st.changed.notify_waiters();
+            return failure(&f);
+        }
+    }
     loop {
         let added = st.updates_added.notified();
         {

@@ -1,5 +1,12 @@
 //! The real llama.cpp engine on the real default model: determinism, prefix reuse, stop
-//! strings, limits, cancellation, bad model files, concurrent slots and warm resume.
+//! strings, limits, cancellation, bad model files, the full queue, concurrent slots and warm
+//! resume. Every wait on the engine has a deadline ([`next_event`]): a hang fails the test
+//! with a message instead of stalling CI.
+//!
+//! Tests named `golden_*` (here and in `slots`) compare greedy text produced in different
+//! batch shapes (alone or beside other chats, pre-filled or not, resumed or re-evaluated).
+//! They hold because this llama.cpp build computes each sequence bit-identically; a llama.cpp
+//! update or a GPU build may change that: see "Golden tests" in the README.
 
 use crate::common::model_path;
 use parlor::chat::{ChatMessage, FinishReason, Role};
@@ -9,6 +16,19 @@ use parlor::engine::{
 };
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::Receiver;
+
+/// The longest wait for one event from a real engine (generous: CI machines are loaded).
+pub const DEADLINE: Duration = Duration::from_secs(300);
+
+/// The next event of `rx` (None: the stream ended); fails the test after [`DEADLINE`].
+pub async fn next_event(rx: &mut Receiver<EngineEvent>, what: &str) -> Option<EngineEvent> {
+    match tokio::time::timeout(DEADLINE, rx.recv()).await {
+        Ok(ev) => ev,
+        Err(_) => panic!("no event from the engine within {DEADLINE:?} ({what})"),
+    }
+}
 
 /// An engine on the default model with `slots` sequence slots.
 pub fn engine(slots: u32, state_dir: Option<&Path>) -> Arc<LlamaEngine> {
@@ -46,7 +66,7 @@ fn request(key: &str, turns: &[&str], max_tokens: u32) -> GenerateRequest {
 pub async fn run(engine: &dyn Engine, req: GenerateRequest) -> (String, GenerationStats) {
     let mut rx = engine.generate(req);
     let mut text = String::new();
-    while let Some(ev) = rx.recv().await {
+    while let Some(ev) = next_event(&mut rx, "a reply").await {
         match ev {
             EngineEvent::Token(t) => text.push_str(&t),
             EngineEvent::Done(stats) => return (text, stats),
@@ -130,7 +150,10 @@ async fn dropping_the_stream_cancels_and_the_engine_keeps_serving() {
     let e = engine(1, None);
     let mut rx = e.generate(request("c", &["Tell me a long story about a dragon."], 400));
     loop {
-        match rx.recv().await.expect("stream open") {
+        match next_event(&mut rx, "the first token")
+            .await
+            .expect("stream open")
+        {
             EngineEvent::Token(_) => break,
             EngineEvent::Queued { .. } => {}
             other => panic!("unexpected {other:?}"),
@@ -147,7 +170,7 @@ async fn a_prompt_larger_than_the_window_is_refused_clearly() {
     let e = engine(1, None);
     let long = "word ".repeat(3000);
     let mut rx = e.generate(request("long", &[&long], 8));
-    match rx.recv().await {
+    match next_event(&mut rx, "the refusal").await {
         Some(EngineEvent::Failed(EngineError::PromptTooLong { needed, available })) => {
             assert!(needed > available);
         }
@@ -227,7 +250,7 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_engine_prefills_the_next_turn_without_changing_the_reply() {
+async fn golden_an_idle_engine_prefills_the_next_turn_without_changing_the_reply() {
     let on = engine(1, None);
     let mut s = EngineSettings::new(model_path(), "smollm2-135m");
     s.context = 2048;
@@ -290,4 +313,84 @@ fn the_raw_loops_behind_the_bench_floors_run_on_the_real_model() {
     let (first_ms, tps) = raw_batched_chats(&e, &[30, 40, 50, 60], 4).unwrap();
     assert!(first_ms.is_finite() && first_ms > 0.0, "{first_ms}");
     assert!(tps.is_finite() && tps > 0.0, "{tps}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once_and_the_engine_keeps_serving() {
+    let e = engine(1, None);
+    // Holds the one slot: its stream is not read, so it pauses once its outbox is full.
+    let mut busy = e.generate(request(
+        "busy",
+        &["Tell me a long story about a dragon."],
+        1000,
+    ));
+    loop {
+        match next_event(&mut busy, "the busy chat's first token").await {
+            Some(EngineEvent::Token(_)) => break,
+            Some(EngineEvent::Queued { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The engine takes 256 waiting requests; a few more than that are refused. (Even if the
+    // busy chat finished meanwhile, the slot could take only a few of them before the rest
+    // are all submitted: each needs its prompt evaluated first.)
+    let waiting: Vec<_> = (0..260)
+        .map(|i| e.generate(request(&format!("w{i}"), &["Say hi."], 4)))
+        .collect();
+    let mut refused = Vec::new();
+    let mut queued = 0;
+    for mut rx in waiting {
+        match next_event(&mut rx, "a queued request's first event").await {
+            Some(EngineEvent::Queued { .. } | EngineEvent::Token(_)) => queued += 1,
+            Some(EngineEvent::Failed(err)) => refused.push(err.to_string()),
+            other => panic!("unexpected {other:?}"),
+        }
+        drop(rx);
+    }
+    assert!(!refused.is_empty() && queued >= 256 - 4, "{queued} queued");
+    assert_eq!(
+        refused[0],
+        "the model is busy: 256 conversations are waiting; try again in a minute"
+    );
+    drop(busy);
+    let (text, _) = run(&*e, request("after", &["Say hello."], 8)).await;
+    assert!(
+        !text.is_empty(),
+        "the engine serves again once the queue is gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_decode_fails_the_reply_forgets_its_cache_and_the_engine_keeps_serving() {
+    let mut s = EngineSettings::new(model_path(), "smollm2-135m");
+    s.context = 2048;
+    s.slots = 2;
+    s.threads = Some(2);
+    let faults = s.fail_decodes.clone();
+    let e = LlamaEngine::load(s).expect("the default model loads");
+    let q = ["Name a fruit."];
+    let (expected, first) = run(&e, request("victim", &q, 6)).await;
+    // The next batch decode fails: the one holding turn 2's new prompt tokens.
+    faults.store(1, std::sync::atomic::Ordering::Relaxed);
+    let mut rx = e.generate(request("victim", &[q[0], &expected, "And a vegetable?"], 8));
+    let failure = match next_event(&mut rx, "the failure").await {
+        Some(EngineEvent::Failed(err)) => err.to_string(),
+        other => panic!("expected the failure, got {other:?}"),
+    };
+    assert_eq!(
+        failure,
+        "generation failed: llama.cpp failed to evaluate the conversation: injected failure"
+    );
+    assert!(
+        next_event(&mut rx, "the end of the failed stream")
+            .await
+            .is_none(),
+        "nothing after the failure"
+    );
+    // The failed conversation's cache is forgotten, not half-trusted: its next turn evaluates
+    // the whole prompt again and answers as a fresh engine would.
+    let (again, stats) = run(&e, request("victim", &q, 6)).await;
+    assert_eq!(stats.reused_tokens, 0);
+    assert_eq!(stats.prompt_tokens, first.prompt_tokens);
+    assert_eq!(again, expected);
 }

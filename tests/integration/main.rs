@@ -2,10 +2,12 @@
 //! Each module covers one area; shared helpers live in `common`.
 
 mod architecture;
+mod cards;
 mod check;
 mod common;
 mod engine;
 mod faq_eval;
+mod knowledge;
 mod models;
 mod remote;
 mod scripting;

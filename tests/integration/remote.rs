@@ -31,6 +31,8 @@ enum Behaviour {
     Stall,
     /// Send a piece now and then, forever; notify when the response body is dropped.
     Endless,
+    /// Send these pieces, then a chunk that is not JSON, then more that must not be used.
+    Malformed(Vec<&'static str>),
 }
 
 /// A request as the server saw it: its JSON body and Authorization header.
@@ -81,6 +83,13 @@ async fn completions(
                 r#"{"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
             ));
             out.push(sse(r#"{"choices":[],"usage":{"prompt_tokens":17,"completion_tokens":4,"total_tokens":21}}"#));
+            out.push(b"data: [DONE]\n\n".to_vec());
+            futures::stream::iter(out.into_iter().map(Ok)).boxed()
+        }
+        Behaviour::Malformed(pieces) => {
+            let mut out: Vec<Vec<u8>> = pieces.iter().map(|p| piece(p)).collect();
+            out.push(b"data: {\"choices\": [{\"delta\": {\"content\": \"trunc\n\n".to_vec());
+            out.push(piece(" after"));
             out.push(b"data: [DONE]\n\n".to_vec());
             futures::stream::iter(out.into_iter().map(Ok)).boxed()
         }
@@ -245,6 +254,31 @@ async fn a_refused_connection_says_to_check_the_server() {
         "{msg}"
     );
     assert!(msg.contains("is the server running"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_malformed_chunk_mid_stream_fails_the_reply_after_the_text_so_far() {
+    let (url, _fake) = fake_server(Behaviour::Malformed(vec!["Hel", "lo"])).await;
+    let events = collect(engine(&url, 5).generate(request())).await;
+    assert_eq!(
+        events[..2],
+        [
+            EngineEvent::Token("Hel".into()),
+            EngineEvent::Token("lo".into())
+        ]
+    );
+    assert_eq!(events.len(), 3, "nothing after the bad chunk: {events:?}");
+    let msg = failure(&events);
+    assert!(
+        msg.starts_with(&format!(
+            "malformed stream chunk from \"{url}/chat/completions\" ("
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("{\"choices\": [{\"delta\": {\"content\": \"trunc"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

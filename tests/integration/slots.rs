@@ -1,7 +1,9 @@
 //! Many chats on one engine (shared batch, no leakage, independent cancellation) and warm
 //! resume across restarts (saved per-session KV state; corrupt state falls back cleanly).
+//! The `golden_*` tests compare greedy text across batch shapes (see the `engine` module and
+//! "Golden tests" in the README).
 
-use crate::engine::{engine, run};
+use crate::engine::{engine, next_event, run};
 use parlor::chat::{ChatMessage, Role};
 use parlor::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
 
@@ -37,7 +39,7 @@ fn ask(key: &str, history: &[String], max_tokens: u32) -> GenerateRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_concurrent_chats_get_the_same_replies_as_alone() {
+async fn golden_four_concurrent_chats_get_the_same_replies_as_alone() {
     let alone_engine = engine(1, None);
     let mut alone = Vec::new();
     for (i, q) in QUESTIONS.iter().enumerate() {
@@ -74,7 +76,7 @@ async fn four_concurrent_chats_get_the_same_replies_as_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_one_of_several_replies_leaves_the_others_intact() {
+async fn golden_cancelling_one_of_several_replies_leaves_the_others_intact() {
     let e = engine(3, None);
     let (expected_a, _) = run(&*e, ask("ref-a", &[QUESTIONS[0].into()], 24)).await;
     let (expected_b, _) = run(&*e, ask("ref-b", &[QUESTIONS[2].into()], 24)).await;
@@ -89,7 +91,10 @@ async fn cancelling_one_of_several_replies_leaves_the_others_intact() {
         tokio::spawn(async move { run(&*e, ask("b", &[QUESTIONS[2].into()], 24)).await })
     };
     loop {
-        if let EngineEvent::Token(_) = victim.recv().await.expect("victim streams") {
+        if let EngineEvent::Token(_) = next_event(&mut victim, "the victim's first token")
+            .await
+            .expect("victim streams")
+        {
             break;
         }
     }
@@ -105,7 +110,7 @@ async fn more_chats_than_slots_wait_in_line_and_are_told_their_position() {
     let mut second = e.generate(ask("q2", &[QUESTIONS[1].into()], 16));
     let mut saw_position = false;
     let mut text = String::new();
-    while let Some(ev) = second.recv().await {
+    while let Some(ev) = next_event(&mut second, "the queued chat").await {
         match ev {
             EngineEvent::Queued { position } => {
                 assert_eq!(position, 1);
@@ -168,7 +173,7 @@ fn state_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_resumed_from_saved_state_continues_exactly_as_without_a_restart() {
+async fn golden_a_session_resumed_from_saved_state_continues_exactly_as_without_a_restart() {
     let expected = turn_two_without_restart().await;
     let dir = tempfile::tempdir().unwrap();
     let (a1, s1) = turn_one_then_shutdown(dir.path()).await;
@@ -187,7 +192,7 @@ async fn a_session_resumed_from_saved_state_continues_exactly_as_without_a_resta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_saved_state_is_ignored_and_the_prompt_evaluated_again() {
+async fn golden_a_corrupt_saved_state_is_ignored_and_the_prompt_evaluated_again() {
     let expected = turn_two_without_restart().await;
     let dir = tempfile::tempdir().unwrap();
     let (a1, _) = turn_one_then_shutdown(dir.path()).await;
@@ -204,4 +209,49 @@ async fn a_corrupt_saved_state_is_ignored_and_the_prompt_evaluated_again() {
     let (text, s2) = turn_two_after_restart(dir.path(), a1).await;
     assert_eq!(s2.reused_tokens, 0, "the corrupt state was not used");
     assert_eq!(text, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_chats_on_two_slots_evict_save_and_reload_their_state_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(2, Some(dir.path()));
+    let questions = &QUESTIONS[..3];
+    // Turn 1 of three chats at once: the third waits for a slot, then evicts one (saved).
+    let firsts: Vec<_> = questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let (e, req) = (e.clone(), ask(&format!("evict{i}"), &[q.to_string()], 8));
+            tokio::spawn(async move { run(&*e, req).await })
+        })
+        .collect();
+    let mut turn_one = Vec::new();
+    for t in firsts {
+        turn_one.push(t.await.unwrap());
+    }
+    assert!(
+        !state_files(dir.path()).is_empty(),
+        "an evicted chat's state was saved"
+    );
+    // Turn 2 of all three at once: two slots cannot hold three caches, so at least one chat
+    // reloads its saved state; every chat still reuses its whole turn-1 prompt.
+    let seconds: Vec<_> = questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let history = [q.to_string(), turn_one[i].0.clone(), "Why?".to_string()];
+            let (e, req) = (e.clone(), ask(&format!("evict{i}"), &history, 8));
+            tokio::spawn(async move { run(&*e, req).await })
+        })
+        .collect();
+    for (i, t) in seconds.into_iter().enumerate() {
+        let (text, stats) = t.await.unwrap();
+        assert!(!text.is_empty(), "chat {i} answered");
+        assert!(
+            stats.reused_tokens >= turn_one[i].1.prompt_tokens,
+            "chat {i} reused {} tokens of its {}-token turn-1 prompt",
+            stats.reused_tokens,
+            turn_one[i].1.prompt_tokens
+        );
+    }
 }

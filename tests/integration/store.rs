@@ -2,6 +2,7 @@
 //! import, the directory lock, corrupt values, the `history` CLI, and a SIGKILL test.
 
 mod cli;
+mod damaged;
 mod export;
 mod kill;
 mod messages;

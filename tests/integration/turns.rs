@@ -111,7 +111,10 @@ async fn a_reply_dropped_mid_stream_is_stored_as_interrupted() {
     let mut reply = bot.turn_with(session.id, "Tell me a long story about a dragon.", opts);
     let mut seen = String::new();
     while seen.split_whitespace().count() < 3 {
-        match reply.next().await {
+        let ev = tokio::time::timeout(crate::engine::DEADLINE, reply.next())
+            .await
+            .expect("a token from the real engine within the deadline");
+        match ev {
             Some(ReplyEvent::Token(t)) => seen.push_str(&t),
             Some(ReplyEvent::Queued { .. }) => {}
             other => panic!("unexpected {other:?}"),
@@ -178,5 +181,71 @@ async fn history_beyond_the_window_is_trimmed_and_the_trim_is_reported() {
     assert!(
         err.contains("context"),
         "a message too long for the window is refused: {err}"
+    );
+}
+
+/// `reply.finish()` with the real-engine deadline.
+async fn finished(reply: parlor::bot::Reply) -> parlor::bot::TurnOutcome {
+    tokio::time::timeout(crate::engine::DEADLINE, reply.finish())
+        .await
+        .expect("the real engine answered within the deadline")
+        .expect("the turn succeeded")
+}
+
+/// Golden (see `engine`): `Bot::regenerate`, as the Telegram front end uses it after a cut
+/// reply and the TUI's /retry, rolls the slot's KV cache back to the question: the reply is
+/// the one a fresh session gets, and the history holds the question once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_regenerate_on_the_real_engine_matches_a_fresh_greedy_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = bot(dir.path(), 1024);
+    let q = "Tell me a story about a dragon.";
+    let opts = || TurnOptions {
+        sampling: Some(Sampling::greedy()),
+        max_tokens: Some(20),
+        ..Default::default()
+    };
+    let s = bot.new_session(Some("cut")).unwrap().id;
+    // A reply cut after a few tokens, as a restart leaves it: they are in the slot's cache.
+    let mut reply = bot.turn_with(s, q, opts());
+    let mut tokens = 0;
+    while tokens < 3 {
+        let ev = tokio::time::timeout(crate::engine::DEADLINE, reply.next())
+            .await
+            .expect("a token from the real engine within the deadline");
+        match ev {
+            Some(ReplyEvent::Token(_)) => tokens += 1,
+            Some(ReplyEvent::Queued { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The cut reply is stored once the cancelled turn settles.
+    tokio::time::timeout(crate::engine::DEADLINE, reply.cancel())
+        .await
+        .expect("the cut reply stored within the deadline");
+    let after_cut = finished(bot.regenerate(s, opts())).await;
+    assert!(
+        after_cut.stats.reused_tokens > 0,
+        "the slot's cache was rolled back and reused, not thrown away"
+    );
+    // Regenerating a complete reply (its tokens and the pre-filled turn boundary cached).
+    let again = finished(bot.regenerate(s, opts())).await;
+    let fresh_session = bot.new_session(Some("fresh")).unwrap().id;
+    let fresh = finished(bot.turn_with(fresh_session, q, opts())).await;
+    assert_eq!(fresh.stats.reused_tokens, 0);
+    assert_eq!(after_cut.text, fresh.text, "after a cut reply");
+    assert_eq!(again.text, fresh.text, "after a complete reply");
+    let history: Vec<(Role, String, bool)> = bot
+        .transcript(s)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.role, m.text, m.interrupted))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Role::User, q.to_string(), false),
+            (Role::Assistant, fresh.text.clone(), false)
+        ]
     );
 }

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,7 @@ pub struct Worker {
     model_id: String,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
+    fail_decodes: Arc<AtomicU64>,
 }
 
 struct Run<'a> {
@@ -70,6 +72,7 @@ struct Run<'a> {
     round_robin: usize,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
+    fail_decodes: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -95,6 +98,7 @@ impl Worker {
             model_id,
             prefill: settings.prefill,
             prefilled,
+            fail_decodes: settings.fail_decodes.clone(),
         }
     }
 
@@ -160,6 +164,7 @@ impl Worker {
             round_robin: 0,
             prefill: self.prefill,
             prefilled: self.prefilled.clone(),
+            fail_decodes: self.fail_decodes.clone(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -254,6 +259,10 @@ impl Run<'_> {
     fn accept(&mut self, c: Control) -> bool {
         match c {
             Control::Generate(job) => {
+                if self.queue.len() >= MAX_QUEUE {
+                    // Requesters that gave up still count until reaped: not against this one.
+                    self.queue.retain(|j| !j.tx.is_closed());
+                }
                 if self.queue.len() >= MAX_QUEUE {
                     let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Busy {
                         waiting: self.queue.len(),
@@ -380,8 +389,17 @@ impl Run<'_> {
         if self.batch.n_tokens() == 0 {
             return false;
         }
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
-            self.fail_batch(&chunks, &e.to_string());
+        let injected = self
+            .fail_decodes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let decoded = if injected {
+            Err("injected failure".to_string())
+        } else {
+            self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+        };
+        if let Err(e) = decoded {
+            self.fail_batch(&chunks, &e);
             return true;
         }
         for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -423,7 +441,7 @@ impl Run<'_> {
             }
             a.outbox
                 .push_back(EngineEvent::Failed(EngineError::Generation(format!(
-                    "llama.cpp could not evaluate the prompt: {reason}"
+                    "llama.cpp failed to evaluate the conversation: {reason}"
                 ))));
             a.finish = Some(FinishReason::Cancelled);
             a.logits_at = None;

@@ -3,6 +3,7 @@
 //! behind, atomic installation and resolution of names and paths. The `parlor model` CLI is
 //! tested in `cli`.
 
+mod broken;
 mod cli;
 
 use axum::body::Body;

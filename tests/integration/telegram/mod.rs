@@ -3,14 +3,19 @@
 
 mod bench;
 mod cli;
+mod failures;
 mod handoff;
 mod ops;
+mod real;
 mod reliability;
 mod scenarios;
 
 use parlor::bot::Bot;
 use parlor::chat::ChatMessage;
-use parlor::engine::{Engine, EngineError, EventStream, GenerateRequest, ScriptedEngine};
+use parlor::engine::{
+    EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest, GenerationStats,
+    ScriptedEngine,
+};
 use parlor::persona::Persona;
 use parlor::store::Store;
 use parlor::telegram::{Service, TelegramConfig, Token};
@@ -19,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The token tests use; it must never show up in logs.
@@ -127,6 +133,85 @@ impl Engine for Hooked {
     }
 }
 
+/// An engine whose replies the test writes, piece by piece: each request waits until the test
+/// takes it ([`Relay::next_turn`]) and streams exactly what the test sends, so a test decides
+/// what the front end has seen at each point instead of racing scripted delays.
+pub struct Relay {
+    turns: mpsc::UnboundedSender<Turn>,
+    waiting: tokio::sync::Mutex<mpsc::UnboundedReceiver<Turn>>,
+}
+
+/// One request to a [`Relay`]: the stream the test writes.
+pub struct Turn {
+    tx: mpsc::Sender<EngineEvent>,
+}
+
+impl Relay {
+    /// A relay with no turns yet.
+    pub fn new() -> Arc<Self> {
+        let (turns, waiting) = mpsc::unbounded_channel();
+        Arc::new(Self {
+            turns,
+            waiting: tokio::sync::Mutex::new(waiting),
+        })
+    }
+
+    /// The next request the bot made (waits up to [`WAIT`]).
+    pub async fn next_turn(&self) -> Turn {
+        let mut rx = self.waiting.lock().await;
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("timed out waiting for the bot to ask the engine")
+            .expect("relay open")
+    }
+}
+
+impl Turn {
+    /// Stream `text` as one token.
+    pub async fn token(&self, text: &str) {
+        self.tx
+            .send(EngineEvent::Token(text.into()))
+            .await
+            .expect("the turn is still being read");
+    }
+
+    /// End the reply normally.
+    pub async fn done(self) {
+        let _ = self
+            .tx
+            .send(EngineEvent::Done(GenerationStats::default()))
+            .await;
+    }
+
+    /// Wait (up to [`WAIT`]) until the reader dropped the stream: the turn was cancelled.
+    pub async fn cancelled(&self) {
+        tokio::time::timeout(WAIT, self.tx.closed())
+            .await
+            .expect("timed out waiting for the turn to be cancelled");
+    }
+}
+
+impl Engine for Relay {
+    fn generate(&self, req: GenerateRequest) -> EventStream {
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        drop(req);
+        let _ = self.turns.send(Turn { tx });
+        rx
+    }
+    fn count_tokens(&self, m: &[ChatMessage]) -> Result<u32, EngineError> {
+        Ok(m.iter()
+            .map(|m| m.content.len() as u32 / 4 + 4)
+            .sum::<u32>()
+            + 3)
+    }
+    fn context_window(&self) -> u32 {
+        4096
+    }
+    fn model_name(&self) -> String {
+        "relay".into()
+    }
+}
+
 /// A bot over `engine` with a fresh on-disk store.
 pub fn bot(engine: Arc<dyn Engine>) -> (TempDir, Bot) {
     let (dir, bot, _) = bot_with_store(engine);
@@ -189,15 +274,14 @@ impl Harness {
         }
     }
 
-    /// Stop as SIGTERM would and wait for the end; returns how long it took.
-    pub async fn stop(self) -> Duration {
-        let t0 = std::time::Instant::now();
+    /// Stop as SIGTERM would and wait (up to [`WAIT`]) for the end.
+    pub async fn stop(self) {
         self.stop.cancel();
-        self.run
+        tokio::time::timeout(WAIT, self.run)
             .await
+            .expect("the service stops within the deadline")
             .expect("service task")
             .expect("service ends cleanly");
-        t0.elapsed()
     }
 
     /// Wait until `pred` holds for the recorded calls.

@@ -1,7 +1,7 @@
 //! Conversation scenarios: greeting, a real model reply, several chats at once, flood control
 //! and server errors, long replies, refusals and the commands.
 
-use super::{Harness, bot, bot_with_store, finals, test_config, to_chat};
+use super::{Harness, Relay, bot, bot_with_store, finals, test_config, to_chat};
 use crate::common::model_path;
 use parlor::engine::scripted::Scripted;
 use parlor::engine::{EngineSettings, LlamaEngine, ScriptedEngine};
@@ -141,28 +141,48 @@ async fn flood_control_on_send_message_is_waited_out_and_the_reply_arrives_once(
 
 #[tokio::test]
 async fn flood_control_on_edits_pauses_every_sender_and_the_reply_arrives_once() {
-    let words: String = (0..40).map(|i| format!("word{i} ")).collect();
-    let engine = ScriptedEngine::new([Scripted::Text(words.trim().to_string())])
-        .with_step(Duration::from_millis(15));
-    let (_dir, bot) = bot(Arc::new(engine));
+    // The test writes the reply piece by piece, so the 429 lands on the first edit by
+    // construction (no race between a scripted pace and the edit interval).
+    let relay = Relay::new();
+    let (_dir, bot) = bot(relay.clone());
     let mut cfg = test_config();
     cfg.streaming = Streaming::Edit;
     let h = Harness::start(bot, cfg).await;
     h.fake.fail_next("editMessageText", Failure::RetryAfter(1));
     h.fake.push_text(42, "tell me a lot");
-    let calls = h.until("the reply", |c| !finals(c, 42).is_empty()).await;
+    let turn = relay.next_turn().await;
+    turn.token("word0 ").await;
+    h.until("the streamed message", |c| {
+        to_chat(c, "sendmessage", 42).iter().any(|c| c.ok)
+    })
+    .await;
+    turn.token("word1 ").await;
+    let calls = h
+        .until("the 429'd edit", |c| {
+            to_chat(c, "editmessagetext", 42).iter().any(|c| !c.ok)
+        })
+        .await;
     let limited = calls
         .iter()
         .find(|c| c.method == "editmessagetext" && !c.ok)
-        .expect("the 429'd edit");
+        .expect("the 429'd edit")
+        .at;
+    let words: String = (0..40).map(|i| format!("word{i} ")).collect();
+    for i in 2..40 {
+        turn.token(&format!("word{i} ")).await;
+    }
+    turn.done().await;
+    let calls = h
+        .until_text(42, "the whole reply", |t| t == words.trim())
+        .await;
     let after: Vec<_> = calls
         .iter()
-        .filter(|c| c.at > limited.at && c.chat() == Some(42) && c.method != "sendchataction")
+        .filter(|c| c.at > limited && c.chat() == Some(42) && c.method != "sendchataction")
         .collect();
     assert!(!after.is_empty());
     for c in &after {
         assert!(
-            c.at.duration_since(limited.at) >= Duration::from_secs(1),
+            c.at.duration_since(limited) >= Duration::from_secs(1),
             "{} sent during the pause",
             c.method
         );
