@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod handoff;
+mod operator;
 mod ops;
 mod reliability;
 mod scenarios;
