@@ -1,6 +1,6 @@
 //! From command-line choices to a ready [`Bot`]: resolve the home, load the bot spec (default
 //! `bots/terminal.yaml`), the persona, the model path, open the store and load the engine.
-//! Also sets up logging to `storage/logs/` (never the terminal).
+//! Also sets up logging ([`crate::logging`]).
 //!
 //! Precedence: `--persona` over the bot's `persona:`; `--model` over the bot's `model:` over
 //! the persona's `model:` over [`DEFAULT_MODEL`]. `--persona` without `--bot` needs no bot
@@ -55,22 +55,9 @@ pub enum LaunchError {
         /// The bot.
         bot: String,
     },
-    /// The log file could not be opened.
-    #[error("could not open the log file \"{}\": {source}; pass another --home DIR", path.display())]
-    Log {
-        /// The log file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// `--log` / `PARLOR_LOG` is not a valid filter.
-    #[error("invalid log filter \"{filter}\": {reason}; use e.g. `info` or `parlor=debug`")]
-    LogFilter {
-        /// The filter given.
-        filter: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Logging(#[from] crate::logging::LogError),
 }
 
 /// A bot ready to serve, with what it was built from.
@@ -171,7 +158,7 @@ pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Lau
 /// with [`engine_loader`], showing a failure inside the app).
 pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<(Launched, Plan)> {
     let home = Home::resolve(global)?;
-    init_logging(&home, global.log.as_deref())?;
+    crate::logging::init(&home, global)?;
     let plan = plan(home, args)?;
     let store = Store::open(&plan.storage_dir)?;
     tracing::info!(
@@ -254,7 +241,8 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
                 api_key,
                 context: o.context,
                 timeout_secs: o.timeout_secs,
-            })?;
+            })?
+            .with_extended_sampling(o.extended_sampling);
             Ok((Arc::new(engine), None))
         }
     }
@@ -276,38 +264,6 @@ pub fn model_label(name_or_path: &str) -> String {
 /// registry name's file in `models_dir`; a missing one says which command fetches it).
 pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
     crate::models::resolve(models_dir, name_or_path)
-}
-
-/// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the
-/// terminal). `filter` is tracing's `RUST_LOG` syntax (default `info`). Calling it again in
-/// the same process keeps the first set-up. Returns the log file.
-pub fn init_logging(home: &Home, filter: Option<&str>) -> Result<PathBuf, LaunchError> {
-    let filter_text = filter.unwrap_or("info");
-    let env_filter = tracing_subscriber::EnvFilter::try_new(filter_text).map_err(|e| {
-        LaunchError::LogFilter {
-            filter: filter_text.to_string(),
-            reason: e.to_string(),
-        }
-    })?;
-    let dir = home.logs_dir();
-    let path = dir.join("parlor.log");
-    let log_err = |source| LaunchError::Log {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(log_err)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(log_err)?;
-    // Fails only when a subscriber is already set (a second call, or a test harness).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_writer(std::sync::Mutex::new(file))
-        .with_ansi(false)
-        .try_init();
-    Ok(path)
 }
 
 #[cfg(test)]

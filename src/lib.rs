@@ -13,9 +13,11 @@
 //! - [`store`]: the only code that touches sled.
 //! - [`engine`]: the [`engine::Engine`] trait: llama.cpp, scripted (tests), OpenAI-compatible.
 //! - [`models`]: registry, `model pull`, path resolution.
-//! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine).
+//! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine);
+//!   [`logging`]: rotated log files, stderr for services.
 //! - [`bot`]: [`bot::Bot`] = persona + engine + store; `turn()` streams a [`bot::Reply`].
-//! - [`tui`], [`telegram`]: the front ends.
+//! - [`tui`], [`telegram`]: the front ends; [`sanitize`]: stored and model text made inert
+//!   for terminals (the TUI and every command that prints it).
 //! - [`bench`]: `parlor bench`, the performance report.
 //! - [`cmd`]: one module per CLI subcommand; [`cli`] ties them together.
 
@@ -28,8 +30,10 @@ pub mod config;
 pub mod engine;
 pub mod home;
 pub mod launch;
+pub mod logging;
 pub mod models;
 pub mod persona;
+pub mod sanitize;
 pub mod store;
 pub mod telegram;
 pub mod tui;

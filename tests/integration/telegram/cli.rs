@@ -1,6 +1,6 @@
 //! The `parlor telegram` binary against the fake server: `--check`, a real reply from the
-//! shipped acme-support bot, SIGTERM ending it cleanly within 5 seconds, and a log file
-//! without the token.
+//! shipped acme-support bot, SIGTERM ending it cleanly within 5 seconds, and a log file and
+//! stderr (automatic when stderr is not a terminal) without the token.
 
 use super::{TOKEN, finals};
 use crate::common::{model_path, parlor_bin};
@@ -87,8 +87,11 @@ async fn check_diagnoses_token_webhook_model_and_persona() {
 async fn sigterm_ends_the_bot_cleanly_within_five_seconds_and_the_log_has_no_token() {
     let home = home();
     let fake = FakeBotApi::start(TOKEN).await.unwrap();
+    // stderr is a file, not a terminal (as under systemd): the log goes there too.
+    let stderr_path = home.path().join("stderr.txt");
+    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
     let mut child = command(home.path(), &fake, TOKEN)
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr_file)
         .spawn()
         .unwrap();
     fake.wait_for(Duration::from_secs(300), |c| {
@@ -118,15 +121,22 @@ async fn sigterm_ends_the_bot_cleanly_within_five_seconds_and_the_log_has_no_tok
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(5), "took {took:?}");
 
-    let log = std::fs::read_to_string(home.path().join("storage/logs/parlor.log")).unwrap();
-    assert!(
-        log.contains("connected to telegram") && log.contains("telegram bot stopped"),
-        "{log}"
-    );
-    assert!(
-        !log.contains(TOKEN) && !log.contains("TEST-SECRET"),
-        "token in the log"
-    );
+    let logs = home.path().join("storage/logs");
+    let mut log = String::new();
+    for f in std::fs::read_dir(&logs).unwrap() {
+        log += &std::fs::read_to_string(f.unwrap().path()).unwrap();
+    }
+    let journal = std::fs::read_to_string(&stderr_path).unwrap();
+    for (what, text) in [("the log file", &log), ("stderr", &journal)] {
+        assert!(
+            text.contains("connected to telegram") && text.contains("telegram bot stopped"),
+            "{what}: {text}"
+        );
+        assert!(
+            !text.contains(TOKEN) && !text.contains("TEST-SECRET"),
+            "token in {what}"
+        );
+    }
     // History is on disk in the bot's own database.
     assert!(home.path().join("storage/acme-support").is_dir());
 }
