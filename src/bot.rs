@@ -4,7 +4,7 @@
 //! never write history themselves.
 
 use crate::chat::{ChatMessage, FinishReason, ReplySource, Role, SessionId, TurnStats};
-use crate::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
+use crate::engine::{Engine, EngineError, EngineEvent, GenerateRequest, Sampling};
 use crate::persona::library::Library;
 use crate::persona::session::SessionState;
 use crate::persona::{MacroContext, Persona};
@@ -324,6 +324,24 @@ impl Bot {
         Reply { rx }
     }
 
+    /// Remove the message just refused as too long for the context window (the last one of the
+    /// session, unanswered): it never reaches the model and could never be answered, and kept
+    /// it would sit in the history with no reply. The person still has their text.
+    fn drop_refused(&self, session: SessionId, text: &str) {
+        let store = &self.inner.store;
+        let dropped = store
+            .recent_messages(session, 1)
+            .and_then(|last| match last.last() {
+                Some(m) if m.role == Role::User && m.text == text => store
+                    .truncate_messages(session, m.seq)
+                    .and_then(|_| store.flush()),
+                _ => Ok(()),
+            });
+        if let Err(e) = dropped {
+            tracing::warn!(session = session.0, error = %e, "could not remove a refused message");
+        }
+    }
+
     /// The part of a turn after the user message is stored: prompt, engine, store the reply.
     async fn generate(
         &self,
@@ -402,6 +420,9 @@ impl Bot {
         let prompt = match persona.render_prompt(&history, &text, &ctx, window, &counter) {
             Ok(p) => p,
             Err(e) => {
+                if matches!(e, EngineError::PromptTooLong { .. }) {
+                    self.drop_refused(session, &text);
+                }
                 let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
                 return;
             }

@@ -187,4 +187,9 @@ async fn history_beyond_the_window_is_trimmed_and_the_trim_is_reported() {
         err.contains("context"),
         "a message too long for the window is refused: {err}"
     );
+    assert_eq!(
+        bot.store().messages(session.id).unwrap().len(),
+        16,
+        "the refused message is not kept: it never reached the model"
+    );
 }
