@@ -199,3 +199,25 @@ fn no_color_takes_the_colour_out_of_terminal_output() {
     assert!(!plain.contains('\x1b'), "{plain:?}");
     assert!(plain.contains("Usage:"), "{plain:?}");
 }
+
+#[test]
+fn model_progress_shows_when_stderr_is_a_terminal_even_with_stdout_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.gguf");
+    std::fs::write(&file, vec![0u8; 24 << 20]).unwrap();
+    // stdout into a pipe, stderr (where the bar is drawn) on the terminal.
+    let cmd = format!(
+        "{} --home {} model verify {} | cat",
+        sh(&crate::common::parlor_bin()),
+        sh(dir.path()),
+        sh(&file)
+    );
+    let Some(screen) = on_a_terminal(&cmd, &[]) else {
+        return;
+    };
+    assert!(screen.contains("no known checksum"), "{screen:?}");
+    assert!(
+        screen.contains('\x1b'),
+        "the progress bar was drawn on the terminal: {screen:?}"
+    );
+}
