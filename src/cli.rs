@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 /// knowing the command line.
 pub use crate::launch::{BotArgs, GlobalArgs};
 
+/// Colours allowed on terminals: `NO_COLOR` is unset or empty (<https://no-color.org>).
+pub fn colour_allowed() -> bool {
+    crate::logging::colour_allowed()
+}
+
 /// parlor: chat with a local language model in the terminal, or run it as a Telegram bot.
 #[derive(Debug, Parser)]
 #[command(name = "parlor", version, about)]
@@ -43,6 +48,12 @@ pub enum Command {
     /// Measure speed and memory; prints a Markdown table (or --json).
     #[cfg(feature = "bench")]
     Bench(crate::cmd::bench::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Internal helpers for tests (hidden).
     #[command(hide = true, subcommand)]
     #[cfg(feature = "testkit")]

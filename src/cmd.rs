@@ -15,12 +15,23 @@ pub mod telegram;
 pub mod test;
 
 use crate::cli::{Command, GlobalArgs};
+use std::io::IsTerminal;
 
 /// Exit code of a subcommand that ran.
 pub type ExitCode = i32;
 
 /// Run one subcommand.
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+    let mut global = global.clone();
+    match &command {
+        // A service whose stderr is not a terminal (systemd, a container): its stderr is the
+        // journal or the container log, so the logs go there too.
+        Command::Telegram(_) if !std::io::stderr().is_terminal() => global.log_stderr = true,
+        // The full-screen chat owns the terminal.
+        Command::Chat(_) => global.log_stderr = false,
+        _ => {}
+    }
+    let global = &global;
     match command {
         Command::Chat(a) => chat::run(global, a).await,
         Command::Ask(a) => ask::run(global, a).await,
@@ -34,5 +45,10 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCo
         Command::Bench(a) => bench::run(global, a).await,
         #[cfg(feature = "testkit")]
         Command::Debug(c) => debug::run(global, c).await,
+        Command::Completions { shell } => {
+            let mut cli = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "parlor", &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }

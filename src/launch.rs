@@ -1,6 +1,6 @@
 //! From command-line choices to a ready [`Bot`]: resolve the home, load the bot spec (default
 //! `bots/terminal.yaml`), the persona, the model path, open the store and load the engine.
-//! Also sets up logging to `storage/logs/` (never the terminal).
+//! Also sets up logging ([`crate::logging`]).
 //!
 //! Precedence: `--persona` over the bot's `persona:`; `--model` over the bot's `model:` over
 //! the persona's `model:` over [`DEFAULT_MODEL`]. `--persona` without `--bot` needs no bot
@@ -21,14 +21,60 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Options every subcommand takes.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
     /// Directory holding bots/, personas/ and storage/.
     #[arg(long, global = true, env = "PARLOR_HOME")]
     pub home: Option<PathBuf>,
-    /// Log filter (tracing `RUST_LOG` syntax); logs go to storage/logs/, never the terminal.
+    /// Log filter (tracing `RUST_LOG` syntax; `RUST_LOG` is read too); logs go to
+    /// storage/logs/.
     #[arg(long, global = true, env = "PARLOR_LOG")]
     pub log: Option<String>,
+    /// Also log to stderr (on by itself for `parlor telegram` when stderr is not a terminal,
+    /// as under systemd; never for the full-screen chat).
+    #[arg(long, global = true, env = "PARLOR_LOG_STDERR")]
+    pub log_stderr: bool,
+    /// When a new log file starts in storage/logs/.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "PARLOR_LOG_ROTATE"
+    )]
+    pub log_rotate: crate::logging::Rotate,
+    /// Log files kept when rotating (the oldest are deleted).
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 7,
+        value_name = "N",
+        env = "PARLOR_LOG_KEEP"
+    )]
+    pub log_keep: usize,
+}
+
+impl GlobalArgs {
+    /// No home, no log options: what a test or an embedding program starts from.
+    pub fn new(home: Option<PathBuf>) -> Self {
+        Self {
+            home,
+            log: None,
+            log_stderr: false,
+            log_rotate: crate::logging::Rotate::default(),
+            log_keep: 7,
+        }
+    }
+
+    /// The logging choices, as [`crate::logging::init`] takes them.
+    pub fn log_options(&self) -> crate::logging::LogOptions {
+        crate::logging::LogOptions {
+            filter: self.log.clone(),
+            stderr: self.log_stderr,
+            rotate: self.log_rotate,
+            keep: self.log_keep,
+        }
+    }
 }
 
 /// Which bot, persona and model to use (shared by chat, ask, telegram, test, bench).
@@ -79,22 +125,9 @@ pub enum LaunchError {
         /// The bot.
         bot: String,
     },
-    /// The log file could not be opened.
-    #[error("could not open the log file \"{}\": {source}; pass another --home DIR", path.display())]
-    Log {
-        /// The log file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// `--log` / `PARLOR_LOG` is not a valid filter.
-    #[error("invalid log filter \"{filter}\": {reason}; use e.g. `info` or `parlor=debug`")]
-    LogFilter {
-        /// The filter given.
-        filter: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Logging(#[from] crate::logging::LogError),
 }
 
 /// A bot ready to serve, with what it was built from.
@@ -195,7 +228,7 @@ pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Lau
 /// with [`engine_loader`], showing a failure inside the app).
 pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<(Launched, Plan)> {
     let home = Home::resolve(global.home.as_deref())?;
-    init_logging(&home, global.log.as_deref())?;
+    crate::logging::init(&home, &global.log_options())?;
     let plan = plan(home, args)?;
     let store = Store::open(&plan.storage_dir)?;
     tracing::info!(
@@ -278,7 +311,8 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
                 api_key,
                 context: o.context,
                 timeout_secs: o.timeout_secs,
-            })?;
+            })?
+            .with_extended_sampling(o.extended_sampling);
             Ok((Arc::new(engine), None))
         }
     }
@@ -300,38 +334,6 @@ pub fn model_label(name_or_path: &str) -> String {
 /// registry name's file in `models_dir`; a missing one says which command fetches it).
 pub fn resolve_model(models_dir: &Path, name_or_path: &str) -> Result<PathBuf, ModelError> {
     crate::models::resolve(models_dir, name_or_path)
-}
-
-/// Send tracing output to `storage/logs/parlor.log` under `home` (appending; never the
-/// terminal). `filter` is tracing's `RUST_LOG` syntax (default `info`). Calling it again in
-/// the same process keeps the first set-up. Returns the log file.
-pub fn init_logging(home: &Home, filter: Option<&str>) -> Result<PathBuf, LaunchError> {
-    let filter_text = filter.unwrap_or("info");
-    let env_filter = tracing_subscriber::EnvFilter::try_new(filter_text).map_err(|e| {
-        LaunchError::LogFilter {
-            filter: filter_text.to_string(),
-            reason: e.to_string(),
-        }
-    })?;
-    let dir = home.logs_dir();
-    let path = dir.join("parlor.log");
-    let log_err = |source| LaunchError::Log {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(log_err)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(log_err)?;
-    // Fails only when a subscriber is already set (a second call, or a test harness).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
-        .with_writer(std::sync::Mutex::new(file))
-        .with_ansi(false)
-        .try_init();
-    Ok(path)
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
 //! | [`yaml`] | the one place YAML is parsed, with `file:line:col: field: problem` errors |
 //! | [`models`] | the model registry, `model pull`, checksums |
+//! | [`logging`] | rotated log files in `storage/logs/`, stderr for services |
+//! | [`sanitize`] | stored and model text made inert for terminals (TUI and every command) |
 //! | [`home`] | where `bots/`, `personas/` and `storage/` live (resolved from plain values) |
 //! | [`store`] | the only code that touches sled: sessions, messages, key-value records |
 //! | [`engine`] | the [`engine::Engine`] trait: llama.cpp on its own thread, scripted, remote |
@@ -76,7 +78,9 @@ pub mod chat;
 pub mod yaml;
 
 pub mod home;
+pub mod logging;
 pub mod models;
+pub mod sanitize;
 pub mod store;
 
 pub mod engine;

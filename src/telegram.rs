@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod render;
 pub mod service;
 pub mod split;
+pub mod startup;
 pub mod state;
 pub mod stream;
 pub mod webhook;

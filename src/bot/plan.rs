@@ -51,6 +51,9 @@ pub enum TurnPlan {
     /// No prompt can be built (it does not fit the window, or counting its tokens failed):
     /// the turn fails with this message for users.
     CannotAnswer(String),
+    /// The message alone is too long for the context window: refused with this message, and
+    /// removed from the history (it never reaches the model and could never be answered).
+    TooLong(String),
 }
 
 /// A prompt for the model and what went into it.
@@ -125,6 +128,7 @@ pub fn plan_turn(
         Some((text, ReplySource::Faq(entry))) => TurnPlan::FaqAnswer { entry, text },
         Some((_, ReplySource::Model)) | None => {
             match persona.render_prompt(history, text, &ctx, window, count) {
+                Err(e @ EngineError::PromptTooLong { .. }) => TurnPlan::TooLong(e.to_string()),
                 Err(e) => TurnPlan::CannotAnswer(e.to_string()),
                 Ok(prompt) => TurnPlan::Generate(Generation {
                     request: GenerateRequest {

@@ -145,6 +145,10 @@ impl Bot {
                     .await
             }
             TurnPlan::CannotAnswer(message) => Err(message.clone()),
+            TurnPlan::TooLong(message) => {
+                self.drop_refused(session, text);
+                Err(message.clone())
+            }
             TurnPlan::Generate(g) => self
                 .generate(session, g, decision.window, started, out)
                 .await
@@ -157,6 +161,24 @@ impl Bot {
                 Err(message) => ReplyEvent::Failed(message),
             })
             .await;
+    }
+
+    /// Remove the message just refused as too long for the context window (the last one of the
+    /// session, unanswered): it never reaches the model and could never be answered, and kept
+    /// it would sit in the history with no reply. The person still has their text.
+    fn drop_refused(&self, session: SessionId, text: &str) {
+        let store = &self.inner.store;
+        let dropped = store
+            .recent_messages(session, 1)
+            .and_then(|last| match last.last() {
+                Some(m) if m.role == Role::User && m.text == text => store
+                    .truncate_messages(session, m.seq)
+                    .and_then(|_| store.flush()),
+                _ => Ok(()),
+            });
+        if let Err(e) = dropped {
+            tracing::warn!(session = session.0, error = %e, "could not remove a refused message");
+        }
     }
 
     /// Answer with a persona-scripted reply (rule or FAQ): one token, stored.

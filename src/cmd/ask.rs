@@ -1,11 +1,12 @@
 //! `parlor ask`: one question, the reply streamed to stdout (or one JSON object with `--json`).
-//! `--session NAME` continues a conversation across invocations.
+//! `--session NAME` continues a conversation across invocations. On a terminal the streamed
+//! reply shows control characters inert ([`crate::sanitize`]).
 
 use crate::bot::{ReplyEvent, TurnOptions};
 use crate::cli::{BotArgs, GlobalArgs};
 use crate::launch;
 use anyhow::Context as _;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 /// Options of `parlor ask`.
 #[derive(Debug, clap::Args)]
@@ -81,6 +82,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
 
     let mut reply = bot.turn_with(session.id, &text, opts);
     let mut out = std::io::stdout().lock();
+    // On a terminal the reply is shown inert (a model can write escape sequences); a pipe or
+    // a file gets it exact.
+    let terminal = out.is_terminal();
     let outcome = loop {
         let ev = tokio::select! {
             ev = reply.next() => ev,
@@ -94,7 +98,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         };
         match ev {
             Some(ReplyEvent::Token(t)) if !args.json => {
-                out.write_all(t.as_bytes())?;
+                out.write_all(crate::sanitize::for_output(&t, terminal).as_bytes())?;
                 out.flush()?;
             }
             Some(ReplyEvent::Token(_)) => {}

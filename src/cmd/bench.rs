@@ -28,7 +28,7 @@ pub struct Args {
 /// Run `parlor bench`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let home = Home::resolve(global.home.as_deref())?;
-    crate::launch::init_logging(&home, global.log.as_deref())?;
+    crate::logging::init(&home, &global.log_options())?;
     let model_path = crate::launch::resolve_model(&home.models_dir(), &args.model)?;
     let cfg = LlamaBench {
         model_path,

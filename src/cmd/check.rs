@@ -16,6 +16,10 @@ pub struct Args {
     /// Files or directories to check (default: all personas and bots under the home). A
     /// directory holding `personas/` or `bots/` is checked like a home.
     pub paths: Vec<PathBuf>,
+    /// Print a JSON array, one object per problem (file, line, col, field, problem, hint),
+    /// instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What a file defines.
@@ -72,11 +76,29 @@ fn plural(n: usize, word: &str) -> String {
 pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let home = Home::resolve(global.home.as_deref())?;
     let report = check_paths(&home, &args.paths);
-    for p in &report.problems {
-        println!("{p}");
+    if args.json {
+        let problems: Vec<serde_json::Value> = report.problems.iter().map(problem_json).collect();
+        println!("{}", serde_json::Value::Array(problems));
+    } else {
+        for p in &report.problems {
+            println!("{p}");
+        }
+        println!("{}", report.summary());
     }
-    println!("{}", report.summary());
     Ok(if report.problems.is_empty() { 0 } else { 1 })
+}
+
+/// One problem as JSON: `file`, `line` and `col` (null when unknown), `field` (empty for the
+/// whole file), `problem`, `hint` (null when there is none).
+pub fn problem_json(p: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "file": p.file,
+        "line": p.location.map(|l| l.line),
+        "col": p.location.map(|l| l.column),
+        "field": p.field,
+        "problem": p.message,
+        "hint": p.hint,
+    })
 }
 
 /// Check `paths` (files or directories), or the whole home when `paths` is empty.

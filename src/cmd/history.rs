@@ -12,7 +12,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// List the sessions: name, persona, model, messages, last update (newest first).
-    List(Where),
+    List {
+        /// Print a JSON array (name, id, persona, model, messages, created, updated) instead
+        /// of a table.
+        #[arg(long)]
+        json: bool,
+        /// Which database.
+        #[command(flatten)]
+        at: Where,
+    },
     /// Print a session as a Markdown transcript.
     Show {
         /// Session name or id.
@@ -79,11 +87,11 @@ pub struct Where {
 /// Run `parlor history`.
 pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
     match command {
-        Command::List(at) => list(&storage_dir(global, &at)?),
+        Command::List { json, at } => list(&storage_dir(global, &at)?, json),
         Command::Show { session, at } => {
             let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
-            let mut out = std::io::stdout().lock();
-            store.export_markdown(info.id, &mut out)?;
+            // A transcript for people: always inert, piped or not (`export` is the exact one).
+            write_inert(&store, &info, &mut std::io::stdout().lock())?;
             Ok(0)
         }
         Command::Export {
@@ -135,12 +143,19 @@ fn storage_dir(global: &GlobalArgs, at: &Where) -> anyhow::Result<PathBuf> {
     Ok(BotSpec::load_from(&home, bot)?.storage_dir(&home))
 }
 
-fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
+fn list(dir: &Path, json: bool) -> anyhow::Result<super::ExitCode> {
     let sessions = if Store::exists(dir) {
         Store::open(dir)?.sessions()?
     } else {
         Vec::new()
     };
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(sessions.iter().map(session_json).collect())
+        );
+        return Ok(0);
+    }
     if sessions.is_empty() {
         println!(
             "no sessions in \"{}\"; `parlor chat` or `parlor ask --session NAME` starts one",
@@ -150,6 +165,23 @@ fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
     }
     print!("{}", table(&sessions));
     Ok(0)
+}
+
+/// One session as JSON; times are RFC 3339 (UTC).
+fn session_json(s: &SessionInfo) -> serde_json::Value {
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    serde_json::json!({
+        "name": s.name,
+        "id": s.id.0,
+        "persona": s.persona,
+        "model": s.model,
+        "messages": s.message_count,
+        "created": time(s.created),
+        "updated": time(s.updated),
+    })
 }
 
 /// The `history list` table: one header row and one row per session, columns padded.
@@ -233,7 +265,13 @@ fn export(
         Ok(())
     };
     let Some(path) = output else {
-        write(&mut std::io::stdout().lock())?;
+        let mut out = std::io::stdout().lock();
+        // Markdown on a terminal is read, not kept: show escape sequences inert there.
+        if format == Format::Md && out.is_terminal() {
+            write_inert(store, info, &mut out)?;
+        } else {
+            write(&mut out)?;
+        }
         return Ok(0);
     };
     // Write beside the target and rename, so a failed export never leaves half a file.
@@ -259,6 +297,16 @@ fn export(
         path.display()
     );
     Ok(0)
+}
+
+/// The Markdown transcript with every control character and escape sequence made visible
+/// ([`crate::sanitize::inert`]): a customer's `ESC[2J` must not clear the operator's screen.
+fn write_inert(store: &Store, info: &SessionInfo, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut md = Vec::new();
+    store.export_markdown(info.id, &mut md)?;
+    out.write_all(crate::sanitize::inert(&String::from_utf8_lossy(&md)).as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Ask on the terminal; refuse when nobody can answer.
@@ -330,10 +378,7 @@ mod tests {
     #[test]
     fn storage_is_the_bots_unless_given() {
         let home = tempfile::tempdir().unwrap();
-        let global = GlobalArgs {
-            home: Some(home.path().to_path_buf()),
-            log: None,
-        };
+        let global = GlobalArgs::new(Some(home.path().to_path_buf()));
         assert_eq!(
             storage_dir(&global, &Where::default()).unwrap(),
             home.path().join("storage/terminal")

@@ -1,10 +1,13 @@
-//! `parlor model`: pull, list, path and verify models in `<home>/storage/models/`.
+//! `parlor model`: pull, list, path, verify and rm models in `<home>/storage/models/`.
+//! Progress bars are drawn on stderr, so stderr being a terminal decides whether they show.
 
 use crate::cli::GlobalArgs;
 use crate::models::{self, ModelSpec, PullOptions, PullOutcome};
 use indicatif::HumanBytes;
 use std::io::IsTerminal;
 use std::path::Path;
+
+mod rm;
 
 /// Subcommands of `parlor model`.
 #[derive(Debug, clap::Subcommand)]
@@ -16,7 +19,11 @@ pub enum Command {
         name: String,
     },
     /// Known and installed models, with sizes.
-    List,
+    List {
+        /// Print a JSON array (name, status, size, license, file, path) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the file a model name resolves to (exit 2 with a hint when it is missing).
     Path {
         /// Registry name, hf:owner/repo/file.gguf, or a path to a .gguf file.
@@ -28,14 +35,28 @@ pub enum Command {
         #[arg(default_value = models::DEFAULT_MODEL)]
         name: String,
     },
+    /// Delete a model file from storage/models/ (refused while a bot of the home uses it).
+    Rm {
+        /// Registry name, or the file name of a .gguf in storage/models/.
+        name: String,
+        /// Delete it even though a bot uses it.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Run `parlor model`.
 pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitCode> {
-    let dir = crate::home::Home::resolve(global.home.as_deref())?.models_dir();
+    let home = crate::home::Home::resolve(global.home.as_deref())?;
+    let dir = home.models_dir();
     match command {
         Command::Pull { name } => pull(&dir, &name).await,
-        Command::List => list(&dir),
+        Command::List { json: false } => list(&dir),
+        Command::List { json: true } => {
+            println!("{}", serde_json::Value::Array(list_json(&dir)?));
+            Ok(0)
+        }
+        Command::Rm { name, force } => rm::run(&home, &name, force),
         Command::Path { name } => {
             let path = models::resolve(&dir, &name)?;
             println!("{}", path.display());
@@ -48,7 +69,7 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super:
 async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
     let spec = models::spec_for(name)?;
     let opts = PullOptions {
-        progress: std::io::stdout().is_terminal(),
+        progress: progress_shown(),
         ..PullOptions::from_env()
     };
     let report = |line: &str| eprintln!("{line}");
@@ -82,6 +103,38 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
     Ok(0)
 }
 
+/// Progress bars are drawn on stderr: show them when stderr is a terminal (whatever stdout is).
+fn progress_shown() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// `installed`, `missing` or `wrong size`.
+fn status(row: &models::ListedModel) -> &'static str {
+    match (row.size_on_disk, row.expected_size) {
+        (None, _) => "missing",
+        (Some(a), Some(e)) if a != e => "wrong size",
+        (Some(_), _) => "installed",
+    }
+}
+
+/// `parlor model list --json`: one object per model.
+fn list_json(dir: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    Ok(models::list(dir)?
+        .iter()
+        .map(|row| {
+            serde_json::json!({
+                "name": row.name,
+                "status": status(row),
+                "size": row.size_on_disk,
+                "expected_size": row.expected_size,
+                "license": row.license,
+                "file": row.path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                "path": row.path.display().to_string(),
+            })
+        })
+        .collect())
+}
+
 fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
     let rows = models::list(dir)?;
     println!("models in {}", dir.display());
@@ -90,11 +143,7 @@ fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
         "name", "status", "size", "license"
     );
     for row in rows {
-        let status = match (row.size_on_disk, row.expected_size) {
-            (None, _) => "missing",
-            (Some(a), Some(e)) if a != e => "wrong size",
-            (Some(_), _) => "installed",
-        };
+        let status = status(&row);
         let size = row.size_on_disk.or(row.expected_size).unwrap_or(0);
         let file = row
             .path
@@ -126,7 +175,7 @@ fn spec_of(name: &str, path: &Path) -> Option<ModelSpec> {
 async fn verify(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
     let path = models::resolve(dir, name)?;
     let spec = spec_of(name, &path);
-    let progress = std::io::stdout().is_terminal();
+    let progress = progress_shown();
     let digest = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || models::digest(&path, progress)).await??

@@ -93,7 +93,7 @@ pub struct Report {
 /// Run `parlor test`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let home = Home::resolve(global.home.as_deref())?;
-    launch::init_logging(&home, global.log.as_deref())?;
+    crate::logging::init(&home, &global.log_options())?;
     let files = if args.files.is_empty() {
         testing::find_test_files(&home.personas_dir())
     } else {
@@ -263,24 +263,31 @@ async fn run_case(
     Ok(steps)
 }
 
+/// The human report of one case. Replies, messages and failures quote model and test text:
+/// each line is printed inert ([`crate::sanitize::inert_line`]), so a reply's escape sequences
+/// cannot act on the terminal (`--json` keeps them exact).
 fn print_case(case: &CaseReport) {
+    let line = |text: String| println!("{}", crate::sanitize::inert_line(&text));
     let mark = if case.passed { "PASS" } else { "FAIL" };
-    println!("{mark} {}: {} [{}]", case.file, case.name, case.persona);
+    line(format!(
+        "{mark} {}: {} [{}]",
+        case.file, case.name, case.persona
+    ));
     if let Some(e) = &case.error {
-        println!("    could not run: {e}");
+        line(format!("    could not run: {e}"));
     }
     for (i, s) in case.steps.iter().enumerate() {
         if case.passed {
             continue;
         }
-        println!("    step {}: user: {}", i + 1, s.user);
-        println!(
+        line(format!("    step {}: user: {}", i + 1, s.user));
+        line(format!(
             "      reply ({}): {}",
             testing::describe_source(&s.source),
             quote(&s.reply)
-        );
+        ));
         for f in &s.failures {
-            println!("      - {f}");
+            line(format!("      - {f}"));
         }
     }
 }

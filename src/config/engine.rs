@@ -28,6 +28,7 @@ pub(super) struct RawEngine {
     model: Option<String>,
     api_key_env: Option<String>,
     timeout_secs: Option<u64>,
+    extended_sampling: Option<bool>,
 }
 
 /// llama.cpp in this process.
@@ -67,6 +68,9 @@ pub struct OpenAiSpec {
     pub context: u32,
     /// Request timeout, seconds.
     pub timeout_secs: u64,
+    /// Send `top_k`, `min_p` and the repetition penalty too (llama-server, vLLM); false for
+    /// servers that refuse fields OpenAI does not have.
+    pub extended_sampling: bool,
 }
 
 /// The `engine:` section, validated.
@@ -94,6 +98,7 @@ pub(super) fn validate(
                 ("model", e.model.is_some()),
                 ("api_key_env", e.api_key_env.is_some()),
                 ("timeout_secs", e.timeout_secs.is_some()),
+                ("extended_sampling", e.extended_sampling.is_some()),
             ] {
                 if set {
                     check.error_hint(
@@ -172,6 +177,7 @@ pub(super) fn validate(
                 api_key_env: e.api_key_env,
                 context,
                 timeout_secs: e.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS),
+                extended_sampling: e.extended_sampling.unwrap_or(true),
             })
         }
     }

@@ -87,7 +87,8 @@ pub struct WebhookConfig {
     /// Public HTTPS URL Telegram posts to, e.g. `https://bot.example.com/tg`.
     pub url: String,
     /// Environment variable holding the secret token Telegram echoes in
-    /// `X-Telegram-Bot-Api-Secret-Token` (recommended).
+    /// `X-Telegram-Bot-Api-Secret-Token`; without it a random secret is made at each start.
+    /// Requests without the secret are refused either way.
     #[serde(default)]
     pub secret_env: Option<String>,
 }

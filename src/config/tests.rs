@@ -59,8 +59,20 @@ fn openai_bot() {
             api_key_env: Some("MY_KEY".into()),
             context: DEFAULT_CONTEXT,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            extended_sampling: true,
         })
     );
+    let strict = parse(
+        "persona: p\nengine:\n  kind: openai\n  base_url: https://api.openai.com/v1\n  model: gpt\n  extended_sampling: false\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        strict.engine(),
+        EngineSpec::OpenAi(OpenAiSpec {
+            extended_sampling: false,
+            ..
+        })
+    ));
 }
 
 #[test]

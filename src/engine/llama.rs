@@ -109,29 +109,13 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .map_err(|e| EngineError::Generation(format!("could not start llama.cpp: {e}")))
 }
 
-/// Physical cores (llama.cpp is slower with one thread per hyper-thread).
+/// Physical cores (llama.cpp is slower with one thread per hyper-thread), through `num_cpus`,
+/// which reads each OS's own topology (Linux, macOS, Windows, the BSDs) and falls back to the
+/// logical count where it cannot tell. Never more than the CPUs this process may use (a
+/// container's limit or an affinity mask).
 pub fn physical_cores() -> u32 {
-    let logical = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return logical;
-    };
-    let mut cores = std::collections::HashSet::new();
-    let mut physical = "";
-    for line in info.lines() {
-        if let Some(v) = line.strip_prefix("physical id") {
-            physical = v.trim_start_matches([' ', '\t', ':']);
-        } else if let Some(v) = line.strip_prefix("core id") {
-            cores.insert((
-                physical.to_string(),
-                v.trim_start_matches([' ', '\t', ':']).to_string(),
-            ));
-        }
-    }
-    if cores.is_empty() {
-        logical
-    } else {
-        (cores.len() as u32).min(logical)
-    }
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    num_cpus::get_physical().clamp(1, usable) as u32
 }
 
 impl LlamaEngine {
@@ -302,5 +286,32 @@ impl Engine for LlamaEngine {
 impl Drop for LlamaEngine {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// On Linux, the distinct (package, core) pairs of /proc/cpuinfo, within the usable CPUs.
+    #[test]
+    fn physical_cores_count_cores_not_hyper_threads() {
+        let usable = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let n = super::physical_cores();
+        assert!((1..=usable).contains(&n), "{n} of {usable}");
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+            return;
+        };
+        let mut cores = std::collections::HashSet::new();
+        let mut package = "";
+        for line in info.lines() {
+            let value = || line.split(':').nth(1).unwrap_or("").trim();
+            if line.starts_with("physical id") {
+                package = value();
+            } else if line.starts_with("core id") {
+                cores.insert((package, value()));
+            }
+        }
+        if !cores.is_empty() {
+            assert_eq!(n, (cores.len() as u32).min(usable));
+        }
     }
 }

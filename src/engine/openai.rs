@@ -34,6 +34,7 @@ pub struct OpenAiSettings {
 pub struct OpenAiEngine {
     settings: OpenAiSettings,
     client: reqwest::Client,
+    extended_sampling: bool,
 }
 
 impl OpenAiEngine {
@@ -44,7 +45,20 @@ impl OpenAiEngine {
             .user_agent(concat!("parlor/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EngineError::Remote(format!("could not set up the HTTP client: {e}")))?;
-        Ok(Self { settings, client })
+        Ok(Self {
+            settings,
+            client,
+            extended_sampling: true,
+        })
+    }
+
+    /// Whether requests carry the sampling parameters beyond OpenAI's own (`top_k`, `min_p`,
+    /// `repeat_penalty`, `repeat_last_n`, and `repetition_penalty`, vLLM's name): on by
+    /// default, for llama.cpp's llama-server and vLLM; off for servers that refuse unknown
+    /// fields (OpenAI's own API answers 400).
+    pub fn with_extended_sampling(mut self, on: bool) -> Self {
+        self.extended_sampling = on;
+        self
     }
 
     fn url(&self) -> String {
@@ -72,6 +86,33 @@ struct Body<'a> {
     seed: u32,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'a [String],
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extended: Option<Extended>,
+}
+
+/// The persona's sampling beyond OpenAI's parameters, under the names llama-server
+/// (`repeat_penalty`, `repeat_last_n`) and vLLM (`repetition_penalty`) read; each ignores the
+/// other's name. Both read `top_k` (at most 0 disables it) and `min_p`.
+#[derive(Debug, Serialize, PartialEq)]
+struct Extended {
+    top_k: i32,
+    min_p: f32,
+    repeat_penalty: f32,
+    repeat_last_n: i32,
+    repetition_penalty: f32,
+}
+
+impl Extended {
+    fn of(s: &super::Sampling) -> Self {
+        Self {
+            // Our 0 means "off"; vLLM takes -1 for that (older versions refuse 0).
+            top_k: if s.top_k > 0 { s.top_k } else { -1 },
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            repeat_last_n: s.repeat_last_n,
+            repetition_penalty: s.repeat_penalty,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -92,6 +133,7 @@ impl Engine for OpenAiEngine {
             client: self.client.clone(),
             url: self.url(),
             settings: self.settings.clone(),
+            extended_sampling: self.extended_sampling,
         };
         tokio::spawn(async move {
             let event = match call.run(&req, &tx).await {
@@ -127,6 +169,7 @@ struct Call {
     client: reqwest::Client,
     url: String,
     settings: OpenAiSettings,
+    extended_sampling: bool,
 }
 
 impl Call {
@@ -158,6 +201,7 @@ impl Call {
             top_p: req.sampling.top_p,
             seed: req.sampling.seed,
             stop: &req.stop,
+            extended: self.extended_sampling.then(|| Extended::of(&req.sampling)),
         };
         let mut request = self.client.post(&self.url).json(&body);
         if let Some(key) = &self.settings.api_key {

@@ -138,13 +138,3 @@ fn model_resolution() {
     assert_eq!(model_label("/a/b/own.gguf"), "own");
     assert_eq!(model_label("smollm2-135m"), "smollm2-135m");
 }
-
-#[test]
-fn logging_goes_to_the_home() {
-    let (_tmp, home) = seeded();
-    let path = init_logging(&home, Some("info")).unwrap();
-    assert_eq!(path, home.logs_dir().join("parlor.log"));
-    assert!(path.is_file());
-    let e = init_logging(&home, Some("parlor=notalevel")).unwrap_err();
-    assert!(e.to_string().starts_with("invalid log filter"), "{e}");
-}

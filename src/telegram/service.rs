@@ -40,6 +40,9 @@ pub enum TelegramError {
     /// The bot's store failed.
     #[error(transparent)]
     Bot(#[from] BotError),
+    /// The webhook secret is missing or not one Telegram accepts.
+    #[error("{0}")]
+    Secret(String),
     /// The metrics or webhook listener could not start.
     #[error("could not listen on \"{addr}\": {source}")]
     Listen {
@@ -187,11 +190,12 @@ impl Service {
         Ok(me)
     }
 
-    /// Run until `stop` fires: long polling (or the webhook when configured), then a graceful
+    /// Run until `stop` fires: connect (retrying an unreachable Bot API, see
+    /// [`super::startup`]), long polling (or the webhook when configured), then a graceful
     /// stop. Returns after everything is flushed.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), TelegramError> {
         let s = self.shared.clone();
-        self.connect().await?;
+        // Metrics first: while Telegram is unreachable, `/healthz` says "not ready".
         if let Some(addr) = s.cfg.metrics_addr.clone() {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -204,6 +208,11 @@ impl Service {
                 s.metrics.clone(),
                 s.shutdown.clone(),
             ));
+        }
+        if super::startup::connect(self, &stop).await?.is_none() {
+            // Stopped before Telegram was ever reached.
+            self.finish().await;
+            return Ok(());
         }
         self.resume_pending()?;
         let handoffs = tokio::spawn(s.handoffs.clone().expiry_loop(s.shutdown.clone()));

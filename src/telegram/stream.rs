@@ -59,6 +59,7 @@ pub async fn stream_reply(
         Streaming::Auto if !target.group && s.drafts.load(Relaxed) != 2 => Mode::Draft,
         Streaming::Auto => Mode::Edit,
     };
+    let started = std::time::Instant::now();
     let (tx, rx) = watch::channel(String::new());
     let shown = CancellationToken::new();
     let done = CancellationToken::new();
@@ -112,7 +113,10 @@ pub async fn stream_reply(
     let (final_text, result) = match end {
         End::Done(o) => {
             s.metrics.replies.fetch_add(1, Relaxed);
-            s.metrics.observe_ttft(o.stats.ttft_ms);
+            s.metrics.first_token.observe(o.stats.ttft_ms / 1000.0);
+            s.metrics
+                .reply_time
+                .observe(started.elapsed().as_secs_f64());
             s.metrics
                 .tokens_per_second_milli
                 .store((o.stats.tokens_per_second * 1000.0) as u64, Relaxed);

@@ -112,6 +112,15 @@ pub const BOT_USERNAME: &str = "acme_support_bot";
 impl FakeBotApi {
     /// Start on 127.0.0.1 with a random port; requests must use `token`.
     pub async fn start(token: &str) -> std::io::Result<Self> {
+        Self::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?, token)
+    }
+
+    /// Start on `addr` (a Bot API that comes up late, where a client already tries).
+    pub async fn start_at(addr: &str, token: &str) -> std::io::Result<Self> {
+        Self::serve(tokio::net::TcpListener::bind(addr).await?, token)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, token: &str) -> std::io::Result<Self> {
         let state = Arc::new(FakeState {
             token: token.to_string(),
             inner: Mutex::new(Inner {
@@ -122,7 +131,6 @@ impl FakeBotApi {
             changed: Notify::new(),
             updates_added: Notify::new(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = axum::Router::new()
             .route("/{bot}/{method}", axum::routing::post(handle).get(handle))

@@ -255,6 +255,8 @@ pub struct App {
     pub streaming_entry: bool,
     /// The app is leaving.
     pub quitting: bool,
+    /// No colours (`NO_COLOR` is set): emphasis by reverse video and bold only.
+    pub monochrome: bool,
 }
 
 /// What an app starts with.
@@ -301,6 +303,7 @@ impl App {
             notice: None,
             streaming_entry: false,
             quitting: false,
+            monochrome: !crate::cli::colour_allowed(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Markdown -> styled, wrapped terminal lines (pulldown-cmark): headings, emphasis, inline code,
 //! links, lists, block quotes, rules and fenced code blocks set apart with a gutter. Text must
-//! already be inert (see [`super::sanitize`]). Unclosed constructs of a reply that is still
+//! already be inert (see [`crate::sanitize`]). Unclosed constructs of a reply that is still
 //! streaming render as their closed form would, so the screen does not jump when they close.
 
 use super::wrap::{Logical, WrapKind, wrap_into};

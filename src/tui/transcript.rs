@@ -3,8 +3,8 @@
 //! however long the session is.
 
 use super::markdown;
-use super::sanitize::inert;
 use super::wrap::wrap_plain;
+use crate::sanitize::inert;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use std::cell::RefCell;

@@ -1,11 +1,12 @@
 //! `view`: the screen as a pure function of the [`App`] (`impl Widget for &App`): transcript,
 //! input box, status bar, and the overlay on top. Every piece of user or model text passes
-//! through [`super::sanitize`] first.
+//! through [`crate::sanitize`] first. With `NO_COLOR` the finished screen loses its colours
+//! ([`without_colours`]).
 
 use super::app::{App, ListMode, ModelState, Overlay, Status};
 use super::keys::HELP;
-use super::sanitize::inert_line;
 use super::transcript::Scroll;
+use crate::sanitize::inert_line;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -77,6 +78,26 @@ impl Widget for &App {
                     *selected,
                     "Enter start a session · Esc close",
                 );
+            }
+        }
+        if self.monochrome {
+            without_colours(area, buf);
+        }
+    }
+}
+
+/// `NO_COLOR`: every colour in `area` back to the terminal's own; what stood out by its
+/// background (status bar, selection) is shown in reverse video instead.
+pub fn without_colours(area: Rect, buf: &mut Buffer) {
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                if cell.bg != Color::Reset {
+                    cell.modifier |= Modifier::REVERSED;
+                }
+                cell.fg = Color::Reset;
+                cell.bg = Color::Reset;
+                cell.underline_color = Color::Reset;
             }
         }
     }
@@ -297,4 +318,46 @@ fn render_list(
         usize::from(inner.width),
         Style::new().fg(Color::Gray),
     );
+}
+
+#[cfg(all(test, feature = "bench"))]
+mod tests {
+    use super::*;
+
+    /// The screen of a small session, with or without colours.
+    fn screen(monochrome: bool) -> Buffer {
+        let mut app = crate::bench::tui::synthetic_app(4, 60, 20);
+        app.monochrome = monochrome;
+        let area = Rect::new(0, 0, 60, 20);
+        let mut buf = Buffer::empty(area);
+        (&app).render(area, &mut buf);
+        buf
+    }
+
+    #[test]
+    fn no_color_leaves_no_colour_and_keeps_the_status_bar_visible() {
+        let coloured = screen(false);
+        assert!(
+            coloured
+                .content
+                .iter()
+                .any(|c| c.bg != Color::Reset || c.fg != Color::Reset),
+            "the normal screen has colours"
+        );
+        let plain = screen(true);
+        assert!(
+            plain
+                .content
+                .iter()
+                .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+            "NO_COLOR screen has a colour"
+        );
+        // The status bar (last row) stood out by its background: now by reverse video.
+        let last = plain.area.bottom() - 1;
+        let cell = &plain[(0, last)];
+        assert!(cell.modifier.contains(Modifier::REVERSED), "{cell:?}");
+        // Same text either way.
+        let text = |b: &Buffer| b.content.iter().map(|c| c.symbol()).collect::<String>();
+        assert_eq!(text(&coloured), text(&plain));
+    }
 }

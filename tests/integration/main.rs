@@ -9,6 +9,7 @@ mod engine;
 mod faq_eval;
 mod knowledge;
 mod models;
+mod ops;
 mod remote;
 mod scripting;
 mod slots;

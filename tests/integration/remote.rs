@@ -22,7 +22,7 @@ use tokio::sync::{Notify, mpsc};
 
 /// What the fake server does with a request.
 #[derive(Clone)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     /// Stream these pieces, then a finish reason, usage and `[DONE]`.
     Stream(Vec<&'static str>),
     /// Answer with this status and body.
@@ -39,10 +39,10 @@ enum Behaviour {
 type Seen = (serde_json::Value, Option<String>);
 
 #[derive(Clone)]
-struct Fake {
+pub(crate) struct Fake {
     behaviour: Behaviour,
     /// Bodies and Authorization headers of the requests received.
-    seen: Arc<Mutex<Vec<Seen>>>,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     /// Signalled when an endless body is dropped (the client closed the connection).
     closed: Arc<Notify>,
 }
@@ -112,7 +112,7 @@ async fn completions(
 }
 
 /// Start a fake server; its base URL (ending in `/v1`) and shared state.
-async fn fake_server(behaviour: Behaviour) -> (String, Fake) {
+pub(crate) async fn fake_server(behaviour: Behaviour) -> (String, Fake) {
     let fake = Fake {
         behaviour,
         seen: Arc::default(),
@@ -194,6 +194,12 @@ async fn streamed_text_arrives_in_order_and_done_has_the_counts() {
     assert_eq!(body["temperature"], 0.0);
     assert_eq!(body["seed"], 42);
     assert_eq!(body["stop"], serde_json::json!(["\n\n"]));
+    // The persona's other sampling settings, under llama-server's and vLLM's names.
+    assert_eq!(body["top_k"], 40);
+    assert_eq!(body["min_p"], 0.05);
+    assert_eq!(body["repeat_penalty"], 1.1);
+    assert_eq!(body["repeat_last_n"], 64);
+    assert_eq!(body["repetition_penalty"], 1.1);
     assert_eq!(
         body["messages"],
         serde_json::json!([
@@ -391,3 +397,30 @@ async fn parlor_ask_with_a_remote_bot_file_streams_from_the_server() {
     assert_eq!(seen[0].0["model"], "served-model");
     assert_eq!(seen[0].1.as_deref(), Some("Bearer sk-from-env"));
 }
+
+#[tokio::test]
+async fn strict_servers_get_only_openais_own_sampling_fields() {
+    let (url, fake) = fake_server(Behaviour::Stream(vec!["ok"])).await;
+    let mut req = request();
+    req.sampling.top_k = 0;
+    collect(engine(&url, 10).generate(req.clone())).await;
+    collect(engine(&url, 10).with_extended_sampling(false).generate(req)).await;
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen[0].0["top_k"], -1, "top-k off is -1 (vLLM refuses 0)");
+    let strict = seen[1].0.as_object().unwrap();
+    for field in [
+        "top_k",
+        "min_p",
+        "repeat_penalty",
+        "repeat_last_n",
+        "repetition_penalty",
+    ] {
+        assert!(
+            !strict.contains_key(field),
+            "{field} sent to a strict server"
+        );
+    }
+    assert_eq!(strict["top_p"], 0.95);
+}
+
+mod llama_server;

@@ -182,6 +182,11 @@ async fn history_beyond_the_window_is_trimmed_and_the_trim_is_reported() {
         err.contains("context"),
         "a message too long for the window is refused: {err}"
     );
+    assert_eq!(
+        bot.transcript(session.id).unwrap().len(),
+        16,
+        "the refused message is not kept: it never reached the model"
+    );
 }
 
 /// `reply.finish()` with the real-engine deadline.

@@ -174,8 +174,11 @@ async fn sigterm_during_a_real_reply_marks_the_cut_exits_0_and_the_restart_answe
         "max_tokens: 64",
     );
     let fake = FakeBotApi::start(TOKEN).await.unwrap();
+    // stderr is a file, not a terminal (as under systemd): the log goes there too.
+    let stderr_path = home.path().join("stderr.txt");
+    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
     let mut child = command(home.path(), &fake, TOKEN)
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr_file)
         .spawn()
         .unwrap();
     until(&fake, "the bot to poll", |c| {
@@ -221,7 +224,16 @@ async fn sigterm_during_a_real_reply_marks_the_cut_exits_0_and_the_restart_answe
     assert!(!stored[1].1.trim().is_empty());
     assert_eq!(fake.unacknowledged(), 0);
 
-    let log = std::fs::read_to_string(home.path().join("storage/logs/parlor.log")).unwrap();
+    let mut log = String::new();
+    for f in std::fs::read_dir(home.path().join("storage/logs")).unwrap() {
+        log += &std::fs::read_to_string(f.unwrap().path()).unwrap();
+    }
+    // stderr was a file, not a terminal (as under systemd): the first run logged there too.
+    let journal = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        journal.contains("connected to telegram") && !journal.contains(TOKEN),
+        "stderr: {journal}"
+    );
     assert!(
         log.contains("connected to telegram")
             && log.contains("grace time over: cutting in-flight replies")

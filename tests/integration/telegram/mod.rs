@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod failures;
 mod handoff;
+mod operator;
 mod ops;
 mod real;
 mod reliability;

@@ -1,5 +1,6 @@
 //! Operations: Prometheus metrics and health, webhook mode, and group addressing.
 
+use super::operator::{SECRET_HEADER, free_addr, registered_secret};
 use super::{Harness, bot, bot_with_store, eventually, finals, test_config};
 use parlor::engine::ScriptedEngine;
 use parlor::telegram::TelegramConfig;
@@ -8,12 +9,6 @@ use parlor::testkit::fake_telegram::BOT_USERNAME;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-/// A free local port (bound and released; the service binds it right after).
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn metrics_and_health_are_served() {
@@ -75,6 +70,7 @@ async fn webhook_mode_registers_the_url_and_answers_posted_updates() {
     // The listener is bound before setWebhook is called, so it accepts now.
     let status = reqwest::Client::new()
         .post(&hook)
+        .header(SECRET_HEADER, registered_secret(&h))
         .json(&update)
         .send()
         .await
@@ -103,9 +99,14 @@ async fn concurrent_webhook_deliveries_are_each_handled_exactly_once() {
         json!({"update_id": 900 + stopper, "message": h.fake.message(stopper, stopper, "/stop")}),
     );
     let client = reqwest::Client::new();
+    let secret = registered_secret(&h);
     // Every update eight times, newest first, all at once.
     let posts = (0..8).flat_map(|_| updates.iter().rev()).map(|u| {
-        let req = client.post(&hook).json(u).send();
+        let req = client
+            .post(&hook)
+            .header(SECRET_HEADER, &secret)
+            .json(u)
+            .send();
         async move { req.await.expect("webhook reachable").status() }
     });
     let statuses = futures::future::join_all(posts).await;
@@ -116,7 +117,11 @@ async fn concurrent_webhook_deliveries_are_each_handled_exactly_once() {
     // One more message per chat: had a duplicate been queued, it would be answered first.
     let follow_ups = chats.iter().map(|&c| {
         let u = json!({"update_id": 1000 + c, "message": h.fake.message(c, c, "and then?")});
-        let req = client.post(&hook).json(&u).send();
+        let req = client
+            .post(&hook)
+            .header(SECRET_HEADER, &secret)
+            .json(&u)
+            .send();
         async move { req.await.expect("webhook reachable").status() }
     });
     futures::future::join_all(follow_ups).await;

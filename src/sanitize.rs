@@ -1,6 +1,9 @@
-//! Makes text inert before it reaches the terminal: control characters and escape sequences in
+//! Makes text inert before it reaches a terminal: control characters and escape sequences in
 //! model output, stored history or session names become visible caret forms (`^[`, `^G`, `^?`)
-//! or U+FFFD, so nothing the model writes can move the cursor, change colours or set titles.
+//! or U+FFFD, so nothing the model or a customer writes can move the cursor, change colours,
+//! set titles or take over the screen. Used by the TUI and by every command that prints stored
+//! or model text (`history show`, `history export` to a terminal, `ask`, `test`); exports to
+//! files and JSON stay exact.
 
 use std::borrow::Cow;
 
@@ -39,6 +42,16 @@ pub fn inert(text: &str) -> Cow<'_, str> {
 /// One line of text for a single-line place (status bar, list item): newlines become `⏎`.
 pub fn inert_line(text: &str) -> String {
     inert(text).replace('\n', "⏎")
+}
+
+/// `text` as it should reach an output: inert when the output is a terminal, exact otherwise
+/// (a file or a pipe gets the bytes that were stored or generated).
+pub fn for_output(text: &str, terminal: bool) -> Cow<'_, str> {
+    if terminal {
+        inert(text)
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn push_inert(out: &mut String, c: char) {
@@ -81,6 +94,12 @@ mod tests {
     #[test]
     fn clean_text_is_borrowed() {
         assert!(matches!(inert("plain ü 日本"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn outputs_other_than_terminals_get_the_exact_text() {
+        assert_eq!(for_output("a\x1b[2J", false), "a\x1b[2J");
+        assert_eq!(for_output("a\x1b[2J", true), "a^[[2J");
     }
 
     #[test]
