@@ -9,6 +9,9 @@ use crate::persona::library::Library;
 use crate::persona::session::SessionState;
 use crate::persona::{MacroContext, Persona};
 use crate::store::{SessionInfo, Store, StoreError, StoredMessage};
+use crate::support::MatchInfo;
+use crate::support::index::Retriever;
+use crate::support::turn::{self as grounded, Choice};
 use futures::Stream;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -66,6 +69,14 @@ pub struct TurnOutcome {
     pub ended: bool,
     /// A `handoff` rule asked for a human.
     pub handoff: bool,
+    /// The reply is grounded mode's "not sure" and offers a human (front ends may show a
+    /// button for the persona's handoff, e.g. `/human`).
+    pub offer_handoff: bool,
+    /// "Did you mean" choices offered by this reply (pick one with [`Bot::choose`], or by
+    /// sending its number).
+    pub choices: Vec<Choice>,
+    /// What FAQ retrieval saw: scores, runner-up, signal (also in `stats.retrieval`).
+    pub retrieval: Option<Box<MatchInfo>>,
 }
 
 /// Per-turn overrides (CLI flags, tests).
@@ -115,6 +126,8 @@ struct Inner {
     persona: RwLock<Arc<Persona>>,
     engine: RwLock<Arc<dyn Engine>>,
     store: Store,
+    /// FAQ retrieval (embedding model and cached vectors, or lexical only).
+    retriever: RwLock<Retriever>,
     /// Where personas named by `switch_persona` rules are found.
     library: OnceLock<Library>,
 }
@@ -133,6 +146,7 @@ impl Bot {
                 persona: RwLock::new(Arc::new(persona)),
                 engine: RwLock::new(engine),
                 store,
+                retriever: RwLock::new(Retriever::default()),
                 library: OnceLock::new(),
             }),
         }
@@ -154,6 +168,88 @@ impl Bot {
             .persona
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(persona);
+    }
+
+    /// Use `retriever` for FAQ matching from now on (launch loads the embedding model).
+    pub fn set_retriever(&self, retriever: Retriever) {
+        *self
+            .inner
+            .retriever
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = retriever;
+    }
+
+    /// The FAQ retriever.
+    pub fn retriever(&self) -> Retriever {
+        self.inner
+            .retriever
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Why semantic FAQ search is off, when it is and the persona has an FAQ (for status lines
+    /// and `ask --json`).
+    pub fn retrieval_notice(&self) -> Option<String> {
+        if self.persona().faq().entries().is_empty() {
+            return None;
+        }
+        self.retriever().notice().map(str::to_string)
+    }
+
+    /// Answer `session` with FAQ entry `id`, as if the user picked it from offered choices
+    /// (the entry's first question is stored as the user's message).
+    pub fn choose(&self, session: SessionId, id: &str) -> Reply {
+        let (tx, rx) = mpsc::channel(REPLY_BUFFER);
+        let bot = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let persona = bot.session_persona(session);
+            let Some(entry) = persona.faq().entry(&id) else {
+                let _ = tx
+                    .send(ReplyEvent::Failed(format!(
+                        "there is no FAQ entry \"{id}\""
+                    )))
+                    .await;
+                return;
+            };
+            let question = entry.questions.first().cloned().unwrap_or_default();
+            let stored = bot
+                .inner
+                .store
+                .append_message(session, StoredMessage::new(Role::User, question))
+                .and_then(|_| bot.inner.store.flush());
+            if let Err(e) = stored {
+                let _ = tx
+                    .send(ReplyEvent::Failed(format!(
+                        "could not save your choice: {e}"
+                    )))
+                    .await;
+                return;
+            }
+            let ctx = MacroContext::default();
+            let text = persona.faq_answer(&id, &ctx).unwrap_or_default();
+            let after = After {
+                persona: persona.name().to_string(),
+                ended: false,
+                handoff: false,
+                offer_handoff: false,
+                retrieval: Some(Box::new(picked_info(&id))),
+            };
+            let window = bot.engine().context_window();
+            bot.answer_scripted(
+                session,
+                text,
+                ReplySource::Faq(id),
+                started,
+                window,
+                after,
+                tx,
+            )
+            .await;
+        });
+        Reply { rx }
     }
 
     /// The engine.
@@ -336,6 +432,7 @@ impl Bot {
         let engine = self.engine();
         let store = &self.inner.store;
 
+        let last_bot: Option<StoredMessage>;
         let history = match store.recent_messages(session, HISTORY_LOAD_LIMIT) {
             Ok(mut msgs) => {
                 // The last stored message is the one being answered.
@@ -345,6 +442,7 @@ impl Bot {
                 {
                     msgs.pop();
                 }
+                last_bot = msgs.last().filter(|m| m.role == Role::Assistant).cloned();
                 msgs.into_iter()
                     .filter(|m| !m.text.is_empty())
                     .map(|m| ChatMessage::new(m.role, m.text))
@@ -374,7 +472,48 @@ impl Bot {
             seed: session.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ history.len() as u64,
         };
         let first_message = !history.iter().any(|m| m.role == Role::User);
-        let intercept = persona.intercept(&text, first_message, &ctx);
+        if let Some(id) = grounded::picked(&persona, last_bot.as_ref(), &text) {
+            let answer = persona.faq_answer(&id, &ctx).unwrap_or_default();
+            let after = After {
+                persona: persona.name().to_string(),
+                ended: state.ended,
+                handoff: state.handoff,
+                offer_handoff: false,
+                retrieval: Some(Box::new(picked_info(&id))),
+            };
+            let window = engine.context_window();
+            self.answer_scripted(
+                session,
+                answer,
+                ReplySource::Faq(id),
+                started,
+                window,
+                after,
+                tx,
+            )
+            .await;
+            return;
+        }
+        let ranking = {
+            let (retriever, p, t) = (self.retriever(), persona.clone(), text.clone());
+            match tokio::task::spawn_blocking(move || retriever.rank(&p, &t)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx
+                        .send(ReplyEvent::Failed(format!("FAQ search failed: {e}")))
+                        .await;
+                    return;
+                }
+            }
+        };
+        let intercept = persona.intercept_ranked(&text, first_message, &ctx, &ranking);
+        if !persona.faq().entries().is_empty() {
+            tracing::debug!(
+                session = session.0,
+                faq = %intercept.retrieval.summary(),
+                "FAQ match"
+            );
+        }
         if state.apply(&intercept.actions) || reopened {
             if let Err(e) = state.save(store, session) {
                 let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
@@ -392,14 +531,27 @@ impl Bot {
             persona: persona.name().to_string(),
             ended: state.ended,
             handoff: state.handoff,
+            offer_handoff: intercept.offer_handoff,
+            retrieval: Some(Box::new(intercept.retrieval.clone()))
+                .filter(|_| !persona.faq().entries().is_empty()),
         };
+        if intercept.offer_handoff {
+            tracing::info!(session = session.0, faq = %intercept.retrieval.summary(), "not sure: nothing relevant in the facts");
+        }
         if let Some((reply, source)) = intercept.reply {
             self.answer_scripted(session, reply, source, started, window, after, tx)
                 .await;
             return;
         }
         let counter = |m: &[ChatMessage]| engine.count_tokens(m);
-        let prompt = match persona.render_prompt(&history, &text, &ctx, window, &counter) {
+        let prompt = match persona.render_prompt_injecting(
+            &history,
+            &text,
+            &ctx,
+            window,
+            &counter,
+            intercept.inject,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 let _ = tx.send(ReplyEvent::Failed(e.to_string())).await;
@@ -447,6 +599,10 @@ impl Bot {
                     ttft_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
                     completion_tokens += 1;
                     reply.push_str(&piece);
+                    // Grounded replies are checked before anyone sees them.
+                    if intercept.grounded {
+                        continue;
+                    }
                     if tx.send(ReplyEvent::Token(piece)).await.is_err() {
                         // The front end dropped the reply: stop the engine (drop its stream).
                         break Ok(cancelled_stats(completion_tokens));
@@ -470,6 +626,7 @@ impl Bot {
                     context_window: window,
                     finish: g.finish,
                     injected: prompt.injected.clone(),
+                    retrieval: after.retrieval.clone(),
                 };
                 (stats, None)
             }
@@ -486,6 +643,26 @@ impl Bot {
             ),
         };
         let interrupted = stats.finish == FinishReason::Cancelled;
+        let mut stats = stats;
+        let mut after = after;
+        let mut source = ReplySource::Model;
+        if intercept.grounded && failure.is_none() && !interrupted {
+            let mut info = after.retrieval.clone().map(|b| *b).unwrap_or_default();
+            if let Some(instead) = grounded::check_reply(&persona, &ctx, &reply, &mut info) {
+                tracing::warn!(
+                    session = session.0,
+                    invented = ?info.invented,
+                    reply = %reply,
+                    "grounded reply stated specifics not in the facts; replaced by the not-sure reply"
+                );
+                reply = instead;
+                source = ReplySource::Unsure;
+                after.offer_handoff = persona.grounding().raw.offer_handoff;
+            }
+            stats.retrieval = Some(Box::new(info.clone()));
+            after.retrieval = Some(Box::new(info));
+            let _ = tx.send(ReplyEvent::Token(reply.clone())).await;
+        }
         if failure.is_some() && reply.is_empty() {
             // Nothing to keep: the user message stays, unanswered, for a retry.
             let _ = tx
@@ -494,6 +671,7 @@ impl Bot {
             return;
         }
         let mut msg = StoredMessage::new(Role::Assistant, reply.clone());
+        msg.source = source.clone();
         msg.tokens = Some(stats.completion_tokens);
         msg.interrupted = interrupted;
         msg.stats = Some(stats.clone());
@@ -506,11 +684,14 @@ impl Bot {
             (Ok(m), None) => ReplyEvent::Done(TurnOutcome {
                 text: reply,
                 stats,
-                source: ReplySource::Model,
+                source,
                 seq: m.seq,
                 persona: after.persona,
                 ended: after.ended,
                 handoff: after.handoff,
+                offer_handoff: after.offer_handoff,
+                choices: Vec::new(),
+                retrieval: after.retrieval,
             }),
         };
         let _ = tx.send(event).await;
@@ -532,7 +713,12 @@ impl Bot {
         let stats = TurnStats {
             ttft_ms: started.elapsed().as_secs_f64() * 1000.0,
             context_window: window,
+            retrieval: after.retrieval.clone(),
             ..Default::default()
+        };
+        let choices = match source {
+            ReplySource::Choices => grounded::offered(&self.persona(), after.retrieval.as_deref()),
+            _ => Vec::new(),
         };
         let mut msg = StoredMessage::new(Role::Assistant, text.clone());
         msg.source = source.clone();
@@ -551,6 +737,9 @@ impl Bot {
                     persona: after.persona,
                     ended: after.ended,
                     handoff: after.handoff,
+                    offer_handoff: after.offer_handoff,
+                    choices,
+                    retrieval: after.retrieval,
                 })
             }
             Err(e) => ReplyEvent::Failed(format!("could not save the reply: {e}")),
@@ -564,6 +753,21 @@ struct After {
     persona: String,
     ended: bool,
     handoff: bool,
+    offer_handoff: bool,
+    retrieval: Option<Box<MatchInfo>>,
+}
+
+/// Retrieval info of an answer the user picked from choices.
+fn picked_info(id: &str) -> MatchInfo {
+    MatchInfo {
+        best: Some(crate::support::EntryScore {
+            id: id.to_string(),
+            score: 1.0,
+            lexical: 1.0,
+            semantic: None,
+        }),
+        ..Default::default()
+    }
 }
 
 fn cancelled_stats(completion_tokens: u32) -> crate::engine::GenerationStats {

@@ -6,9 +6,11 @@ pub mod bench;
 pub mod chat;
 pub mod check;
 pub mod debug;
+pub mod eval;
 pub mod history;
 pub mod model;
 pub mod persona;
+pub mod report;
 pub mod telegram;
 pub mod test;
 
@@ -29,6 +31,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCo
         Command::Test(a) => test::run(global, a).await,
         Command::Persona(c) => persona::run(global, c),
         Command::Bench(a) => bench::run(global, a).await,
+        Command::Eval(a) => eval::run(global, a).await,
+        Command::Report(a) => report::run(global, a),
         Command::Debug(c) => debug::run(global, c).await,
     }
 }

@@ -14,6 +14,8 @@
 //! - [`engine`]: the [`engine::Engine`] trait: llama.cpp, scripted (tests), OpenAI-compatible.
 //! - [`models`]: registry, `model pull`, path resolution.
 //! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine).
+//! - [`support`]: grounded support: hybrid FAQ retrieval (embeddings in-process), the facts
+//!   check, handoff intent, choices, `parlor eval` and `parlor report`.
 //! - [`bot`]: [`bot::Bot`] = persona + engine + store; `turn()` streams a [`bot::Reply`].
 //! - [`tui`], [`telegram`]: the front ends.
 //! - [`bench`]: `parlor bench`, the performance report.
@@ -31,6 +33,7 @@ pub mod launch;
 pub mod models;
 pub mod persona;
 pub mod store;
+pub mod support;
 pub mod telegram;
 pub mod tui;
 pub mod yaml;

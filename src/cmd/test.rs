@@ -46,6 +46,9 @@ pub struct StepReport {
     pub handoff: bool,
     /// Broken expectations.
     pub failures: Vec<String>,
+    /// FAQ scores (best, runner-up) for this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Box<crate::support::MatchInfo>>,
 }
 
 /// One case's result.
@@ -132,6 +135,7 @@ pub async fn run_files(
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut engines: HashMap<String, Arc<dyn Engine>> = HashMap::new();
+    let retriever = launch::retriever(home);
     for path in files {
         let file = crate::yaml::display_path(path);
         let tests = match testing::load(path) {
@@ -153,7 +157,7 @@ pub async fn run_files(
                 .or_else(|| tests.persona.clone())
                 .or_else(|| bot_args.persona.clone())
                 .unwrap_or_default();
-            let result = run_case(home, bot_args, &persona, case, &mut engines).await;
+            let result = run_case(home, bot_args, &persona, case, &mut engines, &retriever).await;
             let case_report = match result {
                 Ok(steps) => CaseReport {
                     file: file.clone(),
@@ -177,7 +181,9 @@ pub async fn run_files(
                 match s.source {
                     ReplySource::Faq(_) => counts.faq += 1,
                     ReplySource::Rule(_) => counts.rule += 1,
-                    ReplySource::Model => counts.model += 1,
+                    ReplySource::Model | ReplySource::Choices | ReplySource::Unsure => {
+                        counts.model += 1
+                    }
                 }
             }
             if case_report.passed {
@@ -200,6 +206,7 @@ async fn run_case(
     persona: &str,
     case: &TestCase,
     engines: &mut HashMap<String, Arc<dyn Engine>>,
+    retriever: &crate::support::index::Retriever,
 ) -> anyhow::Result<Vec<StepReport>> {
     let args = BotArgs {
         persona: Some(persona.to_string()),
@@ -223,6 +230,7 @@ async fn run_case(
         ..plan.persona.sampling().clone()
     };
     let bot = Bot::new(plan.persona, engine, store.clone());
+    bot.set_retriever(retriever.clone());
     let session = bot.new_session(Some("test"))?;
     let mut steps = Vec::new();
     for step in &case.steps {
@@ -230,12 +238,13 @@ async fn run_case(
             sampling: Some(sampling.clone()),
             ..Default::default()
         };
-        let (reply, source, mut failures) =
+        let (reply, source, retrieval, mut failures) =
             match bot.turn_with(session.id, &step.user, opts).finish().await {
-                Ok(o) => (o.text, o.source, Vec::new()),
+                Ok(o) => (o.text, o.source, o.retrieval, Vec::new()),
                 Err(msg) => (
                     String::new(),
                     ReplySource::Model,
+                    None,
                     vec![format!("the turn failed: {msg}")],
                 ),
             };
@@ -254,6 +263,7 @@ async fn run_case(
             source,
             handoff,
             failures,
+            retrieval,
         });
     }
     Ok(steps)
@@ -275,6 +285,9 @@ fn print_case(case: &CaseReport) {
             testing::describe_source(&s.source),
             quote(&s.reply)
         );
+        if let Some(r) = &s.retrieval {
+            println!("      FAQ match: {}", r.summary());
+        }
         for f in &s.failures {
             println!("      - {f}");
         }

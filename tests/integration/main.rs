@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod engine;
 mod faq_eval;
+mod grounded;
 mod models;
 mod remote;
 mod scripting;
