@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set-up shared by scripts/run.sh and scripts/test.sh: checks the Rust toolchain, installs the
 # system packages llama-cpp-2 needs (apt, when root and missing), builds parlor and fetches the
-# default model through `parlor model pull`.
+# default model and the sentence-embedding model through `parlor model pull`.
 #
 # Sourced by the other scripts (functions only). Run directly, it does the whole set-up for a
 # debug build: `bash scripts/setup.sh`.
@@ -11,6 +11,9 @@
 PARLOR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PARLOR_DEFAULT_MODEL="smollm2-135m"
 PARLOR_DEFAULT_MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+# Sentence embeddings for semantic FAQ search (grounded support); from PyPI, verified by parlor.
+PARLOR_EMBEDDING_MODEL="minilm-l6"
+PARLOR_EMBEDDING_MODEL_FILE="all-MiniLM-L6-v2.zip"
 
 # Prefixed so the output of the set-up stands apart from cargo's.
 say() { printf '[setup] %s\n' "$*"; }
@@ -110,11 +113,25 @@ fetch_default_model() {
     local bin="$1" home="$2"
     if [ -f "$home/storage/models/$PARLOR_DEFAULT_MODEL_FILE" ]; then
         say "model $PARLOR_DEFAULT_MODEL: present in $home/storage/models/"
+    else
+        say "fetching the default model ($PARLOR_DEFAULT_MODEL, about 98 MB)"
+        "$bin" --home "$home" model pull "$PARLOR_DEFAULT_MODEL" ||
+            die "could not fetch the default model; see the messages above"
+    fi
+    fetch_embedding_model "$bin" "$home"
+}
+
+# fetch_embedding_model BINARY HOME: the sentence-embedding model of semantic FAQ search
+# (without it parlor falls back to word matching, with a notice).
+fetch_embedding_model() {
+    local bin="$1" home="$2"
+    if [ -f "$home/storage/models/$PARLOR_EMBEDDING_MODEL_FILE" ]; then
+        say "model $PARLOR_EMBEDDING_MODEL: present in $home/storage/models/"
         return 0
     fi
-    say "fetching the default model ($PARLOR_DEFAULT_MODEL, about 98 MB)"
-    "$bin" --home "$home" model pull "$PARLOR_DEFAULT_MODEL" ||
-        die "could not fetch the default model; see the messages above"
+    say "fetching the embedding model ($PARLOR_EMBEDDING_MODEL, about 83 MB)"
+    "$bin" --home "$home" model pull "$PARLOR_EMBEDDING_MODEL" ||
+        die "could not fetch the embedding model; see the messages above"
 }
 
 setup_main() {

@@ -22,6 +22,7 @@ install_system_packages
 build debug
 fetch_default_model "$PARLOR_ROOT/target/debug/parlor" "$PARLOR_ROOT"
 export PARLOR_TEST_MODEL="$PARLOR_ROOT/storage/models/$PARLOR_DEFAULT_MODEL_FILE"
+export PARLOR_TEST_EMBEDDING_MODEL="$PARLOR_ROOT/storage/models/$PARLOR_EMBEDDING_MODEL_FILE"
 setup_secs=$(($(date +%s) - started))
 
 results=()

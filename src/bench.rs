@@ -6,12 +6,14 @@ mod concurrency;
 pub mod floor;
 mod llama;
 mod resume;
+mod retrieval;
 pub mod telegram;
 mod throughput;
 pub mod tui;
 mod turns;
 
 pub use llama::{BenchError, LlamaBench, run_llama_sections};
+pub use retrieval::run_retrieval_section;
 
 use serde::Serialize;
 

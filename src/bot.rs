@@ -27,6 +27,7 @@ use crate::persona::library::Library;
 use crate::persona::session::SessionState;
 use crate::persona::watch::{self, WatchHandle};
 use crate::store::{Store, StoreError};
+use crate::support::index::Retriever;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -42,6 +43,8 @@ struct Inner {
     persona: RwLock<Arc<Persona>>,
     engine: RwLock<Arc<dyn Engine>>,
     store: Store,
+    /// FAQ retrieval (embedding model and cached vectors, or lexical only).
+    retriever: RwLock<Retriever>,
     /// Where personas named by `switch_persona` rules are found.
     library: OnceLock<Library>,
 }
@@ -60,6 +63,7 @@ impl Bot {
                 persona: RwLock::new(Arc::new(persona)),
                 engine: RwLock::new(engine),
                 store,
+                retriever: RwLock::new(Retriever::default()),
                 library: OnceLock::new(),
             }),
         }
@@ -81,6 +85,33 @@ impl Bot {
             .persona
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(persona);
+    }
+
+    /// Use `retriever` for FAQ matching from now on (launch loads the embedding model).
+    pub fn set_retriever(&self, retriever: Retriever) {
+        *self
+            .inner
+            .retriever
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = retriever;
+    }
+
+    /// The FAQ retriever.
+    pub fn retriever(&self) -> Retriever {
+        self.inner
+            .retriever
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Why semantic FAQ search is off, when it is and the persona has an FAQ (for status lines
+    /// and `ask --json`).
+    pub fn retrieval_notice(&self) -> Option<String> {
+        if self.persona().faq().entries().is_empty() {
+            return None;
+        }
+        self.retriever().notice().map(str::to_string)
     }
 
     /// The engine.

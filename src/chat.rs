@@ -65,6 +65,12 @@ pub enum ReplySource {
     Faq(String),
     /// Answered by the persona rule with this id.
     Rule(String),
+    /// "Did you mean": FAQ entries offered as numbered choices (ids in the turn's
+    /// [`crate::matching::MatchInfo::choices`]).
+    Choices,
+    /// Grounded mode's honest "not sure": nothing relevant was found, or the generated reply
+    /// stated specifics the facts do not contain.
+    Unsure,
 }
 
 /// Numbers about one turn, shown in status bars, `--json` output and benchmarks.
@@ -89,6 +95,9 @@ pub struct TurnStats {
     /// Facts the persona injected into the prompt (`faq:ID`, `knowledge:ID`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub injected: Vec<String>,
+    /// What FAQ retrieval saw (scores, runner-up, choices, invented specifics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Box<crate::matching::MatchInfo>>,
 }
 
 /// Why a reply ended.

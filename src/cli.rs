@@ -42,6 +42,10 @@ pub enum Command {
     Telegram(crate::cmd::telegram::Args),
     /// Run conversation tests (*.test.yaml).
     Test(crate::cmd::test::Args),
+    /// Score FAQ answers, handoffs and honesty on eval files (real engine, greedy).
+    Eval(crate::cmd::eval::Args),
+    /// What support customers asked that the FAQ did not answer, handoffs, FAQ hits.
+    Report(crate::cmd::report::Args),
     /// Import and export personas (Character Card V2/V3, Ollama Modelfile).
     #[command(subcommand)]
     Persona(crate::cmd::persona::Command),

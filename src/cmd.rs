@@ -8,9 +8,11 @@ pub mod chat;
 pub mod check;
 #[cfg(feature = "testkit")]
 pub mod debug;
+pub mod eval;
 pub mod history;
 pub mod model;
 pub mod persona;
+pub mod report;
 pub mod telegram;
 pub mod test;
 
@@ -43,6 +45,8 @@ pub async fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCo
         Command::Persona(c) => persona::run(global, c),
         #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(global, a).await,
+        Command::Eval(a) => eval::run(global, a).await,
+        Command::Report(a) => report::run(global, a),
         #[cfg(feature = "testkit")]
         Command::Debug(c) => debug::run(global, c).await,
         Command::Completions { shell } => {

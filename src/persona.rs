@@ -3,6 +3,7 @@
 //! prompt for a turn within the context budget ([`prompt`]).
 
 pub mod faq;
+pub mod grounding;
 pub mod knowledge;
 pub mod library;
 pub mod macros;
@@ -213,6 +214,32 @@ impl Persona {
         window: u32,
         count: &dyn Fn(&[ChatMessage]) -> Result<u32, EngineError>,
     ) -> Result<Prompt, EngineError> {
+        self.render(history, user_text, ctx, window, count, None)
+    }
+
+    /// [`Persona::render_prompt`] with the FAQ entry (index) to give the model as a fact
+    /// chosen by retrieval (`None`: none).
+    pub fn render_prompt_injecting(
+        &self,
+        history: &[ChatMessage],
+        user_text: &str,
+        ctx: &MacroContext,
+        window: u32,
+        count: &dyn Fn(&[ChatMessage]) -> Result<u32, EngineError>,
+        inject: Option<usize>,
+    ) -> Result<Prompt, EngineError> {
+        self.render(history, user_text, ctx, window, count, Some(inject))
+    }
+
+    fn render(
+        &self,
+        history: &[ChatMessage],
+        user_text: &str,
+        ctx: &MacroContext,
+        window: u32,
+        count: &dyn Fn(&[ChatMessage]) -> Result<u32, EngineError>,
+        inject: Option<Option<usize>>,
+    ) -> Result<Prompt, EngineError> {
         let budget = window.saturating_sub(self.reply_reserve_for(window));
         let mut preamble = self.preamble(ctx);
         // Tokens of a text alone: the templated message minus an empty one's overhead.
@@ -222,7 +249,10 @@ impl Persona {
             Ok(n) => n.saturating_sub(overhead),
             Err(_) => knowledge::estimate_tokens(t),
         };
-        let facts = self.facts(history, user_text, ctx, &text_tokens);
+        let facts = match inject {
+            None => self.facts(history, user_text, ctx, &text_tokens),
+            Some(faq) => self.facts_with(history, ctx, &text_tokens, user_text, faq),
+        };
         preamble[0].content =
             script::system_with_facts(std::mem::take(&mut preamble[0].content), &facts);
         let mut prompt = prompt::fit(

@@ -98,6 +98,8 @@ fn plan_with(
             state,
             opts,
             engine_window: window,
+            ranking: None,
+            last_reply: None,
         },
         &persona_for,
         &words,
@@ -275,4 +277,125 @@ fn a_message_that_cannot_fit_cannot_be_answered() {
         "{:?}",
         d.plan
     );
+}
+
+const DESK: &str = r#"name: Desk
+system: You are the help desk of Desk Ltd.
+faq:
+  threshold: 0.7
+  inject_threshold: 0.35
+  entries:
+    - id: returns
+      questions: ["Can I return an item?"]
+      answer: "Returns are free within 30 days."
+    - id: warranty
+      questions: ["How long is the warranty?"]
+      answer: "The warranty lasts 2 years."
+grounding:
+  enabled: true
+  not_sure: "I am not sure. Type /human for a colleague."
+"#;
+
+fn desk(_: &SessionState) -> Arc<Persona> {
+    Arc::new(Persona::parse(Path::new("personas/desk.yaml"), DESK).expect("valid persona"))
+}
+
+/// A ranking as the hybrid retriever would give it: (entry, score), best first.
+fn ranked(scores: &[(usize, f32)]) -> crate::matching::Ranking {
+    crate::matching::Ranking {
+        scored: scores
+            .iter()
+            .map(|&(entry, score)| crate::matching::retrieval::Scored {
+                entry,
+                lexical: score,
+                semantic: Some(score),
+                score,
+            })
+            .collect(),
+        signal: crate::matching::retrieval::Signal::Hybrid,
+        asks_for_person: false,
+    }
+}
+
+fn plan_desk(
+    text: &str,
+    ranking: &crate::matching::Ranking,
+    last: Option<&StoredMessage>,
+) -> Decision {
+    plan_turn(
+        TurnInput {
+            session: SessionId(3),
+            text,
+            history: &[],
+            state: SessionState::default(),
+            opts: &TurnOptions::default(),
+            engine_window: 4096,
+            ranking: Some(ranking),
+            last_reply: last,
+        },
+        &desk,
+        &words,
+    )
+}
+
+#[test]
+fn grounded_mode_says_not_sure_and_offers_a_human_when_nothing_is_relevant() {
+    let d = plan_desk("do you sell laptops", &ranked(&[(0, 0.1), (1, 0.05)]), None);
+    assert_eq!(
+        d.plan,
+        TurnPlan::NotSure {
+            text: "I am not sure. Type /human for a colleague.".into(),
+            offer_handoff: true,
+        }
+    );
+    let info = d.retrieval.expect("the FAQ's scores are reported");
+    assert_eq!(info.best.expect("a best entry").id, "returns");
+    assert_eq!(info.runner_up.expect("a runner-up").id, "warranty");
+}
+
+#[test]
+fn a_confident_match_answers_and_two_close_ones_are_offered_as_numbered_choices() {
+    let d = plan_desk("send it back?", &ranked(&[(0, 0.9), (1, 0.2)]), None);
+    assert!(matches!(d.plan, TurnPlan::FaqAnswer { ref entry, .. } if entry == "returns"));
+
+    let d = plan_desk("how long do I have", &ranked(&[(1, 0.5), (0, 0.48)]), None);
+    let TurnPlan::OfferChoices { text, choices } = &d.plan else {
+        panic!("expected choices, got {:?}", d.plan);
+    };
+    let ids: Vec<&str> = choices.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["warranty", "returns"]);
+    assert!(text.contains("1. How long is the warranty?"), "{text}");
+
+    // The next message "2" picks the second choice, whatever the retriever thinks of "2".
+    let mut offered = StoredMessage::new(Role::Assistant, text.clone());
+    offered.source = ReplySource::Choices;
+    offered.stats = Some(crate::chat::TurnStats {
+        retrieval: d.retrieval.clone(),
+        ..Default::default()
+    });
+    let picked = plan_desk("2", &ranked(&[]), Some(&offered));
+    assert_eq!(
+        picked.plan,
+        TurnPlan::FaqAnswer {
+            entry: "returns".into(),
+            text: "Returns are free within 30 days.".into()
+        }
+    );
+}
+
+#[test]
+fn small_talk_goes_to_the_model_and_its_reply_is_checked_against_the_facts() {
+    // Grounded mode lets small talk through to the model, never unchecked.
+    let d = plan_desk("thanks", &ranked(&[(1, 0.1)]), None);
+    let g = generation(&d);
+    assert!(g.injected.is_empty(), "{:?}", g.injected);
+    let check = g.check.as_ref().expect("grounded replies are checked");
+    assert!(
+        check
+            .invented("You are welcome! The warranty lasts 2 years.")
+            .is_empty()
+    );
+    assert!(!check.invented("The warranty lasts 5 years.").is_empty());
+    assert!(check.offer_handoff);
+    assert!(check.not_sure.starts_with("I am not sure."));
 }

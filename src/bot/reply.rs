@@ -3,6 +3,8 @@
 
 use crate::chat::{ReplySource, TurnStats};
 use crate::engine::Sampling;
+use crate::matching::MatchInfo;
+use crate::support::turn::Choice;
 use futures::Stream;
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +51,14 @@ pub struct TurnOutcome {
     /// A `handoff` rule asked for a human (in this turn or an earlier one of the session,
     /// until a front end takes the request with [`Bot::take_handoff`](super::Bot::take_handoff)).
     pub handoff: bool,
+    /// The reply is grounded mode's "not sure" and offers a human (front ends may show a
+    /// button for the persona's handoff, e.g. `/human`).
+    pub offer_handoff: bool,
+    /// "Did you mean" choices offered by this reply (pick one with
+    /// [`Bot::choose`](super::Bot::choose), or by sending its number).
+    pub choices: Vec<Choice>,
+    /// What FAQ retrieval saw: scores, runner-up, signal (also in `stats.retrieval`).
+    pub retrieval: Option<Box<MatchInfo>>,
 }
 
 /// Per-turn overrides (CLI flags, tests).

@@ -9,6 +9,7 @@ use super::plan::{Decision, Generation, TurnInput, TurnPlan, plan_turn};
 use super::reply::{Reply, ReplyEvent, ReplySender, TurnOptions, TurnOutcome};
 use crate::chat::{ChatMessage, FinishReason, ReplySource, Role, SessionId, TurnStats};
 use crate::engine::{EngineEvent, GenerationStats};
+use crate::matching::MatchInfo;
 use crate::persona::session::SessionState;
 use crate::store::{StoreError, StoredMessage};
 use std::time::Instant;
@@ -34,7 +35,7 @@ impl Bot {
         tokio::spawn(async move {
             let started = Instant::now();
             // The history is read before the message is stored, so it is never read back.
-            let history = match bot.history(session) {
+            let (history, last_reply) = match bot.history(session) {
                 Ok(h) => h,
                 Err(e) => return fail(&out, e.to_string()).await,
             };
@@ -45,7 +46,75 @@ impl Bot {
             if let Err(e) = stored {
                 return fail(&out, format!("could not save your message: {e}")).await;
             }
-            bot.answer(session, &text, &history, opts, started, &out)
+            bot.answer(
+                session,
+                &text,
+                &history,
+                last_reply.as_ref(),
+                opts,
+                started,
+                &out,
+            )
+            .await;
+        });
+        reply
+    }
+
+    /// Answer `session` with FAQ entry `id`, as if the user picked it from offered choices
+    /// (the entry's first question is stored as the user's message).
+    pub fn choose(&self, session: SessionId, id: &str) -> Reply {
+        let (reply, out) = Reply::channel();
+        let bot = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let persona = bot.session_persona(session);
+            let Some(entry) = persona.faq().entry(&id) else {
+                return fail(&out, format!("there is no FAQ entry \"{id}\"")).await;
+            };
+            let question = entry.questions.first().cloned().unwrap_or_default();
+            let store = &bot.inner.store;
+            let stored = store
+                .append_message(session, StoredMessage::new(Role::User, question))
+                .and_then(|_| store.flush());
+            if let Err(e) = stored {
+                return fail(&out, format!("could not save your choice: {e}")).await;
+            }
+            let text = persona
+                .faq_answer(&id, &crate::persona::MacroContext::default())
+                .unwrap_or_default();
+            let window = bot.engine().context_window();
+            let decision = Decision {
+                plan: TurnPlan::FaqAnswer {
+                    entry: id.clone(),
+                    text: text.clone(),
+                },
+                new_state: None,
+                persona: persona.name().to_string(),
+                ended: false,
+                handoff: false,
+                window,
+                retrieval: Some(Box::new(crate::support::turn::picked_info(&id))),
+            };
+            let outcome = |text, stats: TurnStats, source, seq| TurnOutcome {
+                retrieval: stats.retrieval.clone(),
+                text,
+                stats,
+                source,
+                seq,
+                persona: decision.persona.clone(),
+                ..Default::default()
+            };
+            let source = ReplySource::Faq(id.clone());
+            let event = bot
+                .scripted(session, &text, source, started, &decision, &out, outcome)
+                .await;
+            let _ = out
+                .tx
+                .send(match event {
+                    Ok(o) => ReplyEvent::Done(o),
+                    Err(message) => ReplyEvent::Failed(message),
+                })
                 .await;
         });
         reply
@@ -68,6 +137,10 @@ impl Bot {
             };
             let last_user = messages[at].clone();
             messages.truncate(at);
+            let last_reply = messages
+                .last()
+                .filter(|m| m.role == Role::Assistant)
+                .cloned();
             if let Err(e) = store
                 .truncate_messages(session, last_user.seq + 1)
                 .and_then(|_| store.flush())
@@ -75,19 +148,33 @@ impl Bot {
                 return fail(&out, e.to_string()).await;
             }
             let history = prompt_history(messages);
-            bot.answer(session, &last_user.text, &history, opts, started, &out)
-                .await;
+            let last = last_reply.as_ref();
+            bot.answer(
+                session,
+                &last_user.text,
+                &history,
+                last,
+                opts,
+                started,
+                &out,
+            )
+            .await;
         });
         reply
     }
 
-    /// The session's stored messages as prompt history (empty texts left out).
-    fn history(&self, session: SessionId) -> Result<Vec<ChatMessage>, StoreError> {
+    /// The session's stored messages as prompt history (empty texts left out), and the bot's
+    /// last reply (a "did you mean" it offered is answered by a number).
+    fn history(
+        &self,
+        session: SessionId,
+    ) -> Result<(Vec<ChatMessage>, Option<StoredMessage>), StoreError> {
         let msgs = self
             .inner
             .store
             .recent_messages(session, HISTORY_LOAD_LIMIT)?;
-        Ok(prompt_history(msgs))
+        let last = msgs.last().filter(|m| m.role == Role::Assistant).cloned();
+        Ok((prompt_history(msgs), last))
     }
 
     /// The part of a turn after the user message is stored: decide, store the rule state,
@@ -97,6 +184,7 @@ impl Bot {
         session: SessionId,
         text: &str,
         history: &[ChatMessage],
+        last_reply: Option<&StoredMessage>,
         opts: TurnOptions,
         started: Instant,
         out: &ReplySender,
@@ -107,6 +195,17 @@ impl Bot {
             Err(e) => return fail(out, e.to_string()).await,
         };
         let engine = self.engine();
+        // Embedding the message is CPU work: off the runtime's threads.
+        let persona = self.persona_of(&state);
+        let ranking = if persona.faq().entries().is_empty() {
+            None
+        } else {
+            let (retriever, t) = (self.retriever(), text.to_string());
+            match tokio::task::spawn_blocking(move || retriever.rank(&persona, &t)).await {
+                Ok(r) => Some(r),
+                Err(e) => return fail(out, format!("FAQ search failed: {e}")).await,
+            }
+        };
         let decision = plan_turn(
             TurnInput {
                 session,
@@ -115,6 +214,8 @@ impl Bot {
                 state,
                 opts: &opts,
                 engine_window: engine.context_window(),
+                ranking: ranking.as_ref(),
+                last_reply,
             },
             &|state| self.persona_of(state),
             &|m| engine.count_tokens(m),
@@ -124,14 +225,32 @@ impl Bot {
         {
             return fail(out, e.to_string()).await;
         }
-        let outcome = |text: String, stats: TurnStats, source: ReplySource, seq: u64| TurnOutcome {
-            text,
-            stats,
-            source,
-            seq,
-            persona: decision.persona.clone(),
-            ended: decision.ended,
-            handoff: decision.handoff,
+        if let Some(info) = &decision.retrieval {
+            tracing::debug!(session = session.0, faq = %info.summary(), "FAQ match");
+        }
+        let outcome = |text: String, stats: TurnStats, source: ReplySource, seq: u64| {
+            let retrieval = stats.retrieval.clone();
+            TurnOutcome {
+                choices: match &decision.plan {
+                    TurnPlan::OfferChoices { choices, .. } => choices.clone(),
+                    _ => Vec::new(),
+                },
+                offer_handoff: match (&decision.plan, &source) {
+                    (TurnPlan::NotSure { offer_handoff, .. }, _) => *offer_handoff,
+                    (TurnPlan::Generate(g), ReplySource::Unsure) => {
+                        g.check.as_ref().is_some_and(|c| c.offer_handoff)
+                    }
+                    _ => false,
+                },
+                text,
+                stats,
+                source,
+                seq,
+                persona: decision.persona.clone(),
+                ended: decision.ended,
+                handoff: decision.handoff,
+                retrieval,
+            }
         };
         let event = match &decision.plan {
             TurnPlan::RuleReply { rule, text } => {
@@ -144,15 +263,29 @@ impl Bot {
                 self.scripted(session, text, source, started, &decision, out, outcome)
                     .await
             }
+            TurnPlan::OfferChoices { text, .. } => {
+                let source = ReplySource::Choices;
+                self.scripted(session, text, source, started, &decision, out, outcome)
+                    .await
+            }
+            TurnPlan::NotSure { text, .. } => {
+                tracing::info!(
+                    session = session.0,
+                    "not sure: nothing relevant in the facts"
+                );
+                let source = ReplySource::Unsure;
+                self.scripted(session, text, source, started, &decision, out, outcome)
+                    .await
+            }
             TurnPlan::CannotAnswer(message) => Err(message.clone()),
             TurnPlan::TooLong(message) => {
                 self.drop_refused(session, text);
                 Err(message.clone())
             }
             TurnPlan::Generate(g) => self
-                .generate(session, g, decision.window, started, out)
+                .generate(session, g, &decision, started, out)
                 .await
-                .map(|(text, stats, seq)| outcome(text, stats, ReplySource::Model, seq)),
+                .map(|(text, stats, source, seq)| outcome(text, stats, source, seq)),
         };
         let _ = out
             .tx
@@ -197,6 +330,7 @@ impl Bot {
         let stats = TurnStats {
             ttft_ms: started.elapsed().as_secs_f64() * 1000.0,
             context_window: decision.window,
+            retrieval: decision.retrieval.clone(),
             ..Default::default()
         };
         let mut msg = StoredMessage::new(Role::Assistant, text);
@@ -210,17 +344,20 @@ impl Bot {
         Ok(outcome(text.to_string(), stats, source, m.seq))
     }
 
-    /// Stream the model's reply to `g` and store it. Returns the text, its numbers and the
-    /// stored sequence number, or the message of a failure (a partial reply is stored as
-    /// interrupted first).
+    /// Stream the model's reply to `g` and store it. Grounded replies (`g.check`) are held
+    /// back until the facts check passes; one stating a specific not in the facts is replaced
+    /// by the "not sure" reply (logged, and stored with what it invented). Returns the text,
+    /// its numbers, its source and the stored sequence number, or the message of a failure (a
+    /// partial reply is stored as interrupted first).
     async fn generate(
         &self,
         session: SessionId,
         g: &Generation,
-        window: u32,
+        decision: &Decision,
         started: Instant,
         out: &ReplySender,
-    ) -> Result<(String, TurnStats, u64), Refusal> {
+    ) -> Result<(String, TurnStats, ReplySource, u64), Refusal> {
+        let window = decision.window;
         if g.trimmed > 0 {
             tracing::info!(
                 session = session.0,
@@ -255,6 +392,10 @@ impl Bot {
                     ttft_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
                     completion_tokens += 1;
                     reply.push_str(&piece);
+                    // Grounded replies are checked before anyone sees them.
+                    if g.check.is_some() {
+                        continue;
+                    }
                     if tx.send(ReplyEvent::Token(piece)).await.is_err() {
                         // The front end dropped the reply: stop the engine (drop its stream).
                         break Ok(cancelled_stats(completion_tokens));
@@ -278,6 +419,7 @@ impl Bot {
                     context_window: window,
                     finish: s.finish,
                     injected: g.injected.clone(),
+                    retrieval: decision.retrieval.clone(),
                 };
                 (stats, None)
             }
@@ -288,6 +430,7 @@ impl Bot {
                     trimmed_messages: g.trimmed,
                     context_window: window,
                     finish: FinishReason::Cancelled,
+                    retrieval: decision.retrieval.clone(),
                     ..Default::default()
                 },
                 Some(msg),
@@ -299,8 +442,31 @@ impl Bot {
             // Nothing to keep: the user message stays, unanswered, for a retry.
             return Err(msg.clone());
         }
+        let mut stats = stats;
+        let mut source = ReplySource::Model;
+        if let Some(check) = &g.check
+            && failure.is_none()
+            && stats.finish != FinishReason::Cancelled
+        {
+            let invented = check.invented(&reply);
+            if !invented.is_empty() {
+                tracing::warn!(
+                    session = session.0,
+                    invented = ?invented,
+                    reply = %reply,
+                    "grounded reply stated specifics not in the facts; replaced by the not-sure reply"
+                );
+                reply = check.not_sure.clone();
+                source = ReplySource::Unsure;
+                let mut info: MatchInfo = stats.retrieval.take().map(|b| *b).unwrap_or_default();
+                info.invented = invented;
+                stats.retrieval = Some(Box::new(info));
+            }
+            let _ = tx.send(ReplyEvent::Token(reply.clone())).await;
+        }
         let store = &self.inner.store;
         let mut msg = StoredMessage::new(Role::Assistant, reply.clone());
+        msg.source = source.clone();
         msg.tokens = Some(stats.completion_tokens);
         msg.interrupted = stats.finish == FinishReason::Cancelled;
         msg.stats = Some(stats.clone());
@@ -310,7 +476,7 @@ impl Bot {
         match (saved, failure) {
             (Err(e), _) => Err(format!("could not save the reply: {e}")),
             (Ok(_), Some(msg)) => Err(msg),
-            (Ok(m), None) => Ok((reply, stats, m.seq)),
+            (Ok(m), None) => Ok((reply, stats, source, m.seq)),
         }
     }
 }

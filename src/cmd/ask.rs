@@ -29,13 +29,19 @@ pub struct Args {
     /// Print one JSON object at the end instead of streaming text.
     #[arg(long)]
     pub json: bool,
+    /// Pick the offered "did you mean" choice with this FAQ entry id (in `--session`), instead
+    /// of asking a question.
+    #[arg(long, value_name = "ID", conflicts_with = "text")]
+    pub choose: Option<String>,
     /// The message; read from stdin when absent.
     pub text: Vec<String>,
 }
 
 /// Run `parlor ask`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
-    let text = if args.text.is_empty() {
+    let text = if args.choose.is_some() {
+        String::new()
+    } else if args.text.is_empty() {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
@@ -46,7 +52,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     };
     let text = text.trim().to_string();
     anyhow::ensure!(
-        !text.is_empty(),
+        !text.is_empty() || args.choose.is_some(),
         "nothing to ask: give the message as an argument or on stdin"
     );
     if let Some(t) = args.temperature {
@@ -80,7 +86,16 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         ..Default::default()
     };
 
-    let mut reply = bot.turn_with(session.id, &text, opts);
+    let notice = bot.retrieval_notice();
+    if let Some(n) = &notice
+        && !args.json
+    {
+        eprintln!("note: {n}");
+    }
+    let mut reply = match &args.choose {
+        Some(id) => bot.choose(session.id, id),
+        None => bot.turn_with(session.id, &text, opts),
+    };
     let mut out = std::io::stdout().lock();
     // On a terminal the reply is shown inert (a model can write escape sequences); a pipe or
     // a file gets it exact.
@@ -131,6 +146,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             "persona": outcome.persona,
             "session_ended": outcome.ended,
             "handoff": outcome.handoff,
+            "offer_handoff": outcome.offer_handoff,
+            "choices": outcome.choices,
+            "match": outcome.retrieval,
+            "retrieval_notice": notice,
         });
         writeln!(out, "{obj}")?;
     } else {

@@ -14,7 +14,7 @@ pub struct Args {
     /// CPU threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui.
+    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui, retrieval.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Fewer repetitions: a quick smoke run.
@@ -42,6 +42,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     let mut report = Report::new();
     if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "tui") {
         crate::bench::tui::section(&mut report, cfg.quick);
+    }
+    if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "retrieval") {
+        let model = crate::models::embedding_model_path(home.root());
+        crate::bench::run_retrieval_section(&mut report, &model, cfg.quick);
     }
     let engine_sections = ["throughput", "turns", "concurrency", "resume", "telegram"];
     if cfg.only.is_empty()

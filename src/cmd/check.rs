@@ -42,6 +42,8 @@ pub struct Report {
     pub bad_files: usize,
     /// Every problem, in file order.
     pub problems: Vec<Problem>,
+    /// Things that work but are likely wrong (printed, not failing the check).
+    pub warnings: Vec<Problem>,
 }
 
 impl Report {
@@ -82,6 +84,9 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     } else {
         for p in &report.problems {
             println!("{p}");
+        }
+        for w in &report.warnings {
+            println!("warning: {w}");
         }
         println!("{}", report.summary());
     }
@@ -124,6 +129,9 @@ pub fn check_paths(home: &Home, paths: &[PathBuf]) -> Report {
     }
     for (kind, path) in targets {
         let problems = check_file(home, kind, &path);
+        if kind == Kind::Persona && problems.is_empty() {
+            report.warnings.extend(persona_warnings(&path));
+        }
         match kind {
             Kind::Persona => report.personas += 1,
             Kind::Bot => report.bots += 1,
@@ -201,6 +209,71 @@ pub fn check_file(home: &Home, kind: Kind, path: &Path) -> Vec<Problem> {
             Err(e) => e.problems().to_vec(),
         },
     }
+}
+
+/// Words too common to hand a conversation to a human on their own: they appear in questions
+/// the FAQ answers ("someone changed my password"). Use phrases or `intent: human`.
+const GENERIC_HANDOFF_WORDS: [&str; 24] = [
+    "someone",
+    "somebody",
+    "anyone",
+    "anybody",
+    "person",
+    "people",
+    "human",
+    "agent",
+    "help",
+    "support",
+    "problem",
+    "issue",
+    "question",
+    "call",
+    "contact",
+    "talk",
+    "speak",
+    "chat",
+    "staff",
+    "team",
+    "service",
+    "operator",
+    "representative",
+    "please",
+];
+
+/// Warnings for a persona that loads: a handoff rule triggered by a single generic word.
+pub fn persona_warnings(path: &Path) -> Vec<Problem> {
+    let Ok(text) = yaml::read(path) else {
+        return Vec::new();
+    };
+    let Ok(persona) = Persona::parse(path, &text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, rule) in persona.rules().rules().iter().enumerate() {
+        if !rule.actions.contains(&Action::Handoff) {
+            continue;
+        }
+        for (j, phrase) in rule.raw().when.contains_any.iter().enumerate() {
+            let word = phrase.trim().to_lowercase();
+            if !GENERIC_HANDOFF_WORDS.contains(&word.as_str()) {
+                continue;
+            }
+            let field = format!("rules[{i}].when.contains_any[{j}]");
+            out.push(Problem {
+                file: yaml::display_path(path),
+                location: yaml::locate(&text, &field),
+                field,
+                message: format!(
+                    "\"{word}\" alone hands off questions that only mention it (\"{word} changed my password, ...\")"
+                ),
+                hint: Some(
+                    "use a phrase (\"talk to a human\") or a rule with `when: { intent: human }`"
+                        .into(),
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Each `switch_persona` target of `persona`'s rules must be a persona of `home` (or a built-in)

@@ -45,6 +45,9 @@ pub struct StepReport {
     pub handoff: bool,
     /// Broken expectations.
     pub failures: Vec<String>,
+    /// FAQ scores (best, runner-up) for this step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Box<crate::matching::MatchInfo>>,
 }
 
 /// One case's result.
@@ -131,6 +134,7 @@ pub async fn run_files(
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut engines: HashMap<String, Arc<dyn Engine>> = HashMap::new();
+    let retriever = launch::retriever(home);
     for path in files {
         let file = crate::yaml::display_path(path);
         let tests = match testing::load(path) {
@@ -152,7 +156,7 @@ pub async fn run_files(
                 .or_else(|| tests.persona.clone())
                 .or_else(|| bot_args.persona.clone())
                 .unwrap_or_default();
-            let result = run_case(home, bot_args, &persona, case, &mut engines).await;
+            let result = run_case(home, bot_args, &persona, case, &mut engines, &retriever).await;
             let case_report = match result {
                 Ok(steps) => CaseReport {
                     file: file.clone(),
@@ -176,7 +180,9 @@ pub async fn run_files(
                 match s.source {
                     ReplySource::Faq(_) => counts.faq += 1,
                     ReplySource::Rule(_) => counts.rule += 1,
-                    ReplySource::Model => counts.model += 1,
+                    ReplySource::Model | ReplySource::Choices | ReplySource::Unsure => {
+                        counts.model += 1
+                    }
                 }
             }
             if case_report.passed {
@@ -199,6 +205,7 @@ async fn run_case(
     persona: &str,
     case: &TestCase,
     engines: &mut HashMap<String, Arc<dyn Engine>>,
+    retriever: &crate::support::index::Retriever,
 ) -> anyhow::Result<Vec<StepReport>> {
     let args = BotArgs {
         persona: Some(persona.to_string()),
@@ -221,7 +228,8 @@ async fn run_case(
         seed: TEST_SEED,
         ..plan.persona.sampling().clone()
     };
-    let bot = Bot::new(plan.persona, engine, store);
+    let bot = Bot::new(plan.persona, engine, store.clone());
+    bot.set_retriever(retriever.clone());
     let session = bot.new_session(Some("test"))?;
     let mut steps = Vec::new();
     // A handoff stays asked for once a rule asked (the session's state keeps it): the outcome
@@ -232,15 +240,16 @@ async fn run_case(
             sampling: Some(sampling.clone()),
             ..Default::default()
         };
-        let (reply, source, mut failures) =
+        let (reply, source, retrieval, mut failures) =
             match bot.turn_with(session.id, &step.user, opts).finish().await {
                 Ok(o) => {
                     handoff = o.handoff;
-                    (o.text, o.source, Vec::new())
+                    (o.text, o.source, o.retrieval, Vec::new())
                 }
                 Err(msg) => (
                     String::new(),
                     ReplySource::Model,
+                    None,
                     vec![format!("the turn failed: {msg}")],
                 ),
             };
@@ -258,6 +267,7 @@ async fn run_case(
             source,
             handoff,
             failures,
+            retrieval,
         });
     }
     Ok(steps)
@@ -286,6 +296,9 @@ fn print_case(case: &CaseReport) {
             testing::describe_source(&s.source),
             quote(&s.reply)
         ));
+        if let Some(r) = &s.retrieval {
+            line(format!("      FAQ match: {}", r.summary()));
+        }
         for f in &s.failures {
             line(format!("      - {f}"));
         }

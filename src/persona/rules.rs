@@ -51,6 +51,18 @@ pub struct RawTrigger {
     /// `true`: only the first user message of a session; `false`: any later one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_message: Option<bool>,
+    /// A built-in intent: `human` = the message asks for a person (`support::intent`), not
+    /// just mentions one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+}
+
+/// Built-in intents a rule can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// The customer asks for a person.
+    Human,
 }
 
 /// What the message is checked against.
@@ -60,6 +72,11 @@ pub struct RuleInput<'a> {
     pub text: &'a str,
     /// Whether it is the first user message of its session.
     pub first_message: bool,
+    /// The message asks for a person (`support::intent`).
+    pub asks_for_person: bool,
+    /// The FAQ answers the message confidently: a handoff rule that matched only by its words
+    /// (`contains_any`/`contains_all`) yields to it unless the message asks for a person.
+    pub faq_answers: bool,
 }
 
 /// A validated rule.
@@ -74,6 +91,7 @@ pub struct Rule {
     regex: Option<regex::Regex>,
     command: Option<String>,
     first_message: Option<bool>,
+    intent: Option<Intent>,
     raw: RawRule,
 }
 
@@ -115,7 +133,22 @@ impl Rule {
         {
             return false;
         }
+        if self.intent == Some(Intent::Human) && !input.asks_for_person {
+            return false;
+        }
+        if input.faq_answers && !input.asks_for_person && self.hands_off_by_words_only() {
+            return false;
+        }
         true
+    }
+
+    /// A handoff rule whose only conditions are words (no command, regex or intent).
+    fn hands_off_by_words_only(&self) -> bool {
+        self.actions.contains(&Action::Handoff)
+            && (!self.any.is_empty() || !self.all.is_empty())
+            && self.regex.is_none()
+            && self.command.is_none()
+            && self.intent.is_none()
     }
 }
 
@@ -166,10 +199,11 @@ impl Rules {
                 && w.regex.is_none()
                 && w.command.is_none()
                 && w.first_message.is_none()
+                && w.intent.is_none()
             {
                 problems.push(Problem::new(
                     format!("{at}.when"),
-                    "has no condition; use contains_any, contains_all, regex, command or first_message",
+                    "has no condition; use contains_any, contains_all, regex, command, first_message or intent",
                 ));
             }
             for (name, list) in [
@@ -216,6 +250,7 @@ impl Rules {
                 regex,
                 command,
                 first_message: w.first_message,
+                intent: w.intent,
                 raw: r.clone(),
             });
         }

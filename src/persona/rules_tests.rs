@@ -20,6 +20,8 @@ fn input(text: &str) -> RuleInput<'_> {
     RuleInput {
         text,
         first_message: false,
+        asks_for_person: crate::matching::intent::asks_for_person(text),
+        faq_answers: false,
     }
 }
 
@@ -86,6 +88,8 @@ fn first_message_trigger_only_fires_on_the_first_message() {
     let first = RuleInput {
         text: "hello there",
         first_message: true,
+        asks_for_person: false,
+        faq_answers: false,
     };
     assert_eq!(r.check(&first).answered_by.as_deref(), Some("greet"));
     assert_eq!(r.check(&input("hello there")).answered_by, None);
@@ -215,4 +219,39 @@ fn validation_reports_every_problem() {
         );
     }
     assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+const HANDOFF: &str = r#"
+- id: human-words
+  when: { contains_any: [someone, human] }
+  then: [ { reply: "Passing you on." }, handoff ]
+- id: human-intent
+  when: { intent: human }
+  then: [ { reply: "A colleague will answer." }, handoff ]
+"#;
+
+#[test]
+fn a_confident_faq_answer_outranks_a_handoff_rule_that_matched_only_by_a_word() {
+    let r = rules(HANDOFF);
+    let text = "someone changed my wifi password, where do I find the default one?";
+    let mut inp = input(text);
+    assert!(!inp.asks_for_person);
+    assert_eq!(r.check(&inp).answered_by.as_deref(), Some("human-words"));
+    inp.faq_answers = true;
+    assert_eq!(r.check(&inp).answered_by, None);
+    assert!(r.check(&inp).actions.is_empty());
+}
+
+#[test]
+fn the_human_intent_matches_requests_for_a_person_even_when_the_faq_answers() {
+    let r = rules(HANDOFF);
+    let mut inp = input("can I speak to someone please");
+    inp.faq_answers = true;
+    assert_eq!(r.check(&inp).answered_by.as_deref(), Some("human-words"));
+    let inp = input("let me chat with a staff member");
+    assert_eq!(r.check(&inp).answered_by.as_deref(), Some("human-intent"));
+    assert_eq!(
+        r.check(&input("how do I reset my router")).answered_by,
+        None
+    );
 }

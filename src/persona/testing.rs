@@ -261,6 +261,8 @@ pub fn describe_source(source: &ReplySource) -> String {
         ReplySource::Model => "the model".to_string(),
         ReplySource::Faq(id) => format!("FAQ entry \"{id}\""),
         ReplySource::Rule(id) => format!("rule \"{id}\""),
+        ReplySource::Choices => "\"did you mean\" choices".to_string(),
+        ReplySource::Unsure => "the grounded \"not sure\" reply".to_string(),
     }
 }
 

@@ -280,6 +280,8 @@ fn markdown_heading(m: &StoredMessage) -> String {
             ReplySource::Model => {}
             ReplySource::Faq(id) => heading.push_str(&format!(" · FAQ `{id}`")),
             ReplySource::Rule(id) => heading.push_str(&format!(" · rule `{id}`")),
+            ReplySource::Choices => heading.push_str(" · choices"),
+            ReplySource::Unsure => heading.push_str(" · not sure"),
         }
     }
     if m.interrupted {

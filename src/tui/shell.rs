@@ -104,6 +104,10 @@ pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
     let result = match opened {
         Ok(msg) => {
             update(&mut app, msg);
+            // Semantic FAQ search off (no embedding model): say so where the user looks.
+            if let Some(n) = shell.bot.retrieval_notice() {
+                app.notice = Some(n);
+            }
             shell.event_loop(&mut terminal, &mut app).await
         }
         Err(e) => Err(e),

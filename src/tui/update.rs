@@ -181,6 +181,11 @@ fn reply(app: &mut App, ev: ReplyEvent) {
                 }
             }
             app.streaming_entry = false;
+            // Source badge: what answered, with the FAQ match score and runner-up.
+            let badge = source_badge(&outcome);
+            if badge.is_some() {
+                app.notice = badge;
+            }
             app.last_stats = Some(outcome.stats);
             app.live_rate = None;
             app.status = Status::Idle;
@@ -208,6 +213,26 @@ fn reply(app: &mut App, ev: ReplyEvent) {
             app.status = Status::Failed(message);
         }
     }
+}
+
+/// "FAQ returns · 0.82 (runner-up warranty 0.41)" for replies the FAQ machinery produced.
+fn source_badge(outcome: &crate::bot::TurnOutcome) -> Option<String> {
+    use crate::chat::ReplySource;
+    let info = outcome.retrieval.as_ref()?;
+    let what = match &outcome.source {
+        ReplySource::Faq(id) => format!("FAQ {id}"),
+        ReplySource::Choices => "did you mean: type a number".to_string(),
+        ReplySource::Unsure if !info.invented.is_empty() => {
+            format!(
+                "not sure (reply replaced: {} not in the facts)",
+                info.invented.join(", ")
+            )
+        }
+        ReplySource::Unsure => "not sure: nothing relevant in the facts".to_string(),
+        ReplySource::Model if info.best.is_some() => "model".to_string(),
+        _ => return None,
+    };
+    Some(format!("{what} · match {}", info.summary()))
 }
 
 /// The streaming reply (if any) ends here, cut short.

@@ -20,6 +20,21 @@ pub fn model_path() -> PathBuf {
     p
 }
 
+/// The sentence-embedding model (all-MiniLM-L6-v2 zip): `PARLOR_TEST_EMBEDDING_MODEL`, else
+/// `storage/models/` of this checkout (fetched by `scripts/setup.sh`).
+pub fn embedding_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("PARLOR_TEST_EMBEDDING_MODEL") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("storage/models/all-MiniLM-L6-v2.zip");
+    assert!(
+        p.exists(),
+        "the embedding model is missing at {}; run scripts/setup.sh (or `parlor model pull minilm-l6`)",
+        p.display()
+    );
+    p
+}
+
 /// The `parlor` binary built for these tests.
 pub fn parlor_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_parlor"))

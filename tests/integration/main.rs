@@ -7,6 +7,7 @@ mod check;
 mod common;
 mod engine;
 mod faq_eval;
+mod grounded;
 mod knowledge;
 mod models;
 mod ops;

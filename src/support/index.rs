@@ -1,0 +1,271 @@
+//! The retriever a bot holds: the embedding model (if present) and, per persona version, the
+//! embeddings of its FAQ variants and of the handoff prototypes, cached on disk
+//! (`<cache>/<persona>-<version>-<model>.emb`) so a persona loads them instead of embedding
+//! again. [`Retriever::rank`] scores a message with both signals (or lexical alone, with a
+//! notice, when the model is missing).
+
+use crate::matching::Ranking;
+use crate::matching::embed::{DIM, Embedder, Embedding, cosine};
+use crate::matching::intent;
+use crate::matching::retrieval::{Signal, blend};
+use crate::persona::Persona;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const MAGIC: &[u8; 8] = b"PLREMB01";
+
+/// Embeddings of one persona version's texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vectors {
+    /// Entry index of each FAQ variant.
+    pub entry_of: Vec<u32>,
+    /// One unit vector per variant, then one per handoff prototype.
+    pub rows: Vec<Embedding>,
+    /// How many of `rows` are FAQ variants.
+    pub variants: usize,
+}
+
+impl Vectors {
+    /// Embed every variant of `persona`'s FAQ and the prototypes.
+    pub fn build(embedder: &Embedder, persona: &Persona) -> Self {
+        let mut entry_of = Vec::new();
+        let mut rows = Vec::new();
+        for (e, entry) in persona.faq().entries().iter().enumerate() {
+            for q in &entry.questions {
+                entry_of.push(e as u32);
+                rows.push(embedder.embed(q));
+            }
+        }
+        let variants = rows.len();
+        rows.extend(intent::PROTOTYPES.iter().map(|p| embedder.embed(p)));
+        Self {
+            entry_of,
+            rows,
+            variants,
+        }
+    }
+
+    /// Best cosine per entry (`entries` long) and best cosine with a handoff prototype.
+    pub fn scores(&self, query: &[f32], entries: usize) -> (Vec<f32>, f32) {
+        let mut best = vec![0.0f32; entries];
+        for (row, &e) in self.rows[..self.variants].iter().zip(&self.entry_of) {
+            let c = cosine(query, row);
+            if let Some(b) = best.get_mut(e as usize) {
+                *b = b.max(c);
+            }
+        }
+        let person = self.rows[self.variants..]
+            .iter()
+            .map(|r| cosine(query, r))
+            .fold(0.0f32, f32::max);
+        (best, person)
+    }
+
+    /// Write to `path` (atomically: a temporary file renamed).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut buf = Vec::with_capacity(16 + self.rows.len() * (4 + DIM * 4));
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&(self.rows.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&(self.variants as u32).to_le_bytes());
+        for &e in &self.entry_of {
+            buf.extend_from_slice(&e.to_le_bytes());
+        }
+        for r in &self.rows {
+            buf.extend_from_slice(bytemuck::cast_slice(r));
+        }
+        tmp.write_all(&buf)?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Read what [`Vectors::save`] wrote; `None` for a missing or damaged file.
+    pub fn load(path: &Path) -> Option<Self> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .ok()?
+            .read_to_end(&mut bytes)
+            .ok()?;
+        let rest = bytes.strip_prefix(MAGIC)?;
+        let u32_at = |b: &[u8], i: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
+        };
+        let n = u32_at(rest, 0)? as usize;
+        let variants = u32_at(rest, 4)? as usize;
+        if variants > n || rest.len() != 8 + variants * 4 + n * DIM * 4 {
+            return None;
+        }
+        let entry_of = (0..variants)
+            .map(|i| u32_at(rest, 8 + i * 4))
+            .collect::<Option<Vec<_>>>()?;
+        let data = &rest[8 + variants * 4..];
+        // Written little-endian by `save`, read the same way on every target parlor builds for.
+        let floats: Vec<f32> = bytemuck::pod_collect_to_vec(data);
+        let rows = floats.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
+        Some(Self {
+            entry_of,
+            rows,
+            variants,
+        })
+    }
+}
+
+/// Scores messages against personas; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Retriever {
+    embedder: Option<Arc<Embedder>>,
+    notice: Option<String>,
+    cache_dir: Option<PathBuf>,
+    vectors: Arc<Mutex<HashMap<String, Arc<Vectors>>>>,
+}
+
+impl Retriever {
+    /// Lexical only, saying why (`notice` is shown to users and logged).
+    pub fn lexical(notice: impl Into<String>) -> Self {
+        Self {
+            notice: Some(notice.into()),
+            ..Default::default()
+        }
+    }
+
+    /// With the embedding model at `model` (lexical with a notice if it cannot be loaded);
+    /// embeddings cached under `cache_dir`.
+    pub fn load(model: &Path, cache_dir: Option<PathBuf>) -> Self {
+        if !model.exists() {
+            let notice = format!(
+                "semantic FAQ search is off: the embedding model is not installed ({}); run `parlor model pull {}`. Using word matching only.",
+                model.display(),
+                crate::models::EMBEDDING_MODEL
+            );
+            tracing::warn!("{notice}");
+            return Self::lexical(notice);
+        }
+        match Embedder::load(model) {
+            Ok(e) => Self {
+                embedder: Some(Arc::new(e)),
+                notice: None,
+                cache_dir,
+                vectors: Arc::default(),
+            },
+            Err(e) => {
+                let notice = format!("semantic FAQ search is off ({e}). Using word matching only.");
+                tracing::warn!("{notice}");
+                Self::lexical(notice)
+            }
+        }
+    }
+
+    /// Which signal messages are scored with.
+    pub fn signal(&self) -> Signal {
+        if self.embedder.is_some() {
+            Signal::Hybrid
+        } else {
+            Signal::Lexical
+        }
+    }
+
+    /// Why semantic search is off, if it is.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// The embedding model, if loaded.
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.embedder.as_ref()
+    }
+
+    /// The persona's vectors: from memory, the disk cache, or embedded now (and cached).
+    pub fn vectors(&self, persona: &Persona) -> Option<Arc<Vectors>> {
+        let embedder = self.embedder.as_ref()?;
+        let key = format!("{}-{}-{}", persona.id(), persona.version(), embedder.id());
+        let mut map = self.vectors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = map.get(&key) {
+            return Some(v.clone());
+        }
+        let file = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.emb", sanitize(&key))));
+        let loaded = file.as_deref().and_then(Vectors::load);
+        let v = Arc::new(match loaded {
+            Some(v) => v,
+            None => {
+                let v = Vectors::build(embedder, persona);
+                if let Some(f) = &file
+                    && let Err(e) = v.save(f)
+                {
+                    tracing::warn!("could not cache FAQ embeddings in {}: {e}", f.display());
+                }
+                v
+            }
+        });
+        map.insert(key, v.clone());
+        Some(v)
+    }
+
+    /// Score `text` against `persona`'s FAQ.
+    pub fn rank(&self, persona: &Persona, text: &str) -> Ranking {
+        let faq = persona.faq();
+        let entries = faq.entries().len();
+        let lexical: Vec<(usize, f32)> = faq
+            .rank(text, entries.max(1))
+            .into_iter()
+            .map(|m| (m.entry, m.score))
+            .collect();
+        let words_ask = intent::asks_for_person(text);
+        let semantic = self.embedder.as_ref().and_then(|e| {
+            let v = self.vectors(persona)?;
+            Some(v.scores(&e.embed(text), entries))
+        });
+        match semantic {
+            Some((cos, person)) => Ranking {
+                scored: blend(entries, &lexical, Some(&cos)),
+                signal: Signal::Hybrid,
+                asks_for_person: words_ask || person >= intent::SEMANTIC_THRESHOLD,
+            },
+            None => Ranking {
+                scored: blend(entries, &lexical, None),
+                signal: Signal::Lexical,
+                asks_for_person: words_ask,
+            },
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_through_the_cache_file_and_damage_is_a_miss() {
+        let v = Vectors {
+            entry_of: vec![0, 0, 1],
+            rows: (0..4).map(|i| vec![i as f32 / 10.0; DIM]).collect(),
+            variants: 3,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.emb");
+        v.save(&p).unwrap();
+        assert_eq!(Vectors::load(&p), Some(v));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        assert_eq!(Vectors::load(&p), None);
+        assert_eq!(Vectors::load(&dir.path().join("missing")), None);
+    }
+}
