@@ -326,7 +326,7 @@ mod tests {
 
     /// The screen of a small session, with or without colours.
     fn screen(monochrome: bool) -> Buffer {
-        let mut app = crate::bench::tui::synthetic_app(4, 60, 20);
+        let mut app = crate::tui::sample::synthetic_app(4, 60, 20);
         app.monochrome = monochrome;
         let area = Rect::new(0, 0, 60, 20);
         let mut buf = Buffer::empty(area);
