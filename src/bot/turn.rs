@@ -179,6 +179,7 @@ impl Bot {
 
     /// The part of a turn after the user message is stored: decide, store the rule state,
     /// answer (scripted or generated), store the reply.
+    #[allow(clippy::too_many_arguments)]
     async fn answer(
         &self,
         session: SessionId,

@@ -132,7 +132,7 @@ async fn run_file(
     } else {
         plan.persona.clone()
     };
-    let facts = persona.fact_text(&Default::default());
+    let facts = persona.fact_text(&crate::persona::MacroContext::default());
     let sampling = crate::engine::Sampling {
         temperature: 0.0,
         seed: super::test::TEST_SEED,

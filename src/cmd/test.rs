@@ -181,7 +181,7 @@ pub async fn run_files(
                     ReplySource::Faq(_) => counts.faq += 1,
                     ReplySource::Rule(_) => counts.rule += 1,
                     ReplySource::Model | ReplySource::Choices | ReplySource::Unsure => {
-                        counts.model += 1
+                        counts.model += 1;
                     }
                 }
             }
