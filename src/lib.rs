@@ -11,8 +11,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
 //! | [`matching`] | pure matching of grounded support: hybrid retrieval scores, embeddings, person intent, the specifics check |
+//! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
 //! | [`yaml`] | the one place YAML is parsed, with `file:line:col: field: problem` errors |
 //! | [`models`] | the model registry, `model pull`, checksums |
 //! | [`logging`] | rotated log files in `storage/logs/`, stderr for services |
@@ -76,8 +76,9 @@
 //! pending updates before the next poll acknowledges them, and their removal only after the
 //! answer is sent. sled has one log, so one flush makes every earlier write durable.
 
-pub mod chat;
 pub mod matching;
+
+pub mod chat;
 pub mod yaml;
 
 pub mod home;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// The model used when nothing names one.
 pub const DEFAULT_MODEL: &str = "smollm2-135m";
 
-/// The sentence-embedding model of semantic FAQ search (`support::embed`).
+/// The sentence-embedding model of semantic FAQ search (`matching::embed`).
 pub const EMBEDDING_MODEL: &str = "minilm-l6";
 
 /// File of [`EMBEDDING_MODEL`] in the models directory: the model's own zip (safetensors

@@ -34,7 +34,7 @@ pub struct RawPersona {
     pub faq: Option<crate::persona::faq::RawFaq>,
     /// Knowledge entries injected by keys (`persona::knowledge`).
     pub knowledge: Option<crate::persona::knowledge::RawKnowledge>,
-    /// Answer only from the persona's facts (`support::grounding`).
+    /// Answer only from the persona's facts (`persona::grounding`).
     pub grounding: Option<crate::persona::grounding::RawGrounding>,
     /// Rules checked before the model (`persona::rules`).
     #[serde(default)]

@@ -51,7 +51,7 @@ pub struct RawTrigger {
     /// `true`: only the first user message of a session; `false`: any later one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_message: Option<bool>,
-    /// A built-in intent: `human` = the message asks for a person (`support::intent`), not
+    /// A built-in intent: `human` = the message asks for a person (`matching::intent`), not
     /// just mentions one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
@@ -72,7 +72,7 @@ pub struct RuleInput<'a> {
     pub text: &'a str,
     /// Whether it is the first user message of its session.
     pub first_message: bool,
-    /// The message asks for a person (`support::intent`).
+    /// The message asks for a person (`matching::intent`).
     pub asks_for_person: bool,
     /// The FAQ answers the message confidently: a handoff rule that matched only by its words
     /// (`contains_any`/`contains_all`) yields to it unless the message asks for a person.
