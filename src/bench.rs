@@ -3,8 +3,10 @@
 //! machine, numbers in field-notes.md) and prints a Markdown table (or JSON).
 
 mod llama;
+mod store;
 
 pub use llama::{LlamaBench, run_llama_sections};
+pub use store::run_store_section;
 
 use serde::Serialize;
 

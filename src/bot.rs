@@ -16,6 +16,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
+mod forget;
+pub use forget::{RETENTION_EVERY, retention_loop};
+
 /// How many stored messages a turn loads before fitting them to the context budget. Far more
 /// than any context window holds, so trimming is decided by tokens, not by this number.
 const HISTORY_LOAD_LIMIT: usize = 512;
@@ -416,7 +419,7 @@ impl Bot {
             );
         }
         let req = GenerateRequest {
-            cache_key: format!("s{}-{}", session.0, persona.version()),
+            cache_key: crate::engine::session_cache_key(session, persona.version()),
             messages: prompt.messages,
             sampling: opts.sampling.unwrap_or_else(|| persona.sampling().clone()),
             max_tokens: opts.max_tokens.unwrap_or_else(|| persona.max_tokens()),

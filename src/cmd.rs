@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chat;
 pub mod check;
 pub mod debug;
+pub mod erase;
 pub mod history;
 pub mod model;
 pub mod persona;

@@ -10,7 +10,8 @@
 //! - [`home`]: where `bots/`, `personas/` and `storage/` live.
 //! - [`config`]: bot YAML -> validated [`config::BotSpec`].
 //! - [`persona`]: persona YAML -> validated [`persona::Persona`]; prompt assembly.
-//! - [`store`]: the only code that touches sled.
+//! - [`store`]: the only code that touches sled; conversation content sealed with per-conversation
+//!   keys, so an erase (key first) leaves nothing readable.
 //! - [`engine`]: the [`engine::Engine`] trait: llama.cpp, scripted (tests), OpenAI-compatible.
 //! - [`models`]: registry, `model pull`, path resolution.
 //! - [`launch`]: CLI choices -> a ready bot (home, spec, persona, model, store, engine).

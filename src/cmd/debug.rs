@@ -20,6 +20,21 @@ pub enum Command {
     /// Measure the store on a temporary database: appends/s with and without a flush each,
     /// and `recent_messages` on a short and a long session (it must not grow with history).
     StoreBench(StoreBenchArgs),
+    /// Create sessions of a few messages and erase every other one, in a loop (the kill test
+    /// of erasure). Prints `ack <session> <seq> <sha256>` per message after its flush,
+    /// `erasing <session>` before an erase and `erased <session>` after it returned.
+    StoreEraser(StoreEraserArgs),
+}
+
+/// Options of `parlor debug store-eraser`.
+#[derive(Debug, clap::Args)]
+pub struct StoreEraserArgs {
+    /// Storage directory of the database.
+    #[arg(long, value_name = "DIR")]
+    pub storage: PathBuf,
+    /// Seed of the message texts; also names the sessions of this run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Options of `parlor debug store-bench`.
@@ -62,6 +77,9 @@ pub async fn run(_global: &GlobalArgs, command: Command) -> anyhow::Result<super
         Command::StoreBench(args) => tokio::task::spawn_blocking(move || store_bench(args))
             .await
             .context("the store bench thread failed")?,
+        Command::StoreEraser(args) => tokio::task::spawn_blocking(move || store_eraser(args))
+            .await
+            .context("the store eraser thread failed")?,
     }
 }
 
@@ -107,6 +125,39 @@ fn store_writer(args: StoreWriterArgs) -> anyhow::Result<super::ExitCode> {
         written as f64 / secs,
         flushes as f64 / secs
     );
+    Ok(0)
+}
+
+fn store_eraser(args: StoreEraserArgs) -> anyhow::Result<super::ExitCode> {
+    let store = Store::open(&args.storage)?;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut out = std::io::stdout().lock();
+    for round in 0u64.. {
+        let session = store.create_session(&format!("e{}-{round}", args.seed), "debug", "none")?;
+        let mut acks = Vec::new();
+        for i in 0..3 {
+            let role = if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            let msg = StoredMessage::new(role, checked_text(&mut rng));
+            let sha = hex::encode(Sha256::digest(msg.text.as_bytes()));
+            acks.push((store.append_message(session.id, msg)?.seq, sha));
+        }
+        store.flush()?;
+        for (seq, sha) in &acks {
+            writeln!(out, "ack {} {seq} {sha}", session.id)?;
+        }
+        out.flush()?;
+        if round % 2 == 1 {
+            writeln!(out, "erasing {}", session.id)?;
+            out.flush()?;
+            store.erase_session(session.id)?;
+            writeln!(out, "erased {}", session.id)?;
+            out.flush()?;
+        }
+    }
     Ok(0)
 }
 

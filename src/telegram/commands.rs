@@ -4,10 +4,11 @@
 use super::api::Message;
 use super::outbox::Target;
 use super::service::Shared;
-use super::state::{ChatRecord, chat_key, forget_key, now_ms};
+use super::state::{ChatRecord, chat_key, chat_owner, forget_key, now_ms};
 use super::worker::{ChatWorker, new_session, session_of};
 use crate::chat::Role;
 use crate::persona::MacroContext;
+use crate::store::Erased;
 use std::sync::Arc;
 
 /// How long a `/forget` confirmation stays valid.
@@ -149,7 +150,7 @@ async fn export(s: &Shared, target: Target) {
     }
 }
 
-async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
+async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
     let user = msg.from.as_ref().map_or(0, |u| u.id);
     if target.group && !s.access.is_admin(user) {
         s.say(target, "Only an admin can delete this group's data.")
@@ -165,40 +166,71 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
         s.say(target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
         return;
     }
-    let result = (|| -> Result<usize, crate::store::StoreError> {
-        let rec: ChatRecord = s.store.kv_get(&chat_key(target.chat))?.unwrap_or_default();
-        for sid in &rec.sessions {
-            s.store.delete_session(*sid)?;
-        }
-        s.store.kv_remove(&chat_key(target.chat))?;
-        s.store.kv_remove(&key)?;
-        s.store.flush()?;
-        Ok(rec.sessions.len())
-    })();
+    let (shared, chat) = (s.clone(), target.chat);
+    let result = tokio::task::spawn_blocking(move || erase_chat(&shared, chat)).await;
     match result {
-        Ok(n) => {
+        Ok(Ok(e)) => {
             tracing::info!(
-                chat = target.chat,
-                sessions = n,
+                chat,
+                sessions = e.sessions,
+                messages = e.messages,
                 "forgot a chat's data on request"
             );
-            s.say(
-                target,
-                &format!("Done: I deleted {n} conversation(s) and everything in them."),
-            )
-            .await;
+            s.say(target, &confirmation(&e)).await;
+        }
+        Ok(Err(e)) => {
+            tracing::error!(chat, error = %e, "forget failed");
+            s.say(target, "Sorry, deleting failed. Please try again.")
+                .await;
         }
         Err(e) => {
-            tracing::error!(chat = target.chat, error = %e, "forget failed");
+            tracing::error!(chat, error = %e, "forget failed");
             s.say(target, "Sorry, deleting failed. Please try again.")
                 .await;
         }
     }
 }
 
+/// Erase everything of `chat`: every conversation it had (through the bot: records, keys,
+/// the engine's cache and saved states) and its own records (session list, pending messages,
+/// handoff, confirmation), all in one step.
+pub fn erase_chat(s: &Shared, chat: i64) -> Result<Erased, crate::bot::BotError> {
+    let rec: ChatRecord = s.store.kv_get(&chat_key(chat))?.unwrap_or_default();
+    Ok(s.bot.forget_sessions(&rec.sessions, &[chat_owner(chat)])?)
+}
+
+/// What `/forget` says it did.
+fn confirmation(e: &Erased) -> String {
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    format!(
+        "Done: I erased {} with {} from my storage, and everything else I kept about this chat. It cannot be read back.",
+        plural(e.sessions as u64, "conversation", "conversations"),
+        plural(e.messages, "message", "messages"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn the_confirmation_says_what_was_erased() {
+        let e = crate::store::Erased {
+            sessions: 2,
+            messages: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::confirmation(&e),
+            "Done: I erased 2 conversations with 1 message from my storage, and everything else I kept about this chat. It cannot be read back."
+        );
+    }
 
     #[test]
     fn parses_commands() {

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub handoffs: AtomicU64,
     /// Panics caught while handling an update.
     pub panics: AtomicU64,
+    /// Conversations erased by `storage.retention`.
+    pub retention_erased: AtomicU64,
     /// Sum of time to first token, milliseconds, and the number of samples.
     pub ttft_ms_sum: AtomicU64,
     /// Samples in `ttft_ms_sum`.
@@ -109,6 +111,11 @@ impl Metrics {
             "panics_total",
             "Panics caught while handling updates.",
             self.panics.load(Relaxed),
+        );
+        s += &c(
+            "retention_erased_total",
+            "Conversations erased by storage.retention.",
+            self.retention_erased.load(Relaxed),
         );
         s += &c(
             "ttft_ms_sum",

@@ -335,7 +335,10 @@ pub fn session_of(s: &Shared, chat: i64) -> Result<SessionId, crate::bot::BotErr
     let key = chat_key(chat);
     let mut rec: ChatRecord = s.store.kv_get(&key)?.unwrap_or_default();
     if let Some(id) = rec.session {
-        return Ok(id);
+        // Retention may have erased it: then the chat starts a new one.
+        if s.store.session(id)?.is_some() {
+            return Ok(id);
+        }
     }
     let info = s.bot.open_session(&session_name(chat, rec.resets))?;
     rec.session = Some(info.id);

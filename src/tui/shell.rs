@@ -90,6 +90,7 @@ pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
         loading: None,
         reloads,
         rate: None,
+        erased_inputs: Default::default(),
     };
     shell.load_model();
     let opened = shell.open(session.id);
@@ -147,6 +148,8 @@ struct Shell {
     reloads: Option<mpsc::UnboundedReceiver<Result<String, String>>>,
     /// Live rate of the streaming reply: first token, tokens since, last figure shown.
     rate: Option<(Instant, u32, Instant)>,
+    /// Lines typed in sessions deleted in this run: never saved to the input history again.
+    erased_inputs: std::collections::HashSet<String>,
 }
 
 /// The next event of the running turn, or never when there is none.
@@ -342,10 +345,13 @@ impl Shell {
                 };
                 r.map(|_| None).map_err(|e| e.to_string())
             }
-            Command::SaveInputHistory(h) => store
-                .kv_put(INPUT_HISTORY_KEY, &h)
-                .map(|_| None)
-                .map_err(|e| e.to_string()),
+            Command::SaveInputHistory(mut h) => {
+                h.retain(|line| !self.erased_inputs.contains(line));
+                store
+                    .kv_put(INPUT_HISTORY_KEY, &h)
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
             Command::Quit => Ok(None),
         };
         Ok(Some(match result {
@@ -421,12 +427,33 @@ impl Shell {
         }
     }
 
-    fn delete(&self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
-        let store = self.bot.store();
+    /// Erase session `id` everywhere ([`Bot::forget_sessions`]), and the lines typed in it
+    /// from the saved input history (under a new key, so its older copies cannot be read).
+    fn delete(&mut self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
+        let store = self.bot.store().clone();
+        let typed: Vec<String> = store
+            .messages(id)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|m| m.role == crate::chat::Role::User)
+            .map(|m| m.text)
+            .collect();
+        let kept: Vec<String> = store
+            .kv_get::<Vec<String>>(INPUT_HISTORY_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|line| !typed.contains(line))
+            .collect();
+        self.bot
+            .forget_sessions(&[id], &["tui".to_string()])
+            .map_err(|e| e.to_string())?;
         store
-            .delete_session(id)
+            .kv_put(INPUT_HISTORY_KEY, &kept)
             .and_then(|_| store.flush())
             .map_err(|e| e.to_string())?;
+        self.erased_inputs.extend(typed);
         if id == current {
             // The shown session is gone: show the most recent other one, or a new one.
             let next = match store.sessions().map_err(|e| e.to_string())?.first() {

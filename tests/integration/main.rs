@@ -4,6 +4,7 @@
 mod check;
 mod common;
 mod engine;
+mod erase;
 mod faq_eval;
 mod models;
 mod remote;

@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
+mod forget;
+
 /// Tokens per decode call (llama.cpp's n_batch).
 const BATCH: usize = 512;
 /// Tokens per physical compute pass (llama.cpp's n_ubatch). Measured at n_ctx 4096: peak
@@ -80,6 +82,8 @@ struct Run<'a> {
     round_robin: usize,
     prefill: bool,
     prefilled: Arc<AtomicU64>,
+    /// Cache-key prefixes of erased conversations: never cached or saved again.
+    forgotten: std::collections::HashSet<String>,
 }
 
 impl Worker {
@@ -170,6 +174,7 @@ impl Worker {
             round_robin: 0,
             prefill: self.prefill,
             prefilled: self.prefilled.clone(),
+            forgotten: Default::default(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -257,6 +262,14 @@ impl Run<'_> {
     /// Take one control message; false on shutdown.
     fn accept(&mut self, c: Control) -> bool {
         match c {
+            Control::Generate(job) if self.is_forgotten(&job.req.cache_key) => {
+                let _ = job.tx.try_send(forget::erased());
+                true
+            }
+            Control::Forget { prefix, done } => {
+                let _ = done.send(self.forget(&prefix));
+                true
+            }
             Control::Generate(job) => {
                 if self.queue.len() >= MAX_QUEUE {
                     let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Busy {
@@ -436,6 +449,9 @@ impl Run<'_> {
             return;
         }
         let Some(key) = slot.key.clone() else { return };
+        if self.forgotten.iter().any(|p| key.starts_with(p.as_str())) {
+            return;
+        }
         let ctx = &self.ctx;
         let (seq, cached) = (slot.seq, &slot.cached);
         match states.save(&key, |p| {

@@ -127,6 +127,16 @@ async fn sigterm_ends_the_bot_cleanly_within_five_seconds_and_the_log_has_no_tok
         !log.contains(TOKEN) && !log.contains("TEST-SECRET"),
         "token in the log"
     );
+    // No message text at the default log level: neither the customer's nor the reply.
+    let reply = finals(&calls, 5)[0].text().trim().to_string();
+    assert!(
+        !log.contains("how do I reset my router"),
+        "the message in the log: {log}"
+    );
+    assert!(
+        reply.chars().count() < 24 || !log.contains(&reply),
+        "the reply in the log: {log}"
+    );
     // History is on disk in the bot's own database.
     assert!(home.path().join("storage/acme-support").is_dir());
 }
