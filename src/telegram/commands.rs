@@ -196,7 +196,7 @@ async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
 /// handoff, confirmation), all in one step.
 pub fn erase_chat(s: &Shared, chat: i64) -> Result<Erased, crate::bot::BotError> {
     let rec: ChatRecord = s.store.kv_get(&chat_key(chat))?.unwrap_or_default();
-    Ok(s.bot.forget_sessions(&rec.sessions, &[chat_owner(chat)])?)
+    s.bot.forget_sessions(&rec.sessions, &[chat_owner(chat)])
 }
 
 /// What `/forget` says it did.

@@ -162,11 +162,13 @@ async fn history_delete_and_retention_leave_nothing_of_their_conversations() {
     let engine = engine(dir.path());
     let (deleted_tokens, expired_tokens) =
         (token_bytes(&engine, DELETED), token_bytes(&engine, EXPIRED));
-    let bot = Bot::new(
-        persona_with_max_tokens(8),
-        engine.clone(),
-        Store::open(dir.path()).unwrap(),
-    );
+    // A short persona: these turns are about the files they leave, not about support answers.
+    let persona = parlor::persona::Persona::parse(
+        Path::new("personas/brief.yaml"),
+        "name: Brief\nsystem: You are {{bot}}. Answer in one short sentence.\nsampling:\n  max_tokens: 8\n",
+    )
+    .unwrap();
+    let bot = Bot::new(persona, engine.clone(), Store::open(dir.path()).unwrap());
     let say = |name: &str, text: String| {
         let bot = bot.clone();
         let name = name.to_string();
