@@ -6,12 +6,14 @@ mod concurrency;
 pub mod floor;
 mod llama;
 mod resume;
+mod store;
 pub mod telegram;
 mod throughput;
 pub mod tui;
 mod turns;
 
 pub use llama::{BenchError, LlamaBench, run_llama_sections};
+pub use store::run_store_section;
 
 use serde::Serialize;
 

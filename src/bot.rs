@@ -30,6 +30,9 @@ use crate::store::{Store, StoreError};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
 
+mod forget;
+pub use forget::{RETENTION_EVERY, retention_loop};
+
 /// Errors of bot operations outside a turn.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {

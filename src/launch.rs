@@ -148,6 +148,8 @@ pub struct Launched {
     pub model_path: Option<PathBuf>,
     /// The bot's database directory.
     pub storage_dir: PathBuf,
+    /// Conversations erased by `storage.retention` at start-up.
+    pub retention_erased: usize,
 }
 
 impl Launched {
@@ -249,6 +251,13 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
     );
     let bot = Bot::new(plan.persona.clone(), Arc::new(placeholder), store);
     bot.set_library(Library::new(plan.home.clone()));
+    // Retention at start-up (a running Telegram bot repeats it on a schedule).
+    let retention_erased = match plan.spec.retention() {
+        Some(keep) => bot
+            .erase_idle(keep, chrono::Utc::now().timestamp_millis())?
+            .len(),
+        None => 0,
+    };
     let launched = Launched {
         bot,
         bot_name: plan.spec.name().to_string(),
@@ -258,6 +267,7 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
         model: plan.model.clone(),
         model_path: None,
         storage_dir: plan.storage_dir.clone(),
+        retention_erased,
     };
     Ok((launched, plan))
 }
@@ -288,7 +298,7 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
             settings.slots = l.slots;
             settings.gpu_layers = l.gpu_layers;
             // Warm resume: each session's KV cache is saved beside its history.
-            settings.state_dir = Some(plan.storage_dir.join("kv-state"));
+            settings.state_dir = Some(plan.storage_dir.join(crate::engine::llama::STATE_DIR));
             let engine = tokio::task::spawn_blocking(move || LlamaEngine::load(settings))
                 .await
                 .map_err(|e| EngineError::ModelLoad {
