@@ -150,7 +150,7 @@ mod tests {
             filter_text(None, Some("warn".into())),
             ("warn".into(), "RUST_LOG")
         );
-        assert_eq!(filter_text(Some(" "), Some("".into())).0, "info");
+        assert_eq!(filter_text(Some(" "), Some(String::new())).0, "info");
     }
 
     #[test]

@@ -384,7 +384,7 @@ impl Store {
     /// All sessions, most recently updated first.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
         let mut out = Vec::new();
-        for item in self.sessions.iter() {
+        for item in &self.sessions {
             let (key, value) = item.map_err(|e| self.sled_err(e))?;
             let id = keys::split_session_key(&key).ok_or_else(|| StoreError::Corrupt {
                 key: format!("sessions/{}", hex::encode(&key)),
@@ -420,8 +420,8 @@ impl Store {
         self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
             let mut record = tx_session(&key, sessions, info.id)?;
             rename_in(meta, info.id, &mut record, &info.name)?;
-            record.persona = info.persona.clone();
-            record.model = info.model.clone();
+            record.persona.clone_from(&info.persona);
+            record.model.clone_from(&info.model);
             sessions.insert(
                 &keys::session_key(info.id),
                 sealed::session_value(&key, info.id, &record),

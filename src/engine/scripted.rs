@@ -78,7 +78,10 @@ fn estimate(messages: &[ChatMessage]) -> u32 {
 impl Engine for ScriptedEngine {
     fn generate(&self, req: GenerateRequest) -> EventStream {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        *self.last_prompt.lock().expect("prompt lock") = req.messages.clone();
+        self.last_prompt
+            .lock()
+            .expect("prompt lock")
+            .clone_from(&req.messages);
         let next = self.script.lock().expect("script lock").pop_front();
         let next = next.unwrap_or_else(|| {
             let last = req

@@ -69,7 +69,7 @@ mod tests {
         });
         match rx.recv().await {
             Some(EngineEvent::Failed(err)) => {
-                assert!(err.to_string().contains("still loading"), "{err}")
+                assert!(err.to_string().contains("still loading"), "{err}");
             }
             other => panic!("expected a failure, got {other:?}"),
         }

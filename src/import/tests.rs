@@ -208,7 +208,7 @@ fn export_gives_back_what_import_kept() {
             .collect(),
         knowledge: doc.knowledge.clone(),
         extensions: doc.extensions.clone(),
-        parlor: Default::default(),
+        parlor: serde_json::Map::default(),
     };
     let card = to_card_v2(&src);
     assert_eq!(card["spec"], "chara_card_v2");

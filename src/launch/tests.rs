@@ -69,7 +69,7 @@ fn persona_model_used_when_bot_names_none() {
 
 #[test]
 fn missing_bot_and_persona_say_what_to_do() {
-    let (_tmp, home) = seeded();
+    let (tmp, home) = seeded();
     let e = plan(home.clone(), &args(Some("nobot"), None, None)).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -99,7 +99,7 @@ fn missing_bot_and_persona_say_what_to_do() {
         e.to_string(),
         format!(
             "--persona: no persona \"pirat\" in {}; did you mean \"pirate\"?",
-            crate::yaml::display_path(&_tmp.path().join("personas"))
+            crate::yaml::display_path(&tmp.path().join("personas"))
         )
     );
 }

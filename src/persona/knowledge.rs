@@ -71,6 +71,7 @@ fn default_scan_depth() -> usize {
 fn yes() -> bool {
     true
 }
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(v: &i32) -> bool {
     *v == 0
 }

@@ -211,6 +211,6 @@ fn acme_faq_scores() {
             .iter()
             .map(|m| format!("{}={:.2}", p.faq().entries()[m.entry].id, m.score))
             .collect();
-        println!("(not in FAQ) {:55} {:?}", q, s);
+        println!("(not in FAQ) {q:55} {s:?}");
     }
 }

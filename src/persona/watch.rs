@@ -50,10 +50,10 @@ where
             let result = Persona::load(&path);
             match &result {
                 Ok(p) => {
-                    tracing::info!(persona = p.id(), file = %path.display(), "persona reloaded")
+                    tracing::info!(persona = p.id(), file = %path.display(), "persona reloaded");
                 }
                 Err(e) => {
-                    tracing::warn!(file = %path.display(), "persona edit rejected, keeping the last good version:\n{e}")
+                    tracing::warn!(file = %path.display(), "persona edit rejected, keeping the last good version:\n{e}");
                 }
             }
             on_change(result);

@@ -95,7 +95,7 @@ impl Store {
     /// Remove the records of conversations whose key is gone (an erase cut short by a crash).
     pub(crate) fn sweep(&self) -> Result<(), StoreError> {
         let mut orphans = Vec::new();
-        for item in self.sessions.iter() {
+        for item in &self.sessions {
             let (key, value) = item.map_err(|e| self.sled_err(e))?;
             // Only sealed records without a key: anything else is damage, reported on read.
             if value.first() == Some(&super::keyring::SEALED)

@@ -80,7 +80,7 @@ mod tests {
             message_key(SessionId(256), 0),
             message_key(SessionId(1), 1),
         ];
-        keys.sort();
+        keys.sort_unstable();
         let decoded: Vec<_> = keys.iter().map(|k| split_message_key(k).unwrap()).collect();
         assert_eq!(
             decoded,

@@ -86,7 +86,7 @@ fn copy(
     let (old_sessions, new_sessions) = (tree(old, "sessions")?, tree(new, "sessions")?);
     let mut live = std::collections::HashSet::new();
     let mut n_sessions = 0;
-    for item in old_sessions.iter() {
+    for item in &old_sessions {
         let (k, v) = item.map_err(err)?;
         let Some(id) = keys::split_session_key(&k) else {
             continue;
@@ -101,7 +101,7 @@ fn copy(
     let (old_messages, new_messages) = (tree(old, "messages")?, tree(new, "messages")?);
     let mut n_messages = 0;
     let mut batch = sled::Batch::default();
-    for item in old_messages.iter() {
+    for item in &old_messages {
         let (k, v) = item.map_err(err)?;
         let Some((id, _)) = keys::split_message_key(&k).filter(|(id, _)| live.contains(id)) else {
             continue;
@@ -117,7 +117,7 @@ fn copy(
     }
     new_messages.apply_batch(batch).map_err(err)?;
     let (old_meta, new_meta) = (tree(old, "meta")?, tree(new, "meta")?);
-    for item in old_meta.iter() {
+    for item in &old_meta {
         let (k, v) = item.map_err(err)?;
         match k.strip_prefix(keys::LEGACY_NAME_PREFIX) {
             Some(name) => {
@@ -136,7 +136,7 @@ fn copy(
         .insert(b"format", super::erase::FORMAT)
         .map_err(err)?;
     let (old_kv, new_kv) = (tree(old, "kv")?, tree(new, "kv")?);
-    for item in old_kv.iter() {
+    for item in &old_kv {
         let (k, v) = item.map_err(err)?;
         let owner = std::str::from_utf8(&k).ok().and_then(sealed::kv_owner);
         match owner {

@@ -67,7 +67,7 @@ pub async fn handle(
         "reset" => match s.chats.new_session(target.chat) {
             Ok(_) => {
                 s.say(target, "Started a new conversation. What can I do for you?")
-                    .await
+                    .await;
             }
             Err(e) => {
                 tracing::error!(chat = target.chat, error = %e, "reset failed");
@@ -89,14 +89,14 @@ pub async fn handle(
                 target,
                 "Only an operator can hand this chat back to the bot.",
             )
-            .await
+            .await;
         }
         _ => {
             s.say(
                 target,
                 "I do not know that command. /help lists what I can do.",
             )
-            .await
+            .await;
         }
     }
 }

@@ -79,7 +79,7 @@ pub async fn run(s: Arc<Shared>, w: Arc<ChatWorker>) {
         // Quiet window: wait until the chat has been quiet for `burst`.
         loop {
             tokio::select! {
-                _ = w.wake.notified() => continue,
+                _ = w.wake.notified() => {}
                 _ = tokio::time::sleep(burst) => break,
                 _ = s.shutdown.cancelled() => break,
             }
@@ -247,10 +247,10 @@ async fn after_turn(s: &Shared, chat: i64, session: SessionId, ended: bool, hand
     if ended && s.chats.is_current(chat, session) {
         match s.chats.new_session(chat) {
             Ok(next) => {
-                tracing::info!(chat, ended = %session, next = %next, "a rule ended the session")
+                tracing::info!(chat, ended = %session, next = %next, "a rule ended the session");
             }
             Err(e) => {
-                tracing::error!(chat, error = %e, "could not start a new session after a rule ended one")
+                tracing::error!(chat, error = %e, "could not start a new session after a rule ended one");
             }
         }
     }

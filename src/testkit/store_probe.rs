@@ -112,14 +112,8 @@ pub fn store_bench(history: u64, flushed: u64) -> anyhow::Result<()> {
     println!("|---|---|");
     println!("| appends/s, flush after each | {flushed:.0} |");
     println!("| appends/s, no flush | {unflushed:.0} |");
-    println!(
-        "| recent_messages(20), {} messages | {recent_short:.0} us |",
-        flushed
-    );
-    println!(
-        "| recent_messages(20), {} messages | {recent_long:.0} us |",
-        history
-    );
+    println!("| recent_messages(20), {flushed} messages | {recent_short:.0} us |");
+    println!("| recent_messages(20), {history} messages | {recent_long:.0} us |");
     println!("| messages(), {all} messages | {scan_ms:.0} ms |");
     Ok(())
 }

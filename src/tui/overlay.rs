@@ -75,7 +75,7 @@ pub fn key(app: &mut App, key: KeyEvent) -> Vec<Command> {
                 ListMode::ConfirmDelete => {
                     *mode = ListMode::Browse;
                     match (key.code, current) {
-                        (KeyCode::Char('y') | KeyCode::Char('Y'), Some((id, _))) => {
+                        (KeyCode::Char('y' | 'Y'), Some((id, _))) => {
                             vec![Command::DeleteSession(id)]
                         }
                         _ => {

@@ -98,7 +98,7 @@ pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
         loading: None,
         reloads,
         rate: None,
-        erased_inputs: Default::default(),
+        erased_inputs: std::collections::HashSet::default(),
     };
     shell.load_model();
     let opened = shell.open(session.id);

@@ -169,7 +169,7 @@ impl Worker {
             prefill: self.prefill,
             prefilled: self.prefilled.clone(),
             fail_decodes: self.fail_decodes.clone(),
-            forgotten: Default::default(),
+            forgotten: std::collections::HashSet::default(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);

@@ -61,7 +61,7 @@ pub fn acme_without_scripting() -> String {
     let text = std::fs::read_to_string(&path).expect("persona file");
     let cut = text.find("\nfaq:").expect("acme-support has a faq section");
     assert!(text[cut..].contains("\nrules:"), "rules come after the faq");
-    text[..cut + 1].to_string()
+    text[..=cut].to_string()
 }
 
 /// The Acme persona with another reply cap (scripted engines count one token per word).

@@ -117,9 +117,10 @@ async fn a_panic_in_one_update_is_caught_and_the_bot_keeps_serving() {
     // Panics the first time the model name is asked for (creating the first session).
     let panicked = AtomicBool::new(false);
     let engine = Hooked::new(ScriptedEngine::new([])).on_model_name(move || {
-        if !panicked.swap(true, Ordering::SeqCst) {
-            panic!("injected failure while opening a session");
-        }
+        assert!(
+            panicked.swap(true, Ordering::SeqCst),
+            "injected failure while opening a session"
+        );
     });
     let (_dir, bot) = bot(Arc::new(engine));
     let h = Harness::start(bot, test_config()).await;
