@@ -303,7 +303,7 @@ impl App {
             notice: None,
             streaming_entry: false,
             quitting: false,
-            monochrome: !crate::cli::colour_allowed(),
+            monochrome: !crate::sanitize::colour_allowed(),
         }
     }
 
