@@ -15,7 +15,7 @@ mod reply;
 mod sessions;
 mod turn;
 
-pub use crate::store::{SessionInfo, StoredMessage};
+pub use crate::store::{Erased, SessionInfo, StoredMessage};
 pub use plan::{Decision, Generation, TurnInput, TurnPlan, plan_turn};
 pub use reply::{Reply, ReplyEvent, Settled, TurnOptions, TurnOutcome};
 pub use sessions::{ExportFormat, FrontState, StateKey};

@@ -4,9 +4,9 @@
 //! transcript `/export` sends. A narrow handle over the [`Bot`] and the front end's state.
 
 use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key, chat_owner};
+use crate::bot::Erased;
 use crate::bot::{Bot, BotError, FrontState, Reply, StateKey, TurnOptions};
 use crate::chat::{Role, SessionId};
-use crate::store::Erased;
 
 /// A pending message and the name of its key.
 pub type PendingItem = (String, Pending);

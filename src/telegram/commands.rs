@@ -6,9 +6,9 @@ use super::outbox::Target;
 use super::service::Shared;
 use super::state::{forget_key, now_ms};
 use super::worker::ChatWorker;
+use crate::bot::Erased;
 use crate::chat::Role;
 use crate::persona::MacroContext;
-use crate::store::Erased;
 use std::sync::Arc;
 
 /// How long a `/forget` confirmation stays valid.
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_confirmation_says_what_was_erased() {
-        let e = crate::store::Erased {
+        let e = crate::bot::Erased {
             sessions: 2,
             messages: 1,
             ..Default::default()
