@@ -7,6 +7,7 @@ pub mod floor;
 mod llama;
 mod resume;
 mod retrieval;
+mod store;
 pub mod telegram;
 mod throughput;
 pub mod tui;
@@ -14,6 +15,7 @@ mod turns;
 
 pub use llama::{BenchError, LlamaBench, run_llama_sections};
 pub use retrieval::run_retrieval_section;
+pub use store::run_store_section;
 
 use serde::Serialize;
 

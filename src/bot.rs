@@ -15,7 +15,7 @@ mod reply;
 mod sessions;
 mod turn;
 
-pub use crate::store::{SessionInfo, StoredMessage};
+pub use crate::store::{Erased, SessionInfo, StoredMessage};
 pub use plan::{Decision, Generation, TurnInput, TurnPlan, plan_turn};
 pub use reply::{Reply, ReplyEvent, Settled, TurnOptions, TurnOutcome};
 pub use sessions::{ExportFormat, FrontState, StateKey};
@@ -30,6 +30,9 @@ use crate::store::{Store, StoreError};
 use crate::support::index::Retriever;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
+
+mod forget;
+pub use forget::{RETENTION_EVERY, retention_loop};
 
 /// Errors of bot operations outside a turn.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ pub use crate::launch::{BotArgs, GlobalArgs};
 
 /// Colours allowed on terminals: `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn colour_allowed() -> bool {
-    crate::logging::colour_allowed()
+    crate::sanitize::colour_allowed()
 }
 
 /// parlor: chat with a local language model in the terminal, or run it as a Telegram bot.

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod check;
 #[cfg(feature = "testkit")]
 pub mod debug;
+pub mod erase;
 pub mod eval;
 pub mod history;
 pub mod model;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use telegram::TelegramConfig;
 
 mod engine;
+mod storage;
 pub mod telegram;
 pub use engine::{EngineSpec, LlamaSpec, OpenAiSpec};
 
@@ -47,7 +48,7 @@ struct RawBot {
     model: Option<String>,
     #[serde(default)]
     engine: engine::RawEngine,
-    storage: Option<String>,
+    storage: Option<storage::RawStorage>,
     telegram: Option<TelegramConfig>,
 }
 
@@ -62,6 +63,7 @@ pub struct BotSpec {
     model: Option<String>,
     engine: EngineSpec,
     storage: Option<PathBuf>,
+    retention_days: Option<u32>,
     telegram: Option<TelegramConfig>,
 }
 
@@ -142,6 +144,7 @@ impl BotSpec {
             model: None,
             engine: EngineSpec::Llama(LlamaSpec::default()),
             storage: None,
+            retention_days: None,
             telegram: None,
         }
     }
@@ -176,6 +179,12 @@ impl BotSpec {
             Some(p) => home.join(p),
             None => home.bot_storage_dir(&self.name),
         }
+    }
+
+    /// `storage.retention`: conversations idle longer than this are erased (none: kept).
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        self.retention_days
+            .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400))
     }
 
     /// Use another persona (the `--persona` override).
@@ -243,13 +252,7 @@ fn validate(check: &mut Checker<'_>, name: String, raw: RawBot) -> BotSpec {
             "name a model such as \"smollm2-135m\" or remove the line",
         );
     }
-    if raw.storage.as_ref().is_some_and(|s| s.trim().is_empty()) {
-        check.error_hint(
-            "storage",
-            "is empty",
-            "remove the line to use storage/<bot name>/",
-        );
-    }
+    let storage = storage::validate(check, raw.storage);
     let engine = engine::validate(check, raw.engine, raw.model.as_deref());
     BotSpec {
         name,
@@ -259,7 +262,8 @@ fn validate(check: &mut Checker<'_>, name: String, raw: RawBot) -> BotSpec {
         persona_at,
         model: raw.model,
         engine,
-        storage: raw.storage.map(PathBuf::from),
+        storage: storage.dir,
+        retention_days: storage.retention_days,
         telegram: raw.telegram,
     }
 }

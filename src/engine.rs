@@ -61,6 +61,18 @@ impl Sampling {
     }
 }
 
+/// The cache key of a session's conversation under a persona version: `s<id>-<version>`.
+/// Every key of one session starts with [`session_cache_prefix`], which is how the engine finds
+/// what to erase ([`Engine::forget`]) and names its saved-state files.
+pub fn session_cache_key(session: crate::chat::SessionId, persona_version: &str) -> String {
+    format!("{}{persona_version}", session_cache_prefix(session))
+}
+
+/// The start of every cache key of `session` (`s<id>-`).
+pub fn session_cache_prefix(session: crate::chat::SessionId) -> String {
+    format!("s{}-", session.0)
+}
+
 /// One generation request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateRequest {
@@ -192,6 +204,15 @@ pub trait Engine: Send + Sync {
 
     /// Short model name for status bars and stored sessions.
     fn model_name(&self) -> String;
+
+    /// Erase everything the engine keeps of `session`'s conversation: its cached tokens in a
+    /// slot, its queued and running requests (they fail) and its saved states on disk. Blocks
+    /// until done. States of a session are never saved again after this (ids are not reused).
+    /// Returns how many saved states it deleted.
+    fn forget(&self, session: crate::chat::SessionId) -> usize {
+        let _ = session;
+        0
+    }
 
     /// Stop: finish what must outlive the process (saved conversation states) and release the
     /// model. Blocks until done; later requests fail with [`EngineError::Stopped`]. A command

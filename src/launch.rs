@@ -148,6 +148,8 @@ pub struct Launched {
     pub model_path: Option<PathBuf>,
     /// The bot's database directory.
     pub storage_dir: PathBuf,
+    /// Conversations erased by `storage.retention` at start-up.
+    pub retention_erased: usize,
 }
 
 impl Launched {
@@ -252,6 +254,13 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
     if !plan.persona.faq().entries().is_empty() {
         bot.set_retriever(retriever(&plan.home));
     }
+    // Retention at start-up (a running Telegram bot repeats it on a schedule).
+    let retention_erased = match plan.spec.retention() {
+        Some(keep) => bot
+            .erase_idle(keep, chrono::Utc::now().timestamp_millis())?
+            .len(),
+        None => 0,
+    };
     let launched = Launched {
         bot,
         bot_name: plan.spec.name().to_string(),
@@ -261,6 +270,7 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
         model: plan.model.clone(),
         model_path: None,
         storage_dir: plan.storage_dir.clone(),
+        retention_erased,
     };
     Ok((launched, plan))
 }
@@ -300,7 +310,7 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
             settings.slots = l.slots;
             settings.gpu_layers = l.gpu_layers;
             // Warm resume: each session's KV cache is saved beside its history.
-            settings.state_dir = Some(plan.storage_dir.join("kv-state"));
+            settings.state_dir = Some(plan.storage_dir.join(crate::engine::llama::STATE_DIR));
             let engine = tokio::task::spawn_blocking(move || LlamaEngine::load(settings))
                 .await
                 .map_err(|e| EngineError::ModelLoad {

@@ -18,7 +18,7 @@
 //! | [`logging`] | rotated log files in `storage/logs/`, stderr for services |
 //! | [`sanitize`] | stored and model text made inert for terminals (TUI and every command) |
 //! | [`home`] | where `bots/`, `personas/` and `storage/` live (resolved from plain values) |
-//! | [`store`] | the only code that touches sled: sessions, messages, key-value records |
+//! | [`store`] | the only code that touches sled: sessions, messages, key-value records; content sealed with per-conversation keys, so an erase (key first) leaves nothing readable |
 //! | [`engine`] | the [`engine::Engine`] trait: llama.cpp on its own thread, scripted, remote |
 //! | [`persona`] | persona YAML -> validated [`persona::Persona`]; rules, FAQ, prompt assembly |
 //! | [`import`] | Character Card / Modelfile import and export of personas |

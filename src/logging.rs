@@ -90,11 +90,6 @@ pub struct LogOptions {
     pub keep: usize,
 }
 
-/// Colours allowed on terminals: `NO_COLOR` is unset or empty (<https://no-color.org>).
-pub fn colour_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Send tracing output to `storage/logs/` under `home` (and stderr when `global.stderr`).
 /// Calling it again in the same process keeps the first set-up. Returns the current log file.
 pub fn init(home: &Home, global: &LogOptions) -> Result<PathBuf, LogError> {
@@ -128,7 +123,7 @@ pub fn init(home: &Home, global: &LogOptions) -> Result<PathBuf, LogError> {
     let stderr_layer = global.stderr.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal() && colour_allowed())
+            .with_ansi(std::io::stderr().is_terminal() && crate::sanitize::colour_allowed())
     });
     // Fails only when a subscriber is already set (a second call, or a test harness).
     let _ = tracing_subscriber::registry()

@@ -70,6 +70,11 @@ fn push_inert(out: &mut String, c: char) {
     }
 }
 
+/// Colours allowed on terminals: `NO_COLOR` is unset or empty (<https://no-color.org>).
+pub fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,28 @@
 //! `Store`: the only code that touches sled. Sessions, messages (key = session id ++ sequence,
 //! big-endian, so a prefix scan is one session in order), a small key-value tree for front ends
-//! (`kv`), flush points, and JSONL / Markdown export and import.
+//! (`kv`), flush points, JSONL / Markdown export and import, and erasure.
+//!
+//! Conversation content (session records, messages, a conversation's `kv` state) is sealed with
+//! a key of its own ([`keyring`]): erasing a conversation destroys its key first, so no copy
+//! left in sled's log can be read again ([`Store::erase_session`]).
 
+mod erase;
 mod export;
+mod keyring;
 mod keys;
 mod kv;
 mod messages;
+mod migrate;
 mod records;
+mod sealed;
+
+pub use erase::Erased;
+pub(crate) use export::format_time;
+pub use keyring::KeyFileError;
 
 use crate::chat::{ReplySource, Role, SessionId, TurnStats};
-use records::{SessionRecord, VERSION, decode, encode};
+use keyring::KeyRing;
+use records::{SessionRecord, VERSION};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, abort};
 use std::path::{Path, PathBuf};
@@ -20,6 +33,9 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 /// Subdirectory of the storage directory that holds the sled files.
 const SLED_DIR: &str = "sled";
+
+/// The `sessions`, `messages` and `meta` trees inside one transaction.
+type Trees = (TransactionalTree, TransactionalTree, TransactionalTree);
 
 /// Result inside a sled transaction closure.
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -101,6 +117,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The keys file (`<storage>/keys`) could not be read or written.
+    #[error(transparent)]
+    Keys(#[from] KeyFileError),
     /// An import file line is not a valid record.
     #[error("{path}:{line}: {reason}")]
     BadImport {
@@ -186,6 +205,7 @@ pub struct Store {
     messages: sled::Tree,
     meta: sled::Tree,
     kv: sled::Tree,
+    keys: KeyRing,
     dir: PathBuf,
 }
 
@@ -204,33 +224,53 @@ impl Store {
     /// same directory in one process: open once and clone the handle. A store dropped just
     /// before in this process may hold its lock a moment longer (sled's flusher thread lets go
     /// at its next wake-up), so a held lock is retried for [`LOCK_WAIT`] before giving up.
+    ///
+    /// A database written before conversations were encrypted is migrated once, first
+    /// ([`migrate`]); conversations whose key is gone (a crash in the middle of an erase) are
+    /// swept.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let dir = dir.to_path_buf();
-        let sled_err = |e: sled::Error| map_sled_error(&dir, e);
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
             path: dir.display().to_string(),
             source: e,
         })?;
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let db = loop {
-            match sled::Config::new()
-                .path(dir.join(SLED_DIR))
-                .cache_capacity(CACHE_CAPACITY)
-                .open()
-                .map_err(sled_err)
-            {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other?,
+        migrate::recover(&dir)?;
+        let store = Self::open_raw(&dir, KeyRing::load(&dir)?)?;
+        let store = match store.format()? {
+            Some(_) => store,
+            None if store.is_empty() => {
+                store.keys.save()?;
+                store.set_format()?;
+                store
+            }
+            None => {
+                drop(store);
+                migrate::migrate(&dir)?;
+                Self::open_raw(&dir, KeyRing::load(&dir)?)?
             }
         };
+        if !store.keys.file_exists() {
+            return Err(StoreError::Corrupt {
+                key: dir.join("keys").display().to_string(),
+                reason: "the keys file is missing, so the conversations cannot be read; restore it from a backup".into(),
+            });
+        }
+        store.sweep()?;
+        Ok(store)
+    }
+
+    /// Open the sled database in `dir` as it is (no migration, no sweep).
+    fn open_raw(dir: &Path, keys: KeyRing) -> Result<Self, StoreError> {
+        let dir = dir.to_path_buf();
+        let db = open_sled(&dir.join(SLED_DIR), &dir)?;
+        let sled_err = |e: sled::Error| map_sled_error(&dir, e);
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
         Ok(Self {
             sessions: tree("sessions")?,
             messages: tree("messages")?,
             meta: tree("meta")?,
             kv: tree("kv")?,
+            keys,
             db,
             dir,
         })
@@ -252,7 +292,8 @@ impl Store {
         self.db.flush().map(|_| ()).map_err(|e| self.sled_err(e))
     }
 
-    /// Create a session; `name` must be unique.
+    /// Create a session; `name` must be unique. Its key is written to the keys file (fsynced)
+    /// before its record.
     pub fn create_session(
         &self,
         name: &str,
@@ -271,16 +312,49 @@ impl Store {
             message_count: 0,
             next_seq: 1,
         };
-        let id = self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
-            if meta.get(keys::name_key(name))?.is_some() {
-                return abort(StoreError::NameTaken(name.to_string()));
-            }
-            let id = next_session_id(meta)?;
+        self.with_new_session(name, |id, key, (sessions, _, meta)| {
             meta.insert(keys::name_key(name), &keys::session_key(id))?;
-            sessions.insert(&keys::session_key(id), encode(&record))?;
-            Ok(id)
-        })?;
-        Ok(record.info(id))
+            sessions.insert(
+                &keys::session_key(id),
+                sealed::session_value(key, id, &record),
+            )?;
+            Ok(())
+        })
+        .map(|id| record.info(id))
+    }
+
+    /// Take a new session id, give it a key (written to the keys file first), then run
+    /// `write` in a transaction over `sessions`, `messages` and `meta` unless `name` is taken.
+    /// On failure the key is destroyed again.
+    fn with_new_session(
+        &self,
+        name: &str,
+        write: impl Fn(SessionId, &keyring::DataKey, &Trees) -> TxResult<()>,
+    ) -> Result<SessionId, StoreError> {
+        if self
+            .meta
+            .get(keys::name_key(name))
+            .map_err(|e| self.sled_err(e))?
+            .is_some()
+        {
+            return Err(StoreError::NameTaken(name.to_string()));
+        }
+        let id = self.tx(&self.meta, next_session_id)?;
+        let owner = sealed::session_owner(id);
+        let key = self.keys.get_or_create(&owner)?;
+        let written = self.tx(
+            (&self.sessions, &self.messages, &self.meta),
+            |trees: &Trees| {
+                if trees.2.get(keys::name_key(name))?.is_some() {
+                    return abort(StoreError::NameTaken(name.to_string()));
+                }
+                write(id, &key, trees)
+            },
+        );
+        if written.is_err() {
+            let _ = self.keys.remove(&[owner]);
+        }
+        written.map(|_| id)
     }
 
     /// A session by id.
@@ -316,8 +390,9 @@ impl Store {
                 key: format!("sessions/{}", hex::encode(&key)),
                 reason: "the key is not a session id".to_string(),
             })?;
-            let record: SessionRecord = decode(|| format!("sessions/{id}"), &value)?;
-            out.push(record.info(id));
+            if let Some(record) = self.open_session_value(id, &value)? {
+                out.push(record.info(id));
+            }
         }
         out.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
         Ok(out)
@@ -326,10 +401,14 @@ impl Store {
     /// Rename a session (the new name must be free).
     pub fn rename_session(&self, id: SessionId, name: &str) -> Result<(), StoreError> {
         check_name(name)?;
+        let key = self.session_data_key(id)?;
         self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
-            let mut record = tx_session(sessions, id)?;
+            let mut record = tx_session(&key, sessions, id)?;
             rename_in(meta, id, &mut record, name)?;
-            sessions.insert(&keys::session_key(id), encode(&record))?;
+            sessions.insert(
+                &keys::session_key(id),
+                sealed::session_value(&key, id, &record),
+            )?;
             Ok(())
         })
     }
@@ -337,35 +416,23 @@ impl Store {
     /// Change a session's persona, model or name (the store keeps its own counts and times).
     pub fn update_session(&self, info: &SessionInfo) -> Result<(), StoreError> {
         check_name(&info.name)?;
+        let key = self.session_data_key(info.id)?;
         self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
-            let mut record = tx_session(sessions, info.id)?;
+            let mut record = tx_session(&key, sessions, info.id)?;
             rename_in(meta, info.id, &mut record, &info.name)?;
             record.persona.clone_from(&info.persona);
             record.model.clone_from(&info.model);
-            sessions.insert(&keys::session_key(info.id), encode(&record))?;
+            sessions.insert(
+                &keys::session_key(info.id),
+                sealed::session_value(&key, info.id, &record),
+            )?;
             Ok(())
         })
     }
 
-    /// Delete a session and all its messages.
+    /// Delete a session and everything of it: [`Store::erase_session`].
     pub fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
-        // First the record and its name, atomically: from then on appends to this session fail
-        // and nothing lists it. Then its messages, in one batch. A crash in between leaves
-        // unreachable messages under an id that is never handed out again (ids come from a
-        // counter), never a session with half its messages.
-        self.tx((&self.sessions, &self.meta), |(sessions, meta)| {
-            let record = tx_session(sessions, id)?;
-            sessions.remove(&keys::session_key(id))?;
-            meta.remove(keys::name_key(&record.name))?;
-            Ok(())
-        })?;
-        let mut batch = sled::Batch::default();
-        for item in self.messages.scan_prefix(keys::message_prefix(id)).keys() {
-            batch.remove(item.map_err(|e| self.sled_err(e))?);
-        }
-        self.messages
-            .apply_batch(batch)
-            .map_err(|e| self.sled_err(e))
+        self.erase_session(id).map(|_| ())
     }
 
     fn session_record(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -373,9 +440,27 @@ impl Store {
             .sessions
             .get(keys::session_key(id))
             .map_err(|e| self.sled_err(e))?;
-        value
-            .map(|v| decode(|| format!("sessions/{id}"), &v))
-            .transpose()
+        match value {
+            Some(v) => self.open_session_value(id, &v),
+            None => Ok(None),
+        }
+    }
+
+    /// Decode a `sessions` value; `None` when its key was destroyed (erased).
+    fn open_session_value(
+        &self,
+        id: SessionId,
+        value: &[u8],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let key = self.keys.get(&sealed::session_owner(id));
+        sealed::open_session(key.as_ref(), id, value)
+    }
+
+    /// The key of a session that exists; [`StoreError::NoSession`] once it is erased.
+    fn session_data_key(&self, id: SessionId) -> Result<keyring::DataKey, StoreError> {
+        self.keys
+            .get(&sealed::session_owner(id))
+            .ok_or_else(|| StoreError::NoSession(id.to_string()))
     }
 
     fn sled_err(&self, e: sled::Error) -> StoreError {
@@ -391,6 +476,25 @@ impl Store {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.sled_err(e),
         })
+    }
+}
+
+/// Open the sled database at `path` with a small cache, waiting up to [`LOCK_WAIT`] for a lock
+/// held by a store of this process that is closing.
+fn open_sled(path: &Path, dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(|e| map_sled_error(dir, e))
+        {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -433,12 +537,19 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     })
 }
 
-/// Read a session record inside a transaction; abort with `NoSession` when missing.
-fn tx_session(sessions: &TransactionalTree, id: SessionId) -> TxResult<SessionRecord> {
+/// Read a session record (sealed with `key`) inside a transaction; abort with `NoSession`
+/// when missing.
+fn tx_session(
+    key: &keyring::DataKey,
+    sessions: &TransactionalTree,
+    id: SessionId,
+) -> TxResult<SessionRecord> {
     match sessions.get(keys::session_key(id))? {
-        Some(v) => {
-            decode(|| format!("sessions/{id}"), &v).map_err(ConflictableTransactionError::Abort)
-        }
+        Some(v) => match sealed::open_session(Some(key), id, &v) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => abort(StoreError::NoSession(id.to_string())),
+            Err(e) => abort(e),
+        },
         None => abort(StoreError::NoSession(id.to_string())),
     }
 }

@@ -7,7 +7,6 @@ mod effects;
 pub mod keys;
 pub mod markdown;
 mod overlay;
-pub mod sample;
 pub mod shell;
 pub mod slash;
 pub mod transcript;

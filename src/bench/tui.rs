@@ -4,8 +4,8 @@
 
 use super::Report;
 use crate::bot::ReplyEvent;
-use crate::tui::app::{App, Msg};
-use crate::tui::sample::synthetic_app;
+use crate::tui::app::{App, AppInit, ModelState, Msg};
+use crate::tui::transcript::{Entry, EntryKind};
 use crate::tui::update::update;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -56,6 +56,41 @@ pub struct FrameTimes {
     pub scrolling: Timing,
     /// One typed character through `update`, then a frame (keystroke to frame).
     pub keystroke: Timing,
+}
+
+/// A synthetic session of `messages` alternating user and Markdown bot messages.
+pub fn synthetic_app(messages: usize, width: u16, height: u16) -> App {
+    let mut app = App::new(AppInit {
+        persona: "Bench".into(),
+        model: "bench-model".into(),
+        context_window: 4096,
+        size: (width, height),
+        history: Vec::new(),
+        model_state: ModelState::Ready,
+    });
+    app.transcript
+        .entries
+        .push(Entry::new(EntryKind::Greeting, "Hello! Ask me anything."));
+    for i in 0..messages {
+        let entry = if i % 2 == 0 {
+            Entry::new(
+                EntryKind::User,
+                format!("Question {i}: how do I read a file line by line in Rust?"),
+            )
+        } else {
+            Entry::new(
+                EntryKind::Bot { interrupted: false },
+                format!(
+                    "## Answer {i}\n\nUse a **`BufReader`** and its `lines()` iterator:\n\n\
+                     ```rust\nlet f = File::open(path)?;\nfor line in BufReader::new(f).lines() {{\n    \
+                     println!(\"{{}}\", line?);\n}}\n```\n\n- errors are *per line*\n- it is \
+                     buffered, so it is fast even for large files that do not fit in memory\n"
+                ),
+            )
+        };
+        app.transcript.entries.push(entry);
+    }
+    app
 }
 
 fn draw(terminal: &mut Terminal<TestBackend>, app: &App) -> f64 {

@@ -222,7 +222,7 @@ pub fn plan_turn(
                 Err(e) => TurnPlan::CannotAnswer(e.to_string()),
                 Ok(prompt) => TurnPlan::Generate(Generation {
                     request: GenerateRequest {
-                        cache_key: format!("s{}-{}", session.0, persona.version()),
+                        cache_key: crate::engine::session_cache_key(session, persona.version()),
                         messages: prompt.messages,
                         sampling: opts
                             .sampling

@@ -75,10 +75,11 @@ impl Bot {
         Ok(self.inner.store.flush()?)
     }
 
-    /// Delete session `id` and its messages (flushed).
+    /// Delete session `id` everywhere: it is erased with [`Bot::forget_sessions`] (store
+    /// records and key, the engine's cached tokens and saved states). Blocks on disk syncs and
+    /// the inference thread.
     pub fn delete_session(&self, id: SessionId) -> Result<(), BotError> {
-        self.inner.store.delete_session(id)?;
-        Ok(self.inner.store.flush()?)
+        self.forget_sessions(&[id], &[]).map(|_| ())
     }
 
     /// Remove every message of session `id`, keeping the session (flushed).

@@ -1,7 +1,7 @@
 //! `parlor bench`: the performance report (Markdown table, or `--json`). Build with
 //! `--release` for numbers worth reporting.
 
-use crate::bench::{LlamaBench, Report, run_llama_sections};
+use crate::bench::{LlamaBench, Report, run_llama_sections, run_store_section};
 use crate::cli::GlobalArgs;
 use crate::home::Home;
 
@@ -14,7 +14,7 @@ pub struct Args {
     /// CPU threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui, retrieval.
+    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui, retrieval, store.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Fewer repetitions: a quick smoke run.
@@ -46,6 +46,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "retrieval") {
         let model = crate::models::embedding_model_path(home.root());
         crate::bench::run_retrieval_section(&mut report, &model, cfg.quick);
+    }
+    if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "store") {
+        run_store_section(&mut report, cfg.quick)
+            .map_err(|e| anyhow::anyhow!("store bench: {e}"))?;
     }
     let engine_sections = ["throughput", "turns", "concurrency", "resume", "telegram"];
     if cfg.only.is_empty()

@@ -16,6 +16,21 @@ pub enum Command {
     /// Measure the store on a temporary database: appends/s with and without a flush each,
     /// and `recent_messages` on a short and a long session (it must not grow with history).
     StoreBench(StoreBenchArgs),
+    /// Create sessions of a few messages and erase every other one, in a loop (the kill test
+    /// of erasure). Prints `ack <session> <seq> <sha256>` per message after its flush,
+    /// `erasing <session>` before an erase and `erased <session>` after it returned.
+    StoreEraser(StoreEraserArgs),
+}
+
+/// Options of `parlor debug store-eraser`.
+#[derive(Debug, clap::Args)]
+pub struct StoreEraserArgs {
+    /// Storage directory of the database.
+    #[arg(long, value_name = "DIR")]
+    pub storage: PathBuf,
+    /// Seed of the message texts; also names the sessions of this run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Options of `parlor debug store-bench`.
@@ -70,6 +85,13 @@ pub async fn run(_global: &GlobalArgs, command: Command) -> anyhow::Result<super
             })
             .await
             .context("the store bench thread failed")??;
+        }
+        Command::StoreEraser(args) => {
+            tokio::task::spawn_blocking(move || {
+                store_probe::store_eraser(&args.storage, args.seed)
+            })
+            .await
+            .context("the store eraser thread failed")??;
         }
     }
     Ok(0)

@@ -1,4 +1,5 @@
-//! `parlor history`: list, show, export, import and delete stored conversations.
+//! `parlor history`: list, show, export, import, delete and prune stored conversations.
+//! Delete and prune erase ([`crate::store::Store::erase_session`] and the saved engine states).
 
 use crate::cli::GlobalArgs;
 use crate::config::BotSpec;
@@ -51,7 +52,8 @@ pub enum Command {
         #[command(flatten)]
         at: Where,
     },
-    /// Delete a session and all its messages.
+    /// Erase a session everywhere: its messages, state and saved engine states (unreadable
+    /// in the database files from the moment this returns).
     Delete {
         /// Session name or id.
         session: String,
@@ -62,6 +64,35 @@ pub enum Command {
         #[command(flatten)]
         at: Where,
     },
+    /// Erase every session idle longer than AGE (as `storage.retention` does), and print what
+    /// was erased.
+    Prune {
+        /// Idle time: a whole number of days, hours or minutes (`30d`, `12h`, `90m`).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Which database.
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+/// `30d`, `12h`, `90m` -> a duration.
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let unit = match t.chars().last() {
+        Some('d') => 86_400,
+        Some('h') => 3_600,
+        Some('m') => 60,
+        _ => {
+            return Err(format!(
+                "\"{text}\": give a number of days, hours or minutes, e.g. 30d, 12h, 90m"
+            ));
+        }
+    };
+    let n: u64 = t[..t.len() - 1]
+        .parse()
+        .map_err(|_| format!("\"{text}\": not a whole number before the unit (e.g. 30d)"))?;
+    Ok(std::time::Duration::from_secs(n.saturating_mul(unit)))
 }
 
 /// Export formats.
@@ -121,13 +152,16 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
                 println!("kept session \"{}\"", info.name);
                 return Ok(0);
             }
-            store.delete_session(info.id)?;
-            store.flush()?;
+            let erased = super::erase::session(&store, info.id)?;
             println!(
-                "deleted session \"{}\" ({} messages)",
-                info.name, info.message_count
+                "erased session \"{}\" ({} messages, {} saved engine states)",
+                info.name, erased.messages, erased.saved_states
             );
             Ok(0)
+        }
+        Command::Prune { older_than, at } => {
+            let dir = storage_dir(global, &at)?;
+            super::erase::prune(&dir, older_than, chrono::Utc::now().timestamp_millis())
         }
     }
 }

@@ -53,6 +53,15 @@ fn token(cfg: &TelegramConfig) -> anyhow::Result<Token> {
     }
 }
 
+/// Aborts its task when dropped (the retention schedule ends with the bot).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Run `parlor telegram`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let cfg = load_section(global, &args.bot)?;
@@ -69,6 +78,23 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         .persona_path()
         .map(|path| launched.bot.watch_persona(path, |_| {}));
     let svc = Service::new(launched.bot.clone(), cfg, &url, token);
+    let metrics = svc.metrics();
+    metrics.retention_erased.fetch_add(
+        launched.retention_erased as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let _retention = launched.spec.retention().map(|keep| {
+        let m = metrics.clone();
+        AbortOnDrop(tokio::spawn(crate::bot::retention_loop(
+            launched.bot.clone(),
+            keep,
+            crate::bot::RETENTION_EVERY,
+            move |n| {
+                m.retention_erased
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            },
+        )))
+    });
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
     eprintln!(

@@ -147,3 +147,35 @@ fn shipped_bots_are_valid() {
         );
     }
 }
+
+#[test]
+fn storage_takes_a_directory_or_a_mapping_with_retention() {
+    let spec = parse("persona: p\nstorage: data/b\n").unwrap();
+    assert_eq!(spec.retention(), None);
+    let spec = parse("persona: p\nstorage:\n  dir: data/b\n  retention:\n    days: 30\n").unwrap();
+    assert_eq!(spec.storage_dir(&Home::at("/h")), Path::new("/h/data/b"));
+    assert_eq!(
+        spec.retention(),
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+    let spec = parse("persona: p\nstorage:\n  retention: { days: 1 }\n").unwrap();
+    assert_eq!(spec.storage_dir(&Home::at("/h")), Path::new("/h/storage/b"));
+}
+
+#[test]
+fn bad_retention_is_reported_at_its_line() {
+    assert_eq!(
+        errors("persona: p\nstorage:\n  retention:\n    days: 0\n"),
+        vec!["bots/b.yaml:4:11: storage.retention.days: 0 is out of range (1 to 36500)"]
+    );
+    let e = errors("persona: p\nstorage:\n  retention: {}\n");
+    assert!(
+        e[0].starts_with("bots/b.yaml:3:14: storage.retention.days: missing"),
+        "{e:?}"
+    );
+    let e = errors("persona: p\nstorage:\n  retention:\n    weeks: 2\n");
+    assert!(
+        e[0] == "bots/b.yaml:4:5: storage.retention.weeks: unknown field; known fields: days",
+        "{e:?}"
+    );
+}

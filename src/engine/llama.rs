@@ -12,6 +12,18 @@ mod worker;
 pub(crate) use active::sampler_for;
 pub(crate) use worker::UBATCH;
 
+/// Where a bot's saved conversation states live, under its storage directory.
+pub const STATE_DIR: &str = "kv-state";
+
+/// Delete the saved states of `session` under the storage directory `storage` (for commands
+/// that erase without loading a model); returns how many.
+pub fn erase_saved_states(storage: &std::path::Path, session: crate::chat::SessionId) -> usize {
+    state::remove_prefix(
+        &storage.join(STATE_DIR),
+        &super::session_cache_prefix(session),
+    )
+}
+
 use super::{EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest};
 use crate::chat::ChatMessage;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -82,6 +94,12 @@ pub(crate) struct Job {
 /// Messages to the inference thread.
 pub(crate) enum Control {
     Generate(Job),
+    /// Drop everything of the cache keys starting with `prefix` (an erased session), then
+    /// answer on `done`.
+    Forget {
+        prefix: String,
+        done: std_mpsc::Sender<usize>,
+    },
     Shutdown,
 }
 
@@ -269,6 +287,29 @@ impl Engine for LlamaEngine {
 
     fn model_name(&self) -> String {
         self.settings.model_name.clone()
+    }
+
+    fn forget(&self, session: crate::chat::SessionId) -> usize {
+        let prefix = super::session_cache_prefix(session);
+        let (done, finished) = std_mpsc::channel::<usize>();
+        let sent = self
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Control::Forget {
+                prefix: prefix.clone(),
+                done,
+            });
+        let mut files = 0;
+        if sent.is_ok() {
+            // The thread answers after it dropped the slot, the queued work and the files.
+            files = finished.recv().unwrap_or(0);
+        }
+        // Also when the thread has stopped: its files must go all the same.
+        if let Some(dir) = &self.settings.state_dir {
+            files += state::remove_prefix(dir, &prefix);
+        }
+        files
     }
 
     fn close(&self) {

@@ -83,7 +83,9 @@ mod tests {
     fn state_round_trips_through_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
-        let id = SessionId(7);
+        // A session's state is sealed with its key: the session must exist.
+        assert!(SessionState::default().save(&store, SessionId(7)).is_err());
+        let id = store.create_session("s", "p", "m").expect("session").id;
         assert_eq!(
             SessionState::load(&store, id).expect("load"),
             SessionState::default()
@@ -93,7 +95,7 @@ mod tests {
         s.save(&store, id).expect("save");
         assert_eq!(SessionState::load(&store, id).expect("load"), s);
         assert_eq!(
-            SessionState::load(&store, SessionId(8)).expect("load"),
+            SessionState::load(&store, SessionId(id.0 + 1)).expect("load"),
             SessionState::default()
         );
     }

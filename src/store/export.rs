@@ -2,11 +2,10 @@
 //! export -> import -> export gives the same bytes (except the name, when it was taken).
 //! Markdown: a readable transcript with times, interrupted replies marked.
 
-use super::records::{MessageRecord, SessionRecord, VERSION, encode};
-use super::{SessionInfo, Store, StoreError, StoredMessage, check_name, keys, next_session_id};
+use super::records::{SessionRecord, VERSION, encode};
+use super::{SessionInfo, Store, StoreError, StoredMessage, check_name, keys, sealed};
 use crate::chat::{ReplySource, Role, SessionId, TurnStats};
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -136,34 +135,34 @@ impl Store {
             message_count: lines.len() as u64,
             next_seq: lines.last().map_or(1, |m| m.seq + 1),
         };
-        let values: Vec<(u64, Vec<u8>)> = lines
-            .into_iter()
-            .map(|m| (m.seq, encode(&MessageRecord::from_message(&m))))
-            .collect();
         let base = record.name.clone();
-        let (id, name) = self.tx(
-            (&self.sessions, &self.messages, &self.meta),
-            |(sessions, messages, meta)| {
-                let mut name = base.clone();
-                let mut n = 2;
-                while meta.get(keys::name_key(&name))?.is_some() {
+        let mut name = base.clone();
+        let mut n = 2;
+        let id = loop {
+            check_name(&name)?;
+            let rec = SessionRecord {
+                name: name.clone(),
+                ..record.clone()
+            };
+            let written = self.with_new_session(&name, |id, key, (sessions, messages, meta)| {
+                meta.insert(keys::name_key(&rec.name), &keys::session_key(id))?;
+                sessions.insert(&keys::session_key(id), sealed::session_value(key, id, &rec))?;
+                // Sealed here: the values depend on the id (their place is authenticated).
+                for m in &lines {
+                    let mkey = keys::message_key(id, m.seq);
+                    messages.insert(&mkey, sealed::message_value(key, &mkey, m))?;
+                }
+                Ok(())
+            });
+            match written {
+                Ok(id) => break id,
+                Err(StoreError::NameTaken(_)) => {
                     name = format!("{base}-{n}");
                     n += 1;
                 }
-                check_name(&name).map_err(ConflictableTransactionError::Abort)?;
-                let id = next_session_id(meta)?;
-                let record = SessionRecord {
-                    name: name.clone(),
-                    ..record.clone()
-                };
-                meta.insert(keys::name_key(&name), &keys::session_key(id))?;
-                sessions.insert(&keys::session_key(id), encode(&record))?;
-                for (seq, value) in &values {
-                    messages.insert(&keys::message_key(id, *seq), value.as_slice())?;
-                }
-                Ok((id, name))
-            },
-        )?;
+                Err(e) => return Err(e),
+            }
+        };
         record.name = name;
         Ok(record.info(id))
     }

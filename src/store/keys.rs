@@ -40,12 +40,20 @@ pub(crate) fn split_session_key(key: &[u8]) -> Option<SessionId> {
     Some(SessionId(u64::from_be_bytes(key.try_into().ok()?)))
 }
 
-/// Key of a session name in the `meta` tree (the unique name index).
+/// Prefix of the name index in the `meta` tree.
+pub(crate) const NAME_PREFIX: &[u8] = b"name#";
+
+/// Key of a session name in the `meta` tree (the unique name index): a SHA-256 of the name, so
+/// a name (which a person may have chosen) is not left readable in sled's log after an erase.
 pub(crate) fn name_key(name: &str) -> Vec<u8> {
-    let mut key = b"name/".to_vec();
-    key.extend_from_slice(name.as_bytes());
+    use sha2::{Digest, Sha256};
+    let mut key = NAME_PREFIX.to_vec();
+    key.extend_from_slice(&Sha256::digest(name.as_bytes())[..16]);
     key
 }
+
+/// Key of a session name in databases written before encryption (read by the migration).
+pub(crate) const LEGACY_NAME_PREFIX: &[u8] = b"name/";
 
 /// Key of the session id counter in the `meta` tree.
 pub(crate) const NEXT_SESSION_ID: &[u8] = b"next_session_id";

@@ -1,8 +1,8 @@
 //! Messages of a session: append (seq assigned atomically with the session's counters),
 //! update, truncate, and reads in order or newest first.
 
-use super::records::{MessageRecord, decode, encode};
-use super::{Store, StoreError, StoredMessage, keys, tx_session};
+use super::keyring::DataKey;
+use super::{Store, StoreError, StoredMessage, keys, sealed, tx_session};
 use crate::chat::SessionId;
 
 impl Store {
@@ -17,15 +17,19 @@ impl Store {
         session: SessionId,
         msg: StoredMessage,
     ) -> Result<StoredMessage, StoreError> {
-        let value = encode(&MessageRecord::from_message(&msg));
+        let key = self.session_data_key(session)?;
         let seq = self.tx((&self.sessions, &self.messages), |(sessions, messages)| {
-            let mut record = tx_session(sessions, session)?;
+            let mut record = tx_session(&key, sessions, session)?;
             let seq = record.next_seq;
             record.next_seq += 1;
             record.message_count += 1;
             record.updated = record.updated.max(msg.time);
-            messages.insert(&keys::message_key(session, seq), value.as_slice())?;
-            sessions.insert(&keys::session_key(session), encode(&record))?;
+            let mkey = keys::message_key(session, seq);
+            messages.insert(&mkey, sealed::message_value(&key, &mkey, &msg))?;
+            sessions.insert(
+                &keys::session_key(session),
+                sealed::session_value(&key, session, &record),
+            )?;
             Ok(seq)
         })?;
         Ok(StoredMessage { seq, ..msg })
@@ -37,10 +41,11 @@ impl Store {
         session: SessionId,
         msg: &StoredMessage,
     ) -> Result<(), StoreError> {
+        let data_key = self.session_data_key(session)?;
         let key = keys::message_key(session, msg.seq);
-        let value = encode(&MessageRecord::from_message(msg));
+        let value = sealed::message_value(&data_key, &key, msg);
         self.tx((&self.sessions, &self.messages), |(sessions, messages)| {
-            let mut record = tx_session(sessions, session)?;
+            let mut record = tx_session(&data_key, sessions, session)?;
             if messages.get(key)?.is_none() {
                 return sled::transaction::abort(StoreError::NoMessage {
                     session: session.to_string(),
@@ -49,16 +54,17 @@ impl Store {
             }
             messages.insert(&key, value.as_slice())?;
             record.updated = record.updated.max(msg.time);
-            sessions.insert(&keys::session_key(session), encode(&record))?;
+            sessions.insert(
+                &keys::session_key(session),
+                sealed::session_value(&data_key, session, &record),
+            )?;
             Ok(())
         })
     }
 
     /// Delete the messages of a session from `seq` on (for regenerate).
     pub fn truncate_messages(&self, session: SessionId, from_seq: u64) -> Result<(), StoreError> {
-        if self.session(session)?.is_none() {
-            return Err(StoreError::NoSession(session.to_string()));
-        }
+        let data_key = self.session_data_key(session)?;
         let from = keys::message_key(session, from_seq);
         let to = keys::message_key(session, u64::MAX);
         let doomed = self
@@ -71,7 +77,7 @@ impl Store {
         // count is adjusted by what the transaction actually removed, so a racing append or
         // truncate cannot make `message_count` drift.
         self.tx((&self.sessions, &self.messages), |(sessions, messages)| {
-            let mut record = tx_session(sessions, session)?;
+            let mut record = tx_session(&data_key, sessions, session)?;
             let mut removed = 0;
             for key in &doomed {
                 if messages.remove(key)?.is_some() {
@@ -79,17 +85,22 @@ impl Store {
                 }
             }
             record.message_count = record.message_count.saturating_sub(removed);
-            sessions.insert(&keys::session_key(session), encode(&record))?;
+            sessions.insert(
+                &keys::session_key(session),
+                sealed::session_value(&data_key, session, &record),
+            )?;
             Ok(())
         })
     }
 
     /// All messages of a session, in order.
     pub fn messages(&self, session: SessionId) -> Result<Vec<StoredMessage>, StoreError> {
-        self.messages
-            .scan_prefix(keys::message_prefix(session))
-            .map(|item| self.decode_message(item))
-            .collect()
+        let key = self.keys.get(&sealed::session_owner(session));
+        let mut out = Vec::new();
+        for item in self.messages.scan_prefix(keys::message_prefix(session)) {
+            out.extend(self.decode_message(key.as_ref(), item)?);
+        }
+        Ok(out)
     }
 
     /// The last `limit` messages of a session, in order. Reads only those: a reverse scan
@@ -99,28 +110,33 @@ impl Store {
         session: SessionId,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut out = self
+        let key = self.keys.get(&sealed::session_owner(session));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self
             .messages
             .scan_prefix(keys::message_prefix(session))
             .rev()
             .take(limit)
-            .map(|item| self.decode_message(item))
-            .collect::<Result<Vec<_>, _>>()?;
+        {
+            out.extend(self.decode_message(key.as_ref(), item)?);
+        }
         out.reverse();
         Ok(out)
     }
 
+    /// Decode one message of a session whose key is `data_key`; `None` once erased.
     fn decode_message(
         &self,
+        data_key: Option<&DataKey>,
         item: sled::Result<(sled::IVec, sled::IVec)>,
-    ) -> Result<StoredMessage, StoreError> {
+    ) -> Result<Option<StoredMessage>, StoreError> {
         let (key, value) = item.map_err(|e| self.sled_err(e))?;
         let describe = || keys::describe_message_key(&key);
         let (_, seq) = keys::split_message_key(&key).ok_or_else(|| StoreError::Corrupt {
             key: describe(),
             reason: "the key is not a session id and sequence".to_string(),
         })?;
-        let record: MessageRecord = decode(describe, &value)?;
-        Ok(record.into_message(seq))
+        let record = sealed::open_message(data_key, &key, &value)?;
+        Ok(record.map(|r| r.into_message(seq)))
     }
 }

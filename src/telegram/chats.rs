@@ -3,7 +3,8 @@
 //! turn under way (so a restart answers a stored question without storing it twice), and the
 //! transcript `/export` sends. A narrow handle over the [`Bot`] and the front end's state.
 
-use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key};
+use super::state::{Answering, ChatRecord, Pending, answering_key, chat_key, chat_owner};
+use crate::bot::Erased;
 use crate::bot::{Bot, BotError, FrontState, Reply, StateKey, TurnOptions};
 use crate::chat::{Role, SessionId};
 
@@ -28,7 +29,10 @@ impl Chats {
         let key = chat_key(chat);
         let mut rec: ChatRecord = self.state.get(&key)?.unwrap_or_default();
         if let Some(id) = rec.session {
-            return Ok(id);
+            // Retention may have erased it: then the chat starts a new one.
+            if self.bot.session(id)?.is_some() {
+                return Ok(id);
+            }
         }
         let info = self.bot.open_session(&session_name(chat, rec.resets))?;
         rec.session = Some(info.id);
@@ -64,14 +68,12 @@ impl Chats {
         matches!(self.state.get(&chat_key(chat)), Ok(Some(r)) if r.session == Some(session))
     }
 
-    /// Delete every session `chat` ever had and its record; returns how many there were.
-    pub fn forget(&self, chat: i64) -> Result<usize, BotError> {
+    /// Erase every session `chat` ever had and the chat's own records (session list, pending
+    /// messages, handoff, confirmation) in one step through [`Bot::forget_sessions`]; returns
+    /// what was erased. Blocks on disk syncs and the inference thread.
+    pub fn forget(&self, chat: i64) -> Result<Erased, BotError> {
         let rec: ChatRecord = self.state.get(&chat_key(chat))?.unwrap_or_default();
-        for sid in &rec.sessions {
-            self.bot.delete_session(*sid)?;
-        }
-        self.state.remove(&chat_key(chat))?;
-        Ok(rec.sessions.len())
+        self.bot.forget_sessions(&rec.sessions, &[chat_owner(chat)])
     }
 
     /// Start the turn answering `text` (the pending messages `keys`) in `session`. When these

@@ -6,6 +6,7 @@ use super::outbox::Target;
 use super::service::Shared;
 use super::state::{forget_key, now_ms};
 use super::worker::ChatWorker;
+use crate::bot::Erased;
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
@@ -149,7 +150,7 @@ async fn export(s: &Shared, target: Target) {
     }
 }
 
-async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
+async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
     let user = msg.from.as_ref().map_or(0, |u| u.id);
     if target.group && !s.access.is_admin(user) {
         s.say(target, "Only an admin can delete this group's data.")
@@ -165,35 +166,63 @@ async fn forget(s: &Shared, target: Target, msg: &Message, args: &str) {
         s.say(target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
         return;
     }
-    let result = s.chats.forget(target.chat).and_then(|n| {
-        s.state.remove(&key)?;
-        s.state.flush()?;
-        Ok(n)
-    });
+    let (shared, chat) = (s.clone(), target.chat);
+    let result = tokio::task::spawn_blocking(move || shared.chats.forget(chat)).await;
     match result {
-        Ok(n) => {
+        Ok(Ok(e)) => {
             tracing::info!(
-                chat = target.chat,
-                sessions = n,
+                chat,
+                sessions = e.sessions,
+                messages = e.messages,
                 "forgot a chat's data on request"
             );
-            s.say(
-                target,
-                &format!("Done: I deleted {n} conversation(s) and everything in them."),
-            )
-            .await;
+            s.say(target, &confirmation(&e)).await;
+        }
+        Ok(Err(e)) => {
+            tracing::error!(chat, error = %e, "forget failed");
+            s.say(target, "Sorry, deleting failed. Please try again.")
+                .await;
         }
         Err(e) => {
-            tracing::error!(chat = target.chat, error = %e, "forget failed");
+            tracing::error!(chat, error = %e, "forget failed");
             s.say(target, "Sorry, deleting failed. Please try again.")
                 .await;
         }
     }
 }
 
+/// What `/forget` says it did.
+fn confirmation(e: &Erased) -> String {
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    format!(
+        "Done: I erased {} with {} from my storage, and everything else I kept about this chat. It cannot be read back.",
+        plural(e.sessions as u64, "conversation", "conversations"),
+        plural(e.messages, "message", "messages"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn the_confirmation_says_what_was_erased() {
+        let e = crate::bot::Erased {
+            sessions: 2,
+            messages: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::confirmation(&e),
+            "Done: I erased 2 conversations with 1 message from my storage, and everything else I kept about this chat. It cannot be read back."
+        );
+    }
 
     #[test]
     fn parses_commands() {

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub startup_failures: AtomicU64,
     /// Telegram was reached and the bot serves (`/healthz` answers "ok").
     pub ready: AtomicBool,
+    /// Conversations erased by `storage.retention`.
+    pub retention_erased: AtomicU64,
     /// Last reply's generation speed, tokens/s x 1000.
     pub tokens_per_second_milli: AtomicU64,
     /// Messages waiting to be answered.
@@ -133,6 +135,11 @@ impl Metrics {
             "startup_failures_total",
             "Start-up attempts that could not reach Telegram.",
             self.startup_failures.load(Relaxed),
+        );
+        s += &c(
+            "retention_erased_total",
+            "Conversations erased by storage.retention.",
+            self.retention_erased.load(Relaxed),
         );
         s += &self.first_token.render(
             "parlor_telegram_first_token_seconds",

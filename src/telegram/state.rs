@@ -123,6 +123,12 @@ pub fn relay_key(operator_message_id: i64) -> StateKey<i64> {
     StateKey::new(format!("tg/relay/{operator_message_id}"))
 }
 
+/// The store's owner of a chat's own records (their values are sealed with its key; `/forget`
+/// destroys it).
+pub fn chat_owner(chat: i64) -> String {
+    format!("tg:{chat}")
+}
+
 /// Key of a pending `/forget` confirmation (value: deadline, unix ms).
 pub fn forget_key(chat: i64) -> StateKey<i64> {
     StateKey::new(format!("tg/forget/{chat}"))

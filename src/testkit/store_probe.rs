@@ -120,6 +120,42 @@ pub fn store_bench(history: u64, flushed: u64) -> anyhow::Result<()> {
 
 /// A message text `<sha256 of body hex> <body>`: mostly short, some several KB, some
 /// multi-byte characters.
+/// Create sessions of three messages and erase every other one, forever (until killed).
+/// Prints `ack <session> <seq> <sha256>` per message after its flush, `erasing <session>`
+/// before an erase and `erased <session>` after it returned.
+pub fn store_eraser(storage: &std::path::Path, seed: u64) -> anyhow::Result<()> {
+    let store = Store::open(storage)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = std::io::stdout().lock();
+    for round in 0u64.. {
+        let session = store.create_session(&format!("e{seed}-{round}"), "debug", "none")?;
+        let mut acks = Vec::new();
+        for i in 0..3 {
+            let role = if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            let msg = StoredMessage::new(role, checked_text(&mut rng));
+            let sha = hex::encode(Sha256::digest(msg.text.as_bytes()));
+            acks.push((store.append_message(session.id, msg)?.seq, sha));
+        }
+        store.flush()?;
+        for (seq, sha) in &acks {
+            writeln!(out, "ack {} {seq} {sha}", session.id)?;
+        }
+        out.flush()?;
+        if round % 2 == 1 {
+            writeln!(out, "erasing {}", session.id)?;
+            out.flush()?;
+            store.erase_session(session.id)?;
+            writeln!(out, "erased {}", session.id)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 fn checked_text(rng: &mut StdRng) -> String {
     const PIECES: [&str; 8] = ["a", "b", "z", " ", "\n", "é", "✓", "🦀"];
     let len = match rng.random_range(0..100) {

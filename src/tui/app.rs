@@ -303,7 +303,7 @@ impl App {
             notice: None,
             streaming_entry: false,
             quitting: false,
-            monochrome: !crate::logging::colour_allowed(),
+            monochrome: !crate::sanitize::colour_allowed(),
         }
     }
 

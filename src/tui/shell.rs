@@ -98,6 +98,7 @@ pub async fn run(bot: Bot, mut opts: ChatOptions) -> Result<(), TuiError> {
         loading: None,
         reloads,
         rate: None,
+        erased_inputs: std::collections::HashSet::default(),
     };
     shell.load_model();
     let opened = shell.open(session.id);
@@ -161,6 +162,8 @@ struct Shell {
     reloads: Option<mpsc::UnboundedReceiver<Result<String, String>>>,
     /// Live rate of the streaming reply: first token, tokens since, last figure shown.
     rate: Option<(Instant, u32, Instant)>,
+    /// Lines typed in sessions deleted in this run: never saved to the input history again.
+    erased_inputs: std::collections::HashSet<String>,
 }
 
 /// The next event of the running turn, or never when there is none.
@@ -353,11 +356,13 @@ impl Shell {
                 };
                 r.map(|_| None).map_err(|e| e.to_string())
             }
-            Command::SaveInputHistory(h) => self
-                .state
-                .put(&input_history_key(&self.state), &h)
-                .map(|_| None)
-                .map_err(|e| e.to_string()),
+            Command::SaveInputHistory(mut h) => {
+                h.retain(|line| !self.erased_inputs.contains(line));
+                self.state
+                    .put(&input_history_key(&self.state), &h)
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
             Command::Quit => Ok(None),
         };
         Ok(Some(match result {
@@ -433,9 +438,35 @@ impl Shell {
         }
     }
 
-    fn delete(&self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
-        let bot = &self.bot;
-        bot.delete_session(id).map_err(|e| e.to_string())?;
+    /// Erase session `id` everywhere ([`Bot::forget_sessions`]), and the lines typed in it
+    /// from the saved input history (under a new key, so its older copies cannot be read).
+    fn delete(&mut self, id: SessionId, current: SessionId) -> Result<Option<Msg>, String> {
+        let bot = self.bot.clone();
+        let bot = &bot;
+        let typed: Vec<String> = bot
+            .transcript(id)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|m| m.role == crate::chat::Role::User)
+            .map(|m| m.text)
+            .collect();
+        let key = input_history_key(&self.state);
+        let kept: Vec<String> = self
+            .state
+            .get(&key)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|line| !typed.contains(line))
+            .collect();
+        bot.forget_sessions(&[id], &["tui".to_string()])
+            .map_err(|e| e.to_string())?;
+        self.state
+            .put(&key, &kept)
+            .and_then(|_| self.state.flush())
+            .map_err(|e| e.to_string())?;
+        self.erased_inputs.extend(typed);
         if id == current {
             // The shown session is gone: show the most recent other one, or a new one.
             let next = match bot.sessions().map_err(|e| e.to_string())?.first() {

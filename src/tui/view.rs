@@ -320,13 +320,31 @@ fn render_list(
     );
 }
 
-#[cfg(all(test, feature = "bench"))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::app::{AppInit, ModelState};
+    use crate::tui::transcript::{Entry, EntryKind};
 
-    /// The screen of a small session, with or without colours.
+    /// The screen of a small session (a question and a Markdown answer), with or without
+    /// colours.
     fn screen(monochrome: bool) -> Buffer {
-        let mut app = crate::tui::sample::synthetic_app(4, 60, 20);
+        let mut app = App::new(AppInit {
+            persona: "View".into(),
+            model: "view-model".into(),
+            context_window: 4096,
+            size: (60, 20),
+            history: Vec::new(),
+            model_state: ModelState::Ready,
+        });
+        app.transcript.entries.extend([
+            Entry::new(EntryKind::Greeting, "Hello! Ask me anything."),
+            Entry::new(EntryKind::User, "How do I read a file?"),
+            Entry::new(
+                EntryKind::Bot { interrupted: false },
+                "## Answer\n\nUse a **`BufReader`**:\n\n```rust\nlet f = File::open(path)?;\n```\n",
+            ),
+        ]);
         app.monochrome = monochrome;
         let area = Rect::new(0, 0, 60, 20);
         let mut buf = Buffer::empty(area);

@@ -6,6 +6,7 @@ mod cards;
 mod check;
 mod common;
 mod engine;
+mod erase;
 mod faq_eval;
 mod grounded;
 mod knowledge;

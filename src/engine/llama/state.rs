@@ -3,6 +3,12 @@
 //! is ignored (and the prompt evaluated again) instead of giving a wrong answer. The directory
 //! is kept under a size cap by evicting the least recently used files.
 //!
+//! A session's files are named after it (`s<id>-<hash>.kv`): erasing a conversation deletes
+//! them ([`remove_prefix`]), since they hold its token ids. Other states (no session in the
+//! key) are `p-<hash>.kv`. Files named by the older scheme (`<hash>.kv`, no owner) cannot be
+//! told apart, so they are deleted when the directory is opened (the prompt is evaluated again
+//! once).
+//!
 //! The checksum is CRC32 (detects accidental corruption: truncation, torn writes, bit rot) and
 //! not SHA-256: a warm start reads the whole state, and on CPUs without SHA extensions SHA-256
 //! of a 32 MB state takes about 80 ms of the 300 ms budget.
@@ -40,6 +46,7 @@ impl StateDir {
     /// Use `dir` (created if missing) for states of the model `model_id`.
     pub fn new(dir: PathBuf, cap_bytes: u64, model_id: String) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        remove_legacy(&dir);
         Ok(Self {
             dir,
             cap_bytes,
@@ -53,8 +60,14 @@ impl StateDir {
         h.update(self.model_id.as_bytes());
         h.update([0]);
         h.update(key.as_bytes());
+        let owner = session_prefix(key).unwrap_or("p-");
         self.dir
-            .join(format!("{}.kv", hex::encode(&h.finalize()[..16])))
+            .join(format!("{owner}{}.kv", hex::encode(&h.finalize()[..16])))
+    }
+
+    /// Delete every state whose key starts with `prefix` (a session's, [`session_prefix`]).
+    pub fn remove_prefix(&self, prefix: &str) -> usize {
+        remove_prefix(&self.dir, prefix)
     }
 
     fn sum_path(path: &Path) -> PathBuf {
@@ -137,6 +150,48 @@ impl StateDir {
     }
 }
 
+/// The session part of a cache key (`s42-` of `s42-v7`), if it has one.
+fn session_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix('s')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && rest.as_bytes().get(digits) == Some(&b'-')).then(|| &key[..digits + 2])
+}
+
+/// Delete the states in `dir` of cache keys starting with the session prefix `prefix` (their
+/// `.kv`, `.sum` and unfinished `.kv.tmp` files); returns how many states.
+pub fn remove_prefix(dir: &Path, prefix: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut states = 0;
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix)
+            && std::fs::remove_file(e.path()).is_ok()
+            && name.ends_with(".kv")
+        {
+            states += 1;
+        }
+    }
+    states
+}
+
+/// Delete states named by the scheme before files carried their session (`<32 hex>.kv`).
+fn remove_legacy(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let stem = name.split('.').next().unwrap_or("");
+        if stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +209,44 @@ mod tests {
         std::fs::write(states.path_for("k"), b"other").unwrap();
         assert!(states.verified("k").is_none());
         assert!(!states.path_for("k").exists());
+    }
+
+    #[test]
+    fn a_sessions_states_are_removed_by_its_prefix_and_legacy_files_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{}.kv", "ab".repeat(16))), b"old").unwrap();
+        let states = StateDir::new(dir.path().into(), 1 << 30, "m".into()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "legacy state kept"
+        );
+        let write = |p: &Path| std::fs::write(p, b"state").map_err(|e| e.to_string());
+        for key in ["s4-a", "s4-b", "s41-a", "persona"] {
+            states.save(key, write).unwrap();
+        }
+        assert!(
+            states
+                .path_for("s4-a")
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("s4-")
+        );
+        assert!(
+            states
+                .path_for("persona")
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("p-")
+        );
+        assert_eq!(states.remove_prefix("s4-"), 2);
+        assert!(!states.path_for("s4-a").exists() && !states.path_for("s4-b").exists());
+        assert!(states.verified("s41-a").is_some() && states.verified("persona").is_some());
+        assert_eq!(session_prefix("s12-v3"), Some("s12-"));
+        assert_eq!(session_prefix("s-v3"), None);
+        assert_eq!(session_prefix("s12"), None);
     }
 
     #[test]

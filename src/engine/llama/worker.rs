@@ -28,6 +28,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
+mod forget;
+
 /// Tokens per decode call (llama.cpp's n_batch).
 const BATCH: usize = 512;
 /// Tokens per physical compute pass (llama.cpp's n_ubatch). Measured at n_ctx 4096: peak
@@ -73,6 +75,8 @@ struct Run<'a> {
     prefill: bool,
     prefilled: Arc<AtomicU64>,
     fail_decodes: Arc<AtomicU64>,
+    /// Cache-key prefixes of erased conversations: never cached or saved again.
+    forgotten: std::collections::HashSet<String>,
 }
 
 impl Worker {
@@ -165,6 +169,7 @@ impl Worker {
             prefill: self.prefill,
             prefilled: self.prefilled.clone(),
             fail_decodes: self.fail_decodes.clone(),
+            forgotten: std::collections::HashSet::default(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -258,6 +263,14 @@ impl Run<'_> {
     /// Take one control message; false on shutdown.
     fn accept(&mut self, c: Control) -> bool {
         match c {
+            Control::Generate(job) if self.is_forgotten(&job.req.cache_key) => {
+                let _ = job.tx.try_send(forget::erased());
+                true
+            }
+            Control::Forget { prefix, done } => {
+                let _ = done.send(self.forget(&prefix));
+                true
+            }
             Control::Generate(job) => {
                 if self.queue.len() >= MAX_QUEUE {
                     // Requesters that gave up still count until reaped: not against this one.

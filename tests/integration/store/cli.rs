@@ -165,7 +165,10 @@ fn history_export_import_and_delete_end_to_end() {
     assert!(stderr(&out).contains("add --yes"), "{}", stderr(&out));
     let out = parlor(&["history", "delete", "sample-2", "--yes"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "deleted session \"sample-2\" (4 messages)\n");
+    assert_eq!(
+        stdout(&out),
+        "erased session \"sample-2\" (4 messages, 0 saved engine states)\n"
+    );
     let list = stdout(&parlor(&["history", "list"], dir.path()));
     assert_eq!(list.lines().count(), 2, "{list}");
     assert!(!list.contains("sample-2"), "{list}");

@@ -306,4 +306,15 @@ async fn after_kill_9_mid_reply_the_restarted_bot_answers_the_pending_question_o
         .filter(|w| w.chars().all(char::is_alphanumeric))
         .collect();
     assert!(!words.is_empty() && words.iter().all(|w| shown[0].contains(w)));
+    // No message text at the default log level: neither the customer's nor the reply.
+    let mut log = String::new();
+    for f in std::fs::read_dir(home.path().join("storage/logs")).unwrap() {
+        log += &std::fs::read_to_string(f.unwrap().path()).unwrap();
+    }
+    assert!(!log.contains(question), "the message in the log: {log}");
+    let reply = stored[1].1.trim();
+    assert!(
+        reply.chars().count() < 24 || !log.contains(reply),
+        "the reply in the log: {log}"
+    );
 }

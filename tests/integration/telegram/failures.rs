@@ -48,8 +48,10 @@ async fn forget_in_a_group_deletes_nothing_unless_an_admin_asks() {
     })
     .await;
     h.fake.push_message(h.fake.message(group, 9, "/forget yes"));
-    h.until_text(group, "forgotten", |t| t.starts_with("Done: I deleted 1"))
-        .await;
+    h.until_text(group, "forgotten", |t| {
+        t.starts_with("Done: I erased 1 conversation")
+    })
+    .await;
     assert!(store.find_session("tg--600").unwrap().is_none());
     h.stop().await;
 }
@@ -88,8 +90,10 @@ async fn an_expired_forget_confirmation_deletes_nothing_and_asks_again() {
         "a new deadline in the future"
     );
     h.fake.push_text(83, "/forget yes");
-    h.until_text(83, "forgotten", |t| t.starts_with("Done: I deleted 1"))
-        .await;
+    h.until_text(83, "forgotten", |t| {
+        t.starts_with("Done: I erased 1 conversation")
+    })
+    .await;
     assert!(store.find_session("tg-83").unwrap().is_none());
     h.stop().await;
 }

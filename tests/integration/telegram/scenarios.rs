@@ -341,8 +341,10 @@ async fn reset_export_and_forget_work() {
         "nothing deleted before confirming"
     );
     h.fake.push_text(81, "/forget yes");
-    h.until_text(81, "forgotten", |t| t.starts_with("Done: I deleted 2"))
-        .await;
+    h.until_text(81, "forgotten", |t| {
+        t.starts_with("Done: I erased 2 conversations")
+    })
+    .await;
     assert!(store.find_session("tg-81").unwrap().is_none());
     assert!(store.find_session("tg-81-2").unwrap().is_none());
     h.stop().await;

@@ -169,6 +169,9 @@ impl Run<'_> {
             return;
         }
         let Some(key) = slot.key.clone() else { return };
+        if self.forgotten.iter().any(|p| key.starts_with(p.as_str())) {
+            return;
+        }
         let ctx = &self.ctx;
         let (seq, cached) = (slot.seq, &slot.cached);
         match states.save(&key, |p| {

@@ -1,0 +1,165 @@
+//! Which key seals which record, and the sealing of each record kind. The authenticated data
+//! of every value is its tree and key, so a sealed value cannot be moved to another record.
+//!
+//! Owners: a session is `s<id>` (its record, its messages, its `session/<id>/...` state in
+//! `kv`); a Telegram chat's own state (`tg/chat|pending|answering|handoff|forget/<chat>...`) is
+//! `tg:<chat>`; the terminal's input history is `tui`. Other `kv` values (update offsets, ids
+//! seen, relay posts, the last session shown) hold no conversation text and stay plain.
+//!
+//! Values written before encryption (plain JSON, first byte `{`) are still read: the one-time
+//! migration reads them ([`super::migrate`]).
+
+use super::keyring::{self, DataKey, SEALED};
+use super::records::{MessageRecord, SessionRecord, decode, encode};
+use super::{StoreError, StoredMessage};
+use crate::chat::SessionId;
+use std::borrow::Cow;
+
+/// The owner of a session's records.
+pub(crate) fn session_owner(id: SessionId) -> String {
+    format!("s{}", id.0)
+}
+
+/// Telegram `kv` key kinds owned by one chat (the chat id follows the prefix).
+const CHAT_KINDS: &[&str] = &[
+    "tg/chat/",
+    "tg/pending/",
+    "tg/answering/",
+    "tg/handoff/",
+    "tg/forget/",
+];
+
+/// The terminal's input history (typed lines, recalled with Up).
+const TUI_HISTORY: &str = "tui.input_history";
+
+/// The owner of a `kv` key, if its value holds conversation content.
+pub(crate) fn kv_owner(key: &str) -> Option<String> {
+    if let Some(rest) = key.strip_prefix("session/") {
+        let id: u64 = rest.split('/').next()?.parse().ok()?;
+        return Some(session_owner(SessionId(id)));
+    }
+    if key == TUI_HISTORY {
+        return Some("tui".to_string());
+    }
+    CHAT_KINDS.iter().find_map(|kind| {
+        let chat: i64 = key.strip_prefix(kind)?.split('/').next()?.parse().ok()?;
+        Some(format!("tg:{chat}"))
+    })
+}
+
+/// Whether `owner` is a session's (its key is made with the session, never on demand).
+pub(crate) fn is_session_owner(owner: &str) -> bool {
+    owner
+        .strip_prefix('s')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(tree.len() + 1 + key.len());
+    a.extend_from_slice(tree.as_bytes());
+    a.push(b'/');
+    a.extend_from_slice(key);
+    a
+}
+
+/// Open `value` of `tree`/`key`: plain JSON as it is, sealed values with `data_key`.
+/// `Ok(None)` when the value is sealed and its key is gone (erased).
+pub(crate) fn open_value<'a>(
+    data_key: Option<&DataKey>,
+    tree: &str,
+    key: &[u8],
+    value: &'a [u8],
+    describe: impl FnOnce() -> String,
+) -> Result<Option<Cow<'a, [u8]>>, StoreError> {
+    match value.first() {
+        Some(&SEALED) => {
+            let Some(k) = data_key else { return Ok(None) };
+            keyring::open(k, &aad(tree, key), value)
+                .map(|v| Some(Cow::Owned(v)))
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: describe(),
+                    reason:
+                        "the sealed value fails its check (damaged, or moved from another record)"
+                            .into(),
+                })
+        }
+        _ => Ok(Some(Cow::Borrowed(value))),
+    }
+}
+
+/// Seal `plain` for `tree`/`key`.
+pub(crate) fn seal_value(data_key: &DataKey, tree: &str, key: &[u8], plain: &[u8]) -> Vec<u8> {
+    keyring::seal(data_key, &aad(tree, key), plain)
+}
+
+/// A session record as stored.
+pub(crate) fn session_value(data_key: &DataKey, id: SessionId, record: &SessionRecord) -> Vec<u8> {
+    let key = super::keys::session_key(id);
+    seal_value(data_key, "sessions", &key, &encode(record))
+}
+
+/// Decode a stored session record; `None` once erased.
+pub(crate) fn open_session(
+    data_key: Option<&DataKey>,
+    id: SessionId,
+    value: &[u8],
+) -> Result<Option<SessionRecord>, StoreError> {
+    let key = super::keys::session_key(id);
+    let describe = || format!("sessions/{id}");
+    match open_value(data_key, "sessions", &key, value, describe)? {
+        Some(plain) => decode(describe, &plain).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A message as stored under `key` (a message key).
+pub(crate) fn message_value(data_key: &DataKey, key: &[u8], msg: &StoredMessage) -> Vec<u8> {
+    seal_value(
+        data_key,
+        "messages",
+        key,
+        &encode(&MessageRecord::from_message(msg)),
+    )
+}
+
+/// Decode a stored message; `None` once erased.
+pub(crate) fn open_message(
+    data_key: Option<&DataKey>,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Option<MessageRecord>, StoreError> {
+    let describe = || super::keys::describe_message_key(key);
+    match open_value(data_key, "messages", key, value, describe)? {
+        Some(plain) => decode(describe, &plain).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_keys_map_to_their_owners() {
+        let cases = [
+            ("session/42/script", Some("s42")),
+            ("tg/chat/-100123", Some("tg:-100123")),
+            ("tg/pending/7/00000000000000000001", Some("tg:7")),
+            ("tg/answering/7", Some("tg:7")),
+            ("tg/handoff/7", Some("tg:7")),
+            ("tg/forget/7", Some("tg:7")),
+            ("tui.input_history", Some("tui")),
+            ("tg/offset", None),
+            ("tg/seen/00000000000000000001", None),
+            ("tg/relay/5", None),
+            ("tui.last_session", None),
+            ("session/x/script", None),
+        ];
+        for (key, owner) in cases {
+            assert_eq!(kv_owner(key).as_deref(), owner, "{key}");
+        }
+        assert!(is_session_owner("s42"));
+        assert!(!is_session_owner("s"));
+        assert!(!is_session_owner("tg:42"));
+    }
+}
