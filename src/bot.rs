@@ -417,6 +417,9 @@ impl Bot {
         }
         let req = GenerateRequest {
             cache_key: format!("s{}-{}", session.0, persona.version()),
+            // Shared between conversations whose preamble renders to the same tokens (facts
+            // injected into the system message for one message make a prefix of their own).
+            prefix_messages: prompt.preamble,
             messages: prompt.messages,
             sampling: opts.sampling.unwrap_or_else(|| persona.sampling().clone()),
             max_tokens: opts.max_tokens.unwrap_or_else(|| persona.max_tokens()),

@@ -6,11 +6,12 @@
 mod active;
 mod gguf;
 mod logs;
+mod prefix;
 mod raw;
 mod state;
 mod worker;
 
-pub use raw::{RawSpeed, raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
+pub use raw::{RawSpeed, perplexity, raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
 
 use super::{EVENT_BUFFER, Engine, EngineError, EngineEvent, EventStream, GenerateRequest};
 use crate::chat::ChatMessage;

@@ -6,6 +6,7 @@ mod common;
 mod engine;
 mod faq_eval;
 mod models;
+mod prefix;
 mod remote;
 mod scripting;
 mod slots;

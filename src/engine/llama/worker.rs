@@ -5,7 +5,10 @@
 //! chat waits for another to finish. Cancellation is noticed between steps (the requester
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
-use super::active::{Active, common_prefix, emit, finish, sampler_for};
+mod shared;
+
+use super::active::{Active, common_prefix, due, emit, finish, sampler_for};
+use super::prefix::{self, prefix_tokens};
 use super::state::StateDir;
 use super::{Control, EngineSettings, Job, tokenize_prompt};
 use crate::chat::{ChatMessage, FinishReason, Role};
@@ -238,7 +241,7 @@ impl Run<'_> {
                 let waiting = self
                     .slots
                     .iter()
-                    .any(|s| s.active.as_ref().is_some_and(|a| !a.outbox.is_empty()));
+                    .any(|s| s.active.as_ref().is_some_and(|a| a.blocked));
                 if waiting {
                     match control.recv_timeout(BLOCKED_WAIT) {
                         Ok(c) => {
@@ -349,16 +352,48 @@ impl Run<'_> {
             return;
         }
         let key = job.req.cache_key.clone();
+        let prefix = prefix_tokens(
+            self.model,
+            self.template,
+            &job.req.messages,
+            job.req.prefix_messages,
+            &tokens,
+        );
         if self.slots[idx].key.as_ref() != Some(&key) {
             self.save_slot(idx);
+            // The slot's last conversation may have had the same persona prefix: keep it.
+            let keep = prefix
+                .as_ref()
+                .filter(|p| self.slots[idx].cached.starts_with(p))
+                .map_or(0, Vec::len);
             let seq = self.slots[idx].seq;
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-            self.slots[idx].cached.clear();
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None);
+            self.slots[idx].cached.truncate(keep);
             self.slots[idx].key = Some(key.clone());
             self.slots[idx].dirty = false;
-            self.restore(idx, &key);
+            if !self.restore(idx, &key)
+                && let Some(p) = &prefix
+                && !self.slots[idx].cached.starts_with(p)
+            {
+                self.share_prefix(idx, p);
+            }
         }
         let slot = &mut self.slots[idx];
+        // A prefix not in the cache is evaluated in batches of its own (see `prefix`), and
+        // saved for other processes once evaluated.
+        let (prefix_end, save_prefix) = match &prefix {
+            Some(p) if !slot.cached.starts_with(p) => {
+                let key = self
+                    .states
+                    .as_ref()
+                    .map(|_| prefix::state_key(p, self.window))
+                    .filter(|_| slot.cached.is_empty());
+                (p.len(), key)
+            }
+            _ => (0, None),
+        };
         let mut common = common_prefix(&slot.cached, &tokens);
         if common == tokens.len() {
             common -= 1; // the last prompt token must be evaluated again to get its logits
@@ -382,6 +417,10 @@ impl Run<'_> {
             pending: None,
             logits_at: None,
             outbox: VecDeque::new(),
+            prefix_end,
+            save_prefix,
+            sent_at: None,
+            blocked: false,
             started: Instant::now(),
             prompt_done: None,
             first_text: None,
@@ -391,11 +430,14 @@ impl Run<'_> {
         });
     }
 
-    /// Load the saved state of `key` into slot `idx`, if a valid one exists.
-    fn restore(&mut self, idx: usize, key: &str) {
-        let Some(states) = &self.states else { return };
+    /// Load the saved state of `key` into slot `idx`, if a valid one exists (replacing what the
+    /// slot's sequence held). Returns whether it did.
+    fn restore(&mut self, idx: usize, key: &str) -> bool {
+        let Some(states) = &self.states else {
+            return false;
+        };
         let Some(path) = states.verified(key) else {
-            return;
+            return false;
         };
         let slot = &mut self.slots[idx];
         match self
@@ -408,6 +450,7 @@ impl Run<'_> {
             {
                 tracing::debug!(key, tokens = tokens.len(), "restored saved session state");
                 slot.cached = tokens;
+                true
             }
             other => {
                 let why = match other {
@@ -420,6 +463,7 @@ impl Run<'_> {
                     .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
                 slot.cached.clear();
                 states.remove(key);
+                false
             }
         }
     }
@@ -457,12 +501,27 @@ impl Run<'_> {
 
     /// Send what slots have produced; free slots whose reply is complete and delivered.
     fn flush_outboxes(&mut self) {
+        let now = Instant::now();
         for slot in &mut self.slots {
             let Some(a) = &mut slot.active else { continue };
-            while !a.outbox.is_empty() {
+            // Hand over streamed text at most every STREAM_INTERVAL (see `due`); a slot whose
+            // requester's channel was full retries at every turn of the loop.
+            let send = !a.outbox.is_empty() && (a.blocked || due(a, now));
+            if send {
+                a.sent_at = Some(now);
+            } else {
+                a.blocked = false;
+            }
+            while send && !a.outbox.is_empty() {
                 match a.job.tx.try_reserve() {
-                    Ok(permit) => permit.send(a.outbox.pop_front().expect("not empty")),
-                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
+                    Ok(permit) => {
+                        permit.send(a.outbox.pop_front().expect("not empty"));
+                        a.blocked = false;
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
+                        a.blocked = true;
+                        break;
+                    }
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
                         a.outbox.clear();
                         a.finish.get_or_insert(FinishReason::Cancelled);
@@ -564,7 +623,7 @@ impl Run<'_> {
         let mut generating = 0;
         for slot in &mut self.slots {
             let Some(a) = &mut slot.active else { continue };
-            if a.finish.is_some() || !a.outbox.is_empty() {
+            if a.finish.is_some() || a.blocked {
                 continue;
             }
             if let Some(tok) = a.pending {
@@ -594,7 +653,10 @@ impl Run<'_> {
             if a.finish.is_some() || a.next_prompt >= a.prompt.len() || budget == 0 {
                 continue;
             }
-            let end = a.prompt.len().min(a.next_prompt + budget);
+            let mut end = a.prompt.len().min(a.next_prompt + budget);
+            if a.next_prompt < a.prefix_end {
+                end = end.min(a.prefix_end);
+            }
             for p in a.next_prompt..end {
                 let last = p + 1 == a.prompt.len();
                 if last {
@@ -613,6 +675,7 @@ impl Run<'_> {
             self.fail_batch(&chunks, &e.to_string());
             return true;
         }
+        let mut prefixes_done = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(a) = &mut slot.active else { continue };
             if chunks[i] > 0 {
@@ -620,12 +683,20 @@ impl Run<'_> {
                     .extend_from_slice(&a.prompt[a.next_prompt..a.next_prompt + chunks[i]]);
                 a.next_prompt += chunks[i];
                 slot.dirty = true;
+                if a.next_prompt == a.prefix_end
+                    && let Some(key) = a.save_prefix.take()
+                {
+                    prefixes_done.push((i, key));
+                }
             } else if a.logits_at.is_some()
                 && let Some(tok) = a.pending.take()
             {
                 slot.cached.push(tok);
                 slot.dirty = true;
             }
+        }
+        for (i, key) in prefixes_done {
+            self.save_prefix(i, &key);
         }
         for i in 0..n {
             let Some(idx) = self.slots[i]
