@@ -2,9 +2,15 @@
 //! the bar set by the peer a user would otherwise run (llama.cpp's llama-server on the same
 //! machine, numbers in field-notes.md) and prints a Markdown table (or JSON).
 
+mod format;
 mod llama;
+mod newchat;
+pub mod peer;
+mod play;
+mod resume;
+pub mod targets;
 
-pub use llama::{LlamaBench, run_llama_sections};
+pub use llama::{BenchError, LlamaBench, run_llama_sections};
 
 use serde::Serialize;
 
@@ -34,6 +40,9 @@ pub struct Report {
     pub profile: String,
     /// The measurements.
     pub rows: Vec<Row>,
+    /// Numbers sections record for the ratio targets ([`targets`]).
+    #[serde(skip)]
+    pub values: std::collections::BTreeMap<String, f64>,
 }
 
 impl Report {
@@ -47,7 +56,18 @@ impl Report {
                 "release".into()
             },
             rows: Vec::new(),
+            values: Default::default(),
         }
+    }
+
+    /// Record a number for the ratio targets under `key`.
+    pub fn note(&mut self, key: &str, value: f64) {
+        self.values.insert(key.to_string(), value);
+    }
+
+    /// A recorded number.
+    pub fn value(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied()
     }
 
     /// Add a number without a target.

@@ -2,24 +2,25 @@
 //! first token across the turns of one session, concurrent chats, warm resume after a process
 //! restart, and peak memory.
 
+use super::play::{SYSTEM, chats_at_once, persona, play_session, timed_turn};
+use super::targets::{self, PAUSES, pause_label};
 use super::{Report, median};
-use crate::bot::{Bot, ReplyEvent, TurnOptions};
-use crate::chat::{ChatMessage, Role, SessionId};
+use crate::bot::Bot;
+use crate::chat::{ChatMessage, Role};
 use crate::engine::llama::{raw_batched_chats, raw_cached_turn_ms, raw_decode_loop};
 use crate::engine::{EngineError, EngineSettings, LlamaEngine, Sampling};
-use crate::persona::{Persona, PersonaError};
-use crate::store::{Store, StoreError, StoredMessage};
-use std::io::Read;
+use crate::persona::PersonaError;
+use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// What the engine sections need.
 #[derive(Debug, Clone)]
 pub struct LlamaBench {
     /// The GGUF file.
     pub model_path: PathBuf,
+    /// A registry model's file as pulled and its faster derived encoding (for `format`).
+    pub formats: Option<(PathBuf, PathBuf)>,
     /// CPU threads.
     pub threads: u32,
     /// The `parlor` binary, for the sections that measure a fresh process.
@@ -53,81 +54,36 @@ pub enum BenchError {
     Io(#[from] std::io::Error),
 }
 
-const SYSTEM: &str = "You are a helpful assistant.";
-
-fn persona(dir: &Path, system: &str) -> Result<Persona, BenchError> {
-    let path = dir.join("bench.yaml");
-    let text = format!(
-        "name: Bench\nsystem: {}\nsampling:\n  temperature: 0\n  max_tokens: 48\n",
-        serde_json::to_string(system).unwrap_or_default()
-    );
-    std::fs::write(&path, text)?;
-    Ok(Persona::load(&path)?)
+pub(super) fn engine(
+    cfg: &LlamaBench,
+    context: u32,
+    slots: u32,
+) -> Result<Arc<LlamaEngine>, BenchError> {
+    engine_of(cfg, &cfg.model_path, context, slots)
 }
 
-fn engine(cfg: &LlamaBench, context: u32, slots: u32) -> Result<Arc<LlamaEngine>, BenchError> {
-    let mut s = EngineSettings::new(&cfg.model_path, "bench");
+/// An engine on `path` with the bench's threads.
+pub(super) fn engine_of(
+    cfg: &LlamaBench,
+    path: &Path,
+    context: u32,
+    slots: u32,
+) -> Result<Arc<LlamaEngine>, BenchError> {
+    let mut s = EngineSettings::new(path, "bench");
     s.threads = Some(cfg.threads);
     s.context = context;
     s.slots = slots;
     Ok(Arc::new(LlamaEngine::load(s)?))
 }
 
-/// Timings of one turn seen from the front end.
-struct Timed {
-    ttft: Duration,
-    first: Instant,
-    done: Instant,
-    completion: u32,
-    prompt_tokens: u32,
-    /// Prompt tokens taken from the KV cache instead of evaluated.
-    reused: u32,
-}
-
-async fn timed_turn(
-    bot: &Bot,
-    session: SessionId,
-    text: &str,
-    max_tokens: u32,
-) -> Result<Timed, BenchError> {
-    let start = Instant::now();
-    let mut reply = bot.turn_with(
-        session,
-        text,
-        TurnOptions {
-            sampling: Some(Sampling::greedy()),
-            max_tokens: Some(max_tokens),
-            ..Default::default()
-        },
-    );
-    let mut first = None;
-    loop {
-        match reply.next().await {
-            Some(ReplyEvent::Token(_)) => {
-                first.get_or_insert_with(Instant::now);
-            }
-            Some(ReplyEvent::Queued { .. }) => {}
-            Some(ReplyEvent::Done(o)) => {
-                let done = Instant::now();
-                let first = first.unwrap_or(done);
-                return Ok(Timed {
-                    ttft: first - start,
-                    first,
-                    done,
-                    completion: o.stats.completion_tokens,
-                    prompt_tokens: o.stats.prompt_tokens,
-                    reused: o.stats.reused_tokens,
-                });
-            }
-            Some(ReplyEvent::Failed(e)) => return Err(BenchError::Turn(e)),
-            None => return Err(BenchError::Turn("reply ended early".into())),
-        }
-    }
-}
-
 /// Run the selected engine sections into `report`.
 pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
     let want = |s: &str| cfg.only.is_empty() || cfg.only.iter().any(|o| o == s);
+    if want("format")
+        && let Some((original, derived)) = &cfg.formats
+    {
+        super::format::formats(cfg, original, derived, report).await?;
+    }
     if want("throughput") {
         throughput(cfg, report).await?;
     }
@@ -137,8 +93,11 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
     if want("concurrency") {
         concurrency(cfg, report).await?;
     }
+    if want("newchat") {
+        super::newchat::new_chat(cfg, report).await?;
+    }
     if want("resume") {
-        resume(cfg, report)?;
+        super::resume::resume(cfg, report)?;
     }
     if want("telegram") {
         telegram(cfg, report).await?;
@@ -146,18 +105,25 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
     Ok(())
 }
 
-/// Whole path vs the raw decode loop on the same ~400-token prompt, 128 generated tokens.
-async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
-    let dir = tempfile::tempdir()?;
+/// The ~440-token prompt of the throughput and format sections: (system prompt, question).
+pub(super) fn throughput_prompt() -> (String, &'static str) {
     let background = "The harbour town of Port Ellery has a lighthouse, a fish market, a bakery \
         that opens at five, and a ferry that crosses to the island twice a day. "
         .repeat(12);
-    let system = format!("{SYSTEM} Background: {background}");
+    (
+        format!("{SYSTEM} Background: {background}"),
+        "Write a long story about the lighthouse keeper of Port Ellery.",
+    )
+}
+
+/// Whole path vs the raw decode loop on the same ~400-token prompt, 128 generated tokens.
+async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
     let e = engine(cfg, 4096, 1)?;
-    let question = "Write a long story about the lighthouse keeper of Port Ellery.";
+    let (system, question) = throughput_prompt();
     let msgs = vec![
-        crate::chat::ChatMessage::new(Role::System, system.clone()),
-        crate::chat::ChatMessage::new(Role::User, question),
+        ChatMessage::new(Role::System, system.clone()),
+        ChatMessage::new(Role::User, question),
     ];
     let tokens = e.tokenize_prompt(&msgs)?;
     let reps = if cfg.quick { 1 } else { 3 };
@@ -174,15 +140,18 @@ async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchEr
     }
     let store = Store::open(&dir.path().join("db"))?;
     let bot = Bot::new(persona(dir.path(), &system)?, e.clone(), store);
-    let (mut whole_p, mut whole_g) = (Vec::new(), Vec::new());
+    let (mut whole_p, mut whole_g, mut to_done) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         let s = bot.new_session(None)?;
         let t = timed_turn(&bot, s.id, question, 128).await?;
         whole_p.push(t.prompt_tokens as f64 / t.ttft.as_secs_f64());
-        let gen_secs = (t.done - t.first).as_secs_f64();
+        // Generation speed as `ask --json` reports it: the tokens after the first over the
+        // time from the first to the last piece of text (storing the reply is counted apart).
+        let gen_secs = (t.last - t.first).as_secs_f64();
         if t.completion > 1 && gen_secs > 0.0 {
             whole_g.push((t.completion - 1) as f64 / gen_secs);
         }
+        to_done.push((t.done - t.last).as_secs_f64() * 1000.0);
     }
     let sec = "throughput";
     report.add(
@@ -212,10 +181,23 @@ async fn throughput(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchEr
         median(whole_g.clone()),
         "tok/s",
     );
+    let (whole, raw) = (median(whole_g), median(raw_g).max(1e-9));
+    report.add(
+        sec,
+        "overhead per generated token (whole path minus raw loop)",
+        (1.0 / whole.max(1e-9) - 1.0 / raw) * 1e6,
+        "µs",
+    );
+    report.add(
+        sec,
+        "last token to Done (the reply stored and flushed)",
+        median(to_done),
+        "ms",
+    );
     report.check(
         sec,
         "generation, whole path / raw",
-        median(whole_g) / median(raw_g).max(1e-9),
+        whole / raw,
         "x",
         0.97,
         true,
@@ -240,29 +222,10 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
     let plays = if cfg.quick { 1 } else { 3 };
     let sec = "turns";
     let mut floors = Vec::new();
-    for pause in [Duration::ZERO, Duration::from_millis(300)] {
-        let how = if pause.is_zero() {
-            "back to back".to_string()
-        } else {
-            format!("{} s pause", pause.as_secs_f64())
-        };
-        let mut samples = vec![Vec::new(); n];
-        let mut evaluated = Vec::new();
-        for play in 0..plays {
-            let s = bot.new_session(None)?;
-            for i in 1..=n {
-                if i > 1 {
-                    tokio::time::sleep(pause).await;
-                }
-                let text = format!("Tell me one fact about the number {i}.");
-                let t = timed_turn(&bot, s.id, &text, 48).await?;
-                samples[i - 1].push(t.ttft.as_secs_f64() * 1000.0);
-                if play == 0 {
-                    evaluated.push((t.prompt_tokens.saturating_sub(t.reused), t.prompt_tokens));
-                }
-            }
-        }
-        let ttft: Vec<f64> = samples.into_iter().map(median).collect();
+    for pause in PAUSES {
+        let how = pause_label(pause);
+        let played = play_session(&bot, n, plays, pause).await?;
+        let (ttft, evaluated) = (played.ttft_ms, played.evaluated);
         for turn in [1usize, 2, 10, 30] {
             if turn > n {
                 continue;
@@ -274,14 +237,12 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
                 f64::from(new),
                 "tok",
             );
-            if turn < n {
-                report.add(
-                    sec,
-                    &format!("time to first token, turn {turn}, {how}"),
-                    ttft[turn - 1],
-                    "ms",
-                );
-            }
+            report.add(
+                sec,
+                &format!("time to first token, turn {turn}, {how}"),
+                ttft[turn - 1],
+                "ms",
+            );
         }
         if floors.is_empty() {
             // What llama.cpp itself needs for the same turns with their whole prefix cached:
@@ -297,22 +258,12 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
                 floors.push((turn, new, cached, ms));
             }
         }
-        let last = ttft[n - 1];
-        report.check(
-            sec,
-            &format!("time to first token, turn {n}, {how}"),
-            last,
-            "ms",
-            100.0,
-            false,
-        );
-        report.check(
+        report.note(&targets::turns_key("parlor", pause), ttft[n - 1]);
+        report.add(
             sec,
             &format!("turn {n} / turn 2, {how}"),
-            last / ttft[1],
+            ttft[n - 1] / ttft[1],
             "x",
-            1.3,
-            false,
         );
     }
     for &(turn, new, cached, ms) in &floors {
@@ -332,6 +283,7 @@ async fn turns(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> 
             end / two,
             "x",
         );
+        report.note(targets::TURNS_FLOOR, end);
     }
     Ok(())
 }
@@ -343,61 +295,27 @@ async fn concurrency(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchE
     let raw_engine = e.clone();
     let store = Store::open(&dir.path().join("db"))?;
     let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
-    let topics = [
-        "a dragon",
-        "a lighthouse",
-        "a robot",
-        "a baker",
-        "a pirate",
-        "a comet",
-        "a fox",
-        "a violin",
-    ];
     let sec = "concurrency";
     for n in [1usize, 2, 4, 8] {
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for topic in topics.iter().take(n) {
-            let bot = bot.clone();
-            let s = bot.new_session(None)?;
-            let text = format!("Write a long story about {topic}.");
-            tasks.push(tokio::spawn(async move {
-                timed_turn(&bot, s.id, &text, 64).await
-            }));
-        }
-        let mut results = Vec::new();
-        for t in tasks {
-            results.push(t.await.map_err(|e| BenchError::Turn(e.to_string()))??);
-        }
-        let worst_ttft = results
-            .iter()
-            .map(|r| (r.first - start).as_secs_f64())
-            .fold(0.0, f64::max)
-            * 1000.0;
-        let first = results.iter().map(|r| r.first).min().unwrap_or(start);
-        let last = results.iter().map(|r| r.done).max().unwrap_or(start);
-        let tokens: u32 = results.iter().map(|r| r.completion.saturating_sub(1)).sum();
-        let agg = tokens as f64 / (last - first).as_secs_f64().max(1e-9);
+        let chats = chats_at_once(&bot, n).await?;
+        report.add(
+            sec,
+            &format!("{n} chats: aggregate generation"),
+            chats.aggregate_tps,
+            "tok/s",
+        );
+        report.add(
+            sec,
+            &format!("{n} chats: worst time to first token"),
+            chats.worst_ttft_ms,
+            "ms",
+        );
         if n == 4 {
-            report.check(
-                sec,
-                "4 chats: aggregate generation",
-                agg,
-                "tok/s",
-                196.0,
-                true,
-            );
-            report.check(
-                sec,
-                "4 chats: worst time to first token",
-                worst_ttft,
-                "ms",
-                500.0,
-                false,
-            );
+            report.note(targets::CHATS4_AGG_PARLOR, chats.aggregate_tps);
+            report.note(targets::CHATS4_WORST_PARLOR, chats.worst_ttft_ms);
             // The same four prompts and replies in llama.cpp alone, all prompts in one batch:
             // the floor under any server on this machine.
-            let lens: Vec<usize> = results.iter().map(|r| r.prompt_tokens as usize).collect();
+            let lens = chats.prompt_lens.clone();
             let e = raw_engine.clone();
             let (first_ms, tps) =
                 tokio::task::spawn_blocking(move || raw_batched_chats(&e, &lens, 64))
@@ -415,184 +333,8 @@ async fn concurrency(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchE
                 first_ms,
                 "ms",
             );
-        } else {
-            report.add(
-                sec,
-                &format!("{n} chats: aggregate generation"),
-                agg,
-                "tok/s",
-            );
-            report.add(
-                sec,
-                &format!("{n} chats: worst time to first token"),
-                worst_ttft,
-                "ms",
-            );
         }
     }
-    Ok(())
-}
-
-/// Spawn `parlor ask` and return (ms to the first byte on stdout, peak RSS in MiB).
-fn timed_ask(cfg: &LlamaBench, home: &Path, text: &str) -> Result<(f64, f64), BenchError> {
-    let start = Instant::now();
-    let mut child = Command::new(&cfg.parlor_bin)
-        .arg("--home")
-        .arg(home)
-        .args([
-            "ask",
-            "--bot",
-            "bench",
-            "--session",
-            "resume",
-            "--max-tokens",
-            "8",
-            text,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let pid = child.id();
-    let mut out = child.stdout.take().expect("piped");
-    let mut byte = [0u8; 1];
-    out.read_exact(&mut byte)?;
-    let first_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let mut peak_kb = 0.0f64;
-    // VmHWM only grows: the last reading before exit is the peak.
-    loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            && let Some(kb) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        {
-            peak_kb = peak_kb.max(kb);
-        }
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let mut rest = Vec::new();
-    out.read_to_end(&mut rest)?;
-    Ok((first_ms, peak_kb / 1024.0))
-}
-
-/// Process start to first token for a session with ~1,500 tokens of history: warm (saved
-/// state restored) vs cold (prompt evaluated again); peak memory at n_ctx 4096.
-fn resume(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
-    let home = tempfile::tempdir()?;
-    let h = home.path();
-    std::fs::create_dir_all(h.join("personas"))?;
-    std::fs::create_dir_all(h.join("bots"))?;
-    persona(&h.join("personas"), SYSTEM)?;
-    std::fs::write(
-        h.join("bots/bench.yaml"),
-        format!(
-            "persona: bench\nmodel: {}\nengine:\n  threads: {}\n  context: 4096\n  slots: 1\n",
-            serde_json::to_string(&cfg.model_path.display().to_string()).unwrap_or_default(),
-            cfg.threads
-        ),
-    )?;
-    {
-        let store = Store::open(&h.join("storage/bench"))?;
-        let s = store.create_session("resume", "bench", "bench")?;
-        let filler = "I keep bees on the roof of my flat in the old town, and every spring I \
-            count the hives, clean the frames, and write down how much honey each one gave. ";
-        for i in 0..14 {
-            store.append_message(
-                s.id,
-                StoredMessage::new(Role::User, format!("Note {i}: {filler}")),
-            )?;
-            store.append_message(
-                s.id,
-                StoredMessage::new(Role::Assistant, format!("Noted, entry {i}. {filler}")),
-            )?;
-        }
-        store.flush()?;
-    }
-    let (cold, _) = timed_ask(cfg, h, "How many notes have I given you?")?;
-    let state_bytes: u64 = std::fs::read_dir(h.join("storage/bench/kv-state"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
-    // Three warm starts (each saves the state again at exit for the next); the median counts.
-    let mut warm = Vec::new();
-    let mut peak = 0.0f64;
-    for q in [
-        "Thanks. What do I keep on the roof?",
-        "When do I count the hives?",
-        "Where is my flat?",
-    ] {
-        let (ms, p) = timed_ask(cfg, h, q)?;
-        warm.push(ms);
-        peak = peak.max(p);
-    }
-    let warm = median(warm);
-    // The floor under a warm start, in this process with llama.cpp alone: loading the model
-    // and creating a context of the same size, then evaluating a new message's tokens after
-    // the conversation's (all cached, as a restored state is).
-    let loading = Instant::now();
-    let e = engine(cfg, 4096, 1)?;
-    let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
-    // The conversation as the warm starts left it (their questions and replies included).
-    let mut history = vec![ChatMessage::new(Role::System, SYSTEM)];
-    {
-        let store = Store::open(&h.join("storage/bench"))?;
-        if let Some(s) = store.find_session("resume")? {
-            history.extend(
-                store
-                    .messages(s.id)?
-                    .into_iter()
-                    .map(|m| ChatMessage::new(m.role, m.text)),
-            );
-        }
-    }
-    // A restored state holds what the next prompt is sure to start with (the turn-boundary
-    // pre-fill): the common prefix of this prompt and one with another message.
-    let prompt_with = |text: &str| {
-        let mut m = history.clone();
-        m.push(ChatMessage::new(Role::User, text));
-        e.tokenize_prompt(&m)
-    };
-    let full = prompt_with("And where are the hives?")?;
-    let other = prompt_with("x")?;
-    let cached = full.iter().zip(&other).take_while(|(a, b)| a == b).count();
-    let new = full.len() - cached;
-    let turn_ms = raw_cached_turn_ms(&e, cached, new, 3)?;
-    drop(e);
-    let _ = std::fs::remove_dir_all(h.join("storage/bench/kv-state"));
-    let (cold2, _) = timed_ask(cfg, h, "And what do I write down?")?;
-    let sec = "restart";
-    report.add(
-        sec,
-        "process start to first token, ~1,500-token session, re-evaluated",
-        median(vec![cold, cold2]),
-        "ms",
-    );
-    report.check(
-        sec,
-        "process start to first token, warm (saved state)",
-        warm,
-        "ms",
-        300.0,
-        false,
-    );
-    report.add(
-        sec,
-        &format!(
-            "llama.cpp floor: model load {load_ms:.0} ms + {new} new tokens after {cached} cached {turn_ms:.0} ms"
-        ),
-        load_ms + turn_ms,
-        "ms",
-    );
-    report.add(sec, "saved state size", state_bytes as f64 / 1e6, "MB");
-    report.check(sec, "peak memory (n_ctx 4096)", peak, "MiB", 227.0, false);
     Ok(())
 }
 
