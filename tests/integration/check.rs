@@ -55,7 +55,7 @@ fn assert_fixture(name: &str, lines: &[&str]) {
 #[test]
 fn shipped_personas_and_bots_pass() {
     let (code, out) = check(&repo(), &[]);
-    assert_eq!(out, "checked 3 personas and 2 bots: no problems\n");
+    assert_eq!(out, "checked 5 personas and 2 bots: no problems\n");
     assert_eq!(code, 0);
 }
 
@@ -97,7 +97,7 @@ fn unknown_top_level_field_lists_known_fields() {
     assert_fixture(
         "unknown-top-field.yaml",
         &[
-            "4:1: personality: unknown field; known fields: name, description, system, greeting, examples, model, sampling, stop, context, faq, knowledge, rules, extensions",
+            "4:1: personality: unknown field; known fields: name, description, system, greeting, examples, model, sampling, stop, context, faq, knowledge, grounding, rules, extensions",
         ],
     );
 }
