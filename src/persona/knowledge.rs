@@ -202,6 +202,12 @@ impl Knowledge {
         self.scan_depth
     }
 
+    /// Whether `text` triggers a keyed (not constant) entry: grounded mode then has a fact to
+    /// answer from even when no FAQ entry matches.
+    pub fn keyed_by(&self, text: &str) -> bool {
+        self.select(&[text]).entries.iter().any(|e| !e.raw.constant)
+    }
+
     /// The entries for a turn with estimated token counts (no tokenizer: `parlor check`).
     pub fn select(&self, recent: &[&str]) -> Selection<'_> {
         self.select_by(recent, &|e| e.tokens)

@@ -259,7 +259,13 @@ impl Persona {
                 out.inject = Some(s.entry);
                 out.grounded = grounding.enabled();
             }
-            Decision::Miss(_) if grounding.enabled() && !grounding.is_small_talk(text) => {
+            // Nothing in the FAQ, but a knowledge entry keyed by the message is a fact the
+            // model may answer from (checked after generation like any grounded reply).
+            Decision::Miss(_)
+                if grounding.enabled()
+                    && !grounding.is_small_talk(text)
+                    && !self.scripting.knowledge.keyed_by(text) =>
+            {
                 out.reply = Some((
                     self.expand(&grounding.raw.not_sure, &ctx),
                     ReplySource::Unsure,

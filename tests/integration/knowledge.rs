@@ -16,8 +16,8 @@ use std::sync::Arc;
 fn persona() -> Persona {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas/acme-support.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let answer_threshold = "\n  threshold: 0.65\n";
-    let entries = "\n  inject_threshold: 0.45\n  entries:\n";
+    let answer_threshold = "\n  threshold: 0.68\n";
+    let entries = "\n  inject_threshold: 0.35\n  entries:\n";
     assert!(
         text.contains(answer_threshold) && text.contains(entries),
         "the acme FAQ's thresholds moved: update this test"
