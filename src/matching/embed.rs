@@ -295,24 +295,8 @@ impl<'a> SafeTensors<'a> {
                 t["dtype"]
             )));
         }
-        let shape: Vec<usize> = t["shape"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_u64())
-                    .map(|v| v as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let range: Vec<usize> = t["data_offsets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_u64())
-                    .map(|v| v as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let shape = usizes(&t["shape"]);
+        let range = usizes(&t["data_offsets"]);
         let bytes = match range[..] {
             [a, b] if a <= b => self.data.get(a..b),
             _ => None,
@@ -348,6 +332,18 @@ impl<'a> SafeTensors<'a> {
         }
         Ok(Array1::from_vec(v))
     }
+}
+
+/// A safetensors header array of non-negative integers (empty when absent or malformed).
+fn usizes(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_u64)
+                .map(|v| v as usize)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
