@@ -299,6 +299,21 @@ pub fn engine_loader(plan: Plan) -> crate::tui::EngineLoader {
     })
 }
 
+/// The engine for `plan` from `engines` (keyed by model and engine settings), built and kept
+/// there on first use: commands that run many personas load each model once.
+pub async fn shared_engine(
+    plan: &Plan,
+    engines: &mut std::collections::HashMap<String, Arc<dyn Engine>>,
+) -> Result<Arc<dyn Engine>, LaunchError> {
+    let key = format!("{}|{:?}", plan.model, plan.spec.engine());
+    if let Some(e) = engines.get(&key) {
+        return Ok(e.clone());
+    }
+    let (e, _) = build_engine(plan).await?;
+    engines.insert(key, e.clone());
+    Ok(e)
+}
+
 /// The engine of `plan`: llama.cpp loaded on a blocking thread, or a remote client.
 pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBuf>), LaunchError> {
     match plan.spec.engine() {

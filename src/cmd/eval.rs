@@ -118,15 +118,7 @@ async fn run_file(
         ..args.bot.clone()
     };
     let plan = launch::plan(home.clone(), &bot_args)?;
-    let key = format!("{}|{:?}", plan.model, plan.spec.engine());
-    let engine = match engines.get(&key) {
-        Some(e) => e.clone(),
-        None => {
-            let (e, _) = launch::build_engine(&plan).await?;
-            engines.insert(key, e.clone());
-            e
-        }
-    };
+    let engine = launch::shared_engine(&plan, engines).await?;
     let persona = if args.baseline {
         plan.persona.without_grounding()
     } else {

@@ -212,15 +212,7 @@ async fn run_case(
         ..bot_args.clone()
     };
     let plan = launch::plan(home.clone(), &args)?;
-    let key = format!("{}|{:?}", plan.model, plan.spec.engine());
-    let engine = match engines.get(&key) {
-        Some(e) => e.clone(),
-        None => {
-            let (e, _) = launch::build_engine(&plan).await?;
-            engines.insert(key, e.clone());
-            e
-        }
-    };
+    let engine = launch::shared_engine(&plan, engines).await?;
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let sampling = crate::engine::Sampling {
