@@ -140,6 +140,7 @@ fn engine(base_url: &str, timeout_secs: u64) -> OpenAiEngine {
 
 fn request() -> GenerateRequest {
     GenerateRequest {
+        prefix_messages: 0,
         cache_key: "s1".into(),
         messages: vec![
             ChatMessage::new(Role::System, "You are terse."),
