@@ -9,7 +9,7 @@ use super::Report;
 use super::floor::raw_cached_turn_ms;
 use super::llama::{BenchError, LlamaBench};
 use super::median;
-use super::play::{NEW_CHAT_MESSAGES, new_chats, support_persona, support_persona_text};
+use super::play::{NEW_CHAT_MESSAGES, new_chats_reusing, support_persona, support_persona_text};
 use super::resume::timed_ask;
 use super::targets;
 use crate::bot::Bot;
@@ -59,8 +59,10 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     let store = Store::open(&dir.path().join("db"))?;
     let bot = Bot::new(persona.clone(), e.clone(), store);
     let sec = "newchat";
-    let first = new_chats(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
-    let later = new_chats(&bot, &NEW_CHAT_MESSAGES[1..]).await?;
+    let first = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
+    let later = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[1..]).await?;
+    let reused = later.iter().map(|&(_, r)| r).min().unwrap_or(0);
+    let later: Vec<f64> = later.into_iter().map(|(ms, _)| ms).collect();
     let (prefix, total) = prefix_split(&e, &persona, NEW_CHAT_MESSAGES[1])?;
     let floor = {
         let e = e.clone();
@@ -73,7 +75,7 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     report.add(
         sec,
         &format!("new chat, first token, nothing cached ({total}-token prompt)"),
-        first[0],
+        first[0].0,
         "ms",
     );
     let shared = median(later);
@@ -82,6 +84,13 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
         "new chat, first token, after another chat in the same engine",
         shared,
         "ms",
+    );
+    // Says whether the prefix was shared at all (0: each chat evaluated it).
+    report.add(
+        sec,
+        "new chat after another chat: prompt tokens taken from the cache (fewest)",
+        f64::from(reused),
+        "tok",
     );
     report.add(
         sec,

@@ -215,18 +215,66 @@ pub fn support_persona_text() -> Result<String, BenchError> {
 /// the system prompt, so each new chat's prompt starts with the same persona prefix.
 pub const NEW_CHAT_MESSAGES: [&str; 3] = [
     "My router gets very warm. Is that normal?",
-    "Which colour is the R2 Pro sold in?",
-    "Does the R1 work with my old modem?",
+    "Can I put the router in a cupboard?",
+    "Is the case made of plastic or metal?",
 ];
 
 /// Time to first token of a new chat's first message (16-token reply), `messages.len()` new
 /// sessions one after the other; returns each time in milliseconds.
 pub async fn new_chats(bot: &Bot, messages: &[&str]) -> Result<Vec<f64>, BenchError> {
+    Ok(new_chats_reusing(bot, messages)
+        .await?
+        .into_iter()
+        .map(|(ms, _)| ms)
+        .collect())
+}
+
+/// [`new_chats`] with the prompt tokens each took from the cache instead of evaluating them.
+pub async fn new_chats_reusing(
+    bot: &Bot,
+    messages: &[&str],
+) -> Result<Vec<(f64, u32)>, BenchError> {
     let mut out = Vec::new();
     for text in messages {
         let s = bot.new_session(None)?;
         let t = timed_turn(bot, s.id, text, 16).await?;
-        out.push(t.ttft.as_secs_f64() * 1000.0);
+        out.push((t.ttft.as_secs_f64() * 1000.0, t.reused));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NEW_CHAT_MESSAGES, support_persona};
+    use crate::chat::ChatMessage;
+    use crate::persona::MacroContext;
+
+    /// A message that pulls a fact into the system prompt has a persona prefix of its own: the
+    /// new-chat section would then measure a prefix no other chat shares.
+    #[test]
+    fn new_chat_messages_pull_no_facts_into_the_system_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let persona = support_persona(dir.path()).unwrap();
+        let ctx = MacroContext {
+            user: "user".into(),
+            vars: std::collections::BTreeMap::default(),
+            seed: 0,
+        };
+        let count = |m: &[ChatMessage]| {
+            Ok(m.iter()
+                .map(|m| m.content.split_whitespace().count() as u32 * 2 + 4)
+                .sum())
+        };
+        let mut bad = Vec::new();
+        for text in NEW_CHAT_MESSAGES {
+            let p = persona
+                .render_prompt(&[], text, &ctx, 4096, &count)
+                .unwrap();
+            let d = persona.intercept(text, true, &ctx);
+            if !p.injected.is_empty() || d.reply.is_some() || d.inject.is_some() {
+                bad.push((text, p.injected, d.reply.is_some()));
+            }
+        }
+        assert!(bad.is_empty(), "{bad:?}");
+    }
 }
