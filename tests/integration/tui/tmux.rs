@@ -358,6 +358,12 @@ fn deleting_a_session_in_the_tui_leaves_nothing_of_it_in_any_file() {
     tmux.wait_for("the other session", |s| {
         status_bar(s).contains("idle") && s.contains("Hello there, how are you?")
     });
+    // Up recalls earlier inputs: the deleted session's line is gone from them too.
+    tmux.key("Up");
+    let recalled = tmux.wait_for("the kept line recalled into the input", |s| {
+        s.matches("Hello there, how are you?").count() >= 2
+    });
+    assert!(!recalled.contains("zorblax"), "{recalled}");
     quit();
 
     let mut s = EngineSettings::new(model_path(), "smollm2-135m");
