@@ -24,12 +24,12 @@
 //! | [`import`] | Character Card / Modelfile import and export of personas |
 //! | [`support`] | grounded support over a persona: cached FAQ embeddings, grounded prompt, `eval` and `report` |
 //! | [`config`] | bot YAML -> validated [`config::BotSpec`] (its `telegram:` section too) |
-//! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core |
+//! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core; [`bot::Archive`], the same door without a model (history, report, prune) |
 //! | [`tui`], [`telegram`] | the front ends; they talk to [`bot::Bot`] only |
 //! | [`launch`] | command-line choices -> a ready bot (home, spec, persona, model, store, engine) |
 //! | [`testkit`] | test support (feature `testkit`): fake Bot API server, store probes |
 //! | [`bench`] | `parlor bench` (feature `bench`), one file per section |
-//! | [`cmd`], [`cli`] | one module per subcommand; clap definitions |
+//! | [`cmd`], [`cli`] | one module per subcommand; clap definitions; commands reach conversations through [`bot`] too |
 //!
 //! # One message's path
 //!
