@@ -139,6 +139,20 @@ mod plain {
         messages: sled::Tree,
     }
 
+    /// A message record as the store kept it before encryption.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // decoded for the measurement, not read
+    struct OldMessage {
+        v: u32,
+        role: crate::chat::Role,
+        text: String,
+        time: i64,
+        tokens: Option<u32>,
+        interrupted: bool,
+        source: crate::chat::ReplySource,
+        stats: Option<crate::chat::TurnStats>,
+    }
+
     impl Db {
         pub fn open(dir: &Path) -> sled::Result<Self> {
             let db = sled::Config::new()
@@ -187,7 +201,9 @@ mod plain {
             let mut out = Vec::with_capacity(n);
             for item in self.messages.scan_prefix(id.to_be_bytes()).rev().take(n) {
                 let (_, v) = item.map_err(|e| e.to_string())?;
-                let m: Value = serde_json::from_slice(&v).map_err(|e| e.to_string())?;
+                // Typed, as the store decoded its records (a `Value` tree would be slower and
+                // flatter the sealed path).
+                let m: OldMessage = serde_json::from_slice(&v).map_err(|e| e.to_string())?;
                 out.push(m);
             }
             out.reverse();
