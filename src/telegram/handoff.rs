@@ -9,8 +9,8 @@
 //! [`Handoffs::start`] is the one entry point: `/human` calls it, and so can a persona rule whose action
 //! is a handoff.
 
-use super::api::Message;
 use super::chats::Chats;
+use super::incoming::{chat_id, first_name, message_id};
 use super::metrics::Metrics;
 use super::outbox::Outbox;
 use super::outbox::{Author, SendError, Target};
@@ -22,6 +22,7 @@ use crate::chat::Role;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use teloxide::types::Message;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -210,16 +211,12 @@ impl Handoffs {
     /// Customer messages during a handoff (`text`: the burst ending with `last`, joined as for a
     /// turn): stored in the session, then forwarded to the operators.
     pub async fn forward_to_operators(&self, last: &Message, text: &str) {
-        let chat = last.chat.id;
+        let chat = chat_id(last);
         self.record(chat, Role::User, text, None);
         let Some(ops) = self.operators_chat else {
             return;
         };
-        let name = last
-            .from
-            .as_ref()
-            .map(|u| u.first_name.as_str())
-            .unwrap_or("customer");
+        let name = first_name(last).unwrap_or("customer");
         self.post_to_operators(ops, chat, &format!("Chat {chat} ({name}): {text}"))
             .await;
     }
@@ -228,9 +225,8 @@ impl Handoffs {
     pub async fn from_operator(&self, msg: &Message) {
         let text = text_of(msg).trim();
         let relayed: Option<i64> = msg
-            .reply_to_message
-            .as_ref()
-            .and_then(|r| self.state.get(&relay_key(r.message_id)).ok().flatten());
+            .reply_to_message()
+            .and_then(|r| self.state.get(&relay_key(message_id(r))).ok().flatten());
         if let Some((cmd, args)) = super::commands::parse(text)
             && cmd == "bot"
         {
@@ -239,7 +235,7 @@ impl Handoffs {
                 None => {
                     let _ = self
                         .tell(
-                            msg.chat.id,
+                            chat_id(msg),
                             "Reply /bot to a customer's message, or send /bot <chat id>.",
                         )
                         .await;
@@ -254,19 +250,14 @@ impl Handoffs {
         match self.tell(chat, text).await {
             Ok(_) => {
                 tracing::info!(chat, "operator reply relayed");
-                let operator = msg
-                    .from
-                    .as_ref()
-                    .map(|u| u.first_name.clone())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| "Operator".into());
+                let operator = first_name(msg).unwrap_or("Operator").to_string();
                 self.record(chat, Role::Assistant, text, Some(operator));
             }
             Err(e) => {
                 tracing::error!(chat, error = %e, "could not relay an operator reply");
                 let _ = self
                     .tell(
-                        msg.chat.id,
+                        chat_id(msg),
                         &format!("Could not deliver that to chat {chat}: {e}"),
                     )
                     .await;

@@ -178,6 +178,7 @@ pub async fn deliver(
                         html.as_deref(),
                         chunk,
                         super::outbox::Delivery::Must,
+                        None,
                     )
                     .await
                 {
@@ -301,6 +302,7 @@ async fn display_loop(
                                 None,
                                 &text,
                                 super::outbox::Delivery::BestEffort,
+                                None,
                             )
                             .await
                     }
