@@ -100,7 +100,7 @@ pub async fn handle(
                 .greeting(&ctx)
                 .or_else(|| s.cfg.start.clone())
                 .unwrap_or_else(|| "Hello! How can I help you?".into());
-            super::stream::deliver(s, target, None, &greeting, None).await;
+            super::stream::deliver(s, target, None, &greeting, None, None).await;
         }
         "help" => {
             let help = s.cfg.help.clone().unwrap_or_else(default_help);
@@ -162,7 +162,11 @@ pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::
         let when = chrono::DateTime::from_timestamp_millis(m.time)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        md.push_str(&format!("**{who}** ({when}):\n\n{}\n\n", m.text));
+        let rated = m
+            .rating
+            .map(|r| format!(", you rated it {}", r.emoji()))
+            .unwrap_or_default();
+        md.push_str(&format!("**{who}** ({when}{rated}):\n\n{}\n\n", m.text));
     }
     Ok(md)
 }

@@ -133,14 +133,40 @@ impl Handoffs {
         };
         let transcript = self.recent_transcript(chat);
         let post = format!(
-            "Chat {chat} asked for a human ({reason}). Reply to this message to answer the customer; reply /bot to hand the chat back to the bot.\n\n{transcript}"
+            "Chat {chat} asked for a human ({reason}). Reply to this message to answer the customer; reply /bot or press \"Hand back to bot\" to hand the chat back to the bot.\n\n{transcript}"
         );
-        self.post_to_operators(ops, chat, &post).await;
+        let buttons = super::buttons::for_handoff(&self.state, ops, chat);
+        self.post_to_operators(ops, chat, &post, buttons.as_ref())
+            .await;
         true
+    }
+
+    /// Close `chat`'s handoff for good (an operator's "Close"): the chat is back with the bot
+    /// and its next message starts a new conversation.
+    pub async fn close(&self, chat: i64) {
+        if let Err(e) = self.chats.new_session(chat) {
+            tracing::error!(chat, error = %e, "could not start a new conversation after closing");
+        }
+        self.finish(
+            chat,
+            "closed by an operator",
+            "This conversation is closed. Write again any time to start a new one.",
+        )
+        .await;
     }
 
     /// Give `chat` back to the bot.
     pub async fn end(&self, chat: i64, why: &str) {
+        self.finish(
+            chat,
+            why,
+            "You are talking to the bot again. How can I help?",
+        )
+        .await;
+    }
+
+    /// End `chat`'s handoff for `why`, telling the customer `note`.
+    async fn finish(&self, chat: i64, why: &str, note: &str) {
         if self.state.get(&handoff_key(chat)).ok().flatten().is_none() {
             return;
         }
@@ -153,9 +179,7 @@ impl Handoffs {
             return;
         }
         tracing::info!(chat, why, "chat handed back to the bot");
-        let _ = self
-            .tell(chat, "You are talking to the bot again. How can I help?")
-            .await;
+        let _ = self.tell(chat, note).await;
         if let Some(ops) = self.operators_chat {
             let _ = self
                 .tell(ops, &format!("Chat {chat} is back with the bot ({why})."))
@@ -184,11 +208,34 @@ impl Handoffs {
         out
     }
 
-    async fn post_to_operators(&self, ops: i64, chat: i64, text: &str) {
-        for chunk in split_markdown(text, CHUNK_BUDGET) {
-            match self.tell(ops, &chunk).await {
+    async fn post_to_operators(
+        &self,
+        ops: i64,
+        chat: i64,
+        text: &str,
+        buttons: Option<&super::buttons::Made>,
+    ) {
+        let chunks = split_markdown(text, CHUNK_BUDGET);
+        let last = chunks.len().saturating_sub(1);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let made = buttons.filter(|_| i == last);
+            let sent = self
+                .out
+                .send_with(
+                    target(ops),
+                    Author::Service,
+                    None,
+                    chunk,
+                    None,
+                    made.map(|m| &m.markup),
+                )
+                .await;
+            match sent {
                 Ok(id) => {
                     let _ = self.state.put(&relay_key(id), &chat);
+                    if let Some(m) = made {
+                        m.sent_as(&self.state, id);
+                    }
                 }
                 Err(e) => tracing::error!(chat, error = %e, "could not post to the operators chat"),
             }
@@ -217,7 +264,7 @@ impl Handoffs {
             return;
         };
         let name = first_name(last).unwrap_or("customer");
-        self.post_to_operators(ops, chat, &format!("Chat {chat} ({name}): {text}"))
+        self.post_to_operators(ops, chat, &format!("Chat {chat} ({name}): {text}"), None)
             .await;
     }
 

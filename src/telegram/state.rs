@@ -122,6 +122,16 @@ pub fn handoff_key(chat: i64) -> StateKey<Handoff> {
     StateKey::new(format!("tg/handoff/{chat}"))
 }
 
+/// Key of a keyboard the bot sent to `chat` ([`Keyboard`](super::buttons::Keyboard)).
+pub fn keyboard_key(chat: i64, nonce: &str) -> StateKey<super::buttons::Keyboard> {
+    StateKey::new(format!("tg/keyboard/{chat}/{nonce}"))
+}
+
+/// Prefix of the keyboards the bot sent to `chat`.
+pub fn keyboards_of(chat: i64) -> StateKey<super::buttons::Keyboard> {
+    StateKey::new(format!("tg/keyboard/{chat}/"))
+}
+
 /// Key of an operator-chat post that relays to a customer chat (value: the chat).
 pub fn relay_key(operator_message_id: i64) -> StateKey<i64> {
     StateKey::new(format!("tg/relay/{operator_message_id}"))

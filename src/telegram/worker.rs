@@ -216,7 +216,7 @@ async fn handle_group(
     let stop = w.begin_turn();
     // A pressed choice answers under the message that offered it.
     let reply_to = (target.group && choice.is_none()).then(|| message_id(last));
-    let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
+    let result = super::stream::stream_reply(s, target, session, reply_to, reply, stop).await;
     w.end_turn();
     match result {
         super::stream::Streamed::Cut => return false,

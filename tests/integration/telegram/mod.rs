@@ -5,7 +5,7 @@ mod bench;
 mod cli;
 mod failures;
 mod handoff;
-// mod interactive;
+mod interactive;
 mod operator;
 mod ops;
 mod real;
