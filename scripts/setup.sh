@@ -95,9 +95,30 @@ check_rust() {
     done
 }
 
+# check_disk PROFILE: refuse to start a build that cannot fit. A first debug build with the
+# test binaries takes about 6 GiB in target/ (llama.cpp's objects, debug info), a release build
+# about 2; a full disk otherwise shows up minutes later as a linker or test failure that does
+# not say why.
+check_disk() {
+    local profile="$1" need_gib have_kib
+    if [ -x "$PARLOR_ROOT/target/$profile/parlor" ]; then
+        need_gib=2 # rebuilds and test binaries only
+    elif [ "$profile" = release ]; then
+        need_gib=3
+    else
+        need_gib=7
+    fi
+    have_kib=$(df -Pk "$PARLOR_ROOT" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    [ -n "$have_kib" ] || return 0
+    if [ "$have_kib" -lt $((need_gib * 1024 * 1024)) ]; then
+        die "only $((have_kib / 1024)) MiB free on the disk of $PARLOR_ROOT; the $profile build needs about $need_gib GiB (free some space, e.g. old target/ directories, and run again)"
+    fi
+}
+
 # build PROFILE: `debug` or `release`.
 build() {
     local profile="$1"
+    check_disk "$profile"
     say "building parlor ($profile)"
     if [ "$profile" = release ]; then
         (cd "$PARLOR_ROOT" && cargo build --release) || die "cargo build --release failed"

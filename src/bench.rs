@@ -4,10 +4,15 @@
 
 mod concurrency;
 pub mod floor;
+mod format;
 mod llama;
+mod newchat;
+pub mod peer;
+mod play;
 mod resume;
 mod retrieval;
 mod store;
+pub mod targets;
 pub mod telegram;
 mod throughput;
 pub mod tui;
@@ -45,6 +50,9 @@ pub struct Report {
     pub profile: String,
     /// The measurements.
     pub rows: Vec<Row>,
+    /// Numbers sections record for the ratio targets ([`targets`]).
+    #[serde(skip)]
+    pub values: std::collections::BTreeMap<String, f64>,
 }
 
 impl Report {
@@ -58,7 +66,18 @@ impl Report {
                 "release".into()
             },
             rows: Vec::new(),
+            values: std::collections::BTreeMap::default(),
         }
+    }
+
+    /// Record a number for the ratio targets under `key`.
+    pub fn note(&mut self, key: &str, value: f64) {
+        self.values.insert(key.to_string(), value);
+    }
+
+    /// A recorded number.
+    pub fn value(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied()
     }
 
     /// Add a number without a target.

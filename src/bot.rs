@@ -9,13 +9,19 @@
 //!   does the IO around it.
 //! - [`sessions`]: list, open, rename, delete and export sessions, read transcripts, write
 //!   handoff messages, and each front end's own key-value state under typed keys.
+//! - [`Archive`]: the same conversations without a model, for the commands that load none
+//!   (`parlor history`, `parlor report`, `history prune`).
 
+mod archive;
 mod plan;
 mod reply;
 mod sessions;
 mod turn;
 
+/// A stored time for people (UTC), as transcripts show it.
+pub(crate) use crate::store::format_time;
 pub use crate::store::{Erased, SessionInfo, StoredMessage};
+pub use archive::Archive;
 pub use plan::{Decision, Generation, TurnInput, TurnPlan, plan_turn};
 pub use reply::{Reply, ReplyEvent, Settled, TurnOptions, TurnOutcome};
 pub use sessions::{ExportFormat, FrontState, StateKey};

@@ -81,6 +81,10 @@ pub struct GenerateRequest {
     pub cache_key: String,
     /// The whole prompt: system, examples, history, new user message.
     pub messages: Vec<ChatMessage>,
+    /// How many leading messages are the persona's constant prefix (system prompt, example
+    /// turns, greeting), the same for every conversation of the persona; 0 = none. The
+    /// llama.cpp engine evaluates that prefix once and shares it between conversations.
+    pub prefix_messages: usize,
     /// Sampler settings.
     pub sampling: Sampling,
     /// Upper bound on generated tokens.

@@ -318,7 +318,19 @@ pub async fn shared_engine(
 pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBuf>), LaunchError> {
     match plan.spec.engine() {
         EngineSpec::Llama(l) => {
-            let path = resolve_model(&plan.home.models_dir(), &plan.model)?;
+            let models_dir = plan.home.models_dir();
+            let named = resolve_model(&models_dir, &plan.model)?;
+            // The faster encoding of a registry model (made once, on the first load).
+            let (model, format) = (plan.model.clone(), l.format);
+            let path = tokio::task::spawn_blocking(move || {
+                let report = |line: &str| tracing::info!("{line}");
+                crate::models::serving_file(&models_dir, &model, &named, format, &report)
+            })
+            .await
+            .map_err(|e| EngineError::ModelLoad {
+                path: plan.model.clone(),
+                reason: format!("the re-encoding thread failed: {e}"),
+            })??;
             let mut settings = EngineSettings::new(&path, model_label(&plan.model));
             settings.threads = l.threads;
             settings.context = l.context;

@@ -14,7 +14,7 @@
 //! | [`matching`] | pure matching of grounded support: hybrid retrieval scores, embeddings, person intent, the specifics check |
 //! | [`chat`] | pure domain types: roles, messages, session ids, turn stats |
 //! | [`yaml`] | the one place YAML is parsed, with `file:line:col: field: problem` errors |
-//! | [`models`] | the model registry, `model pull`, checksums |
+//! | [`models`] | the model registry, `model pull`, checksums; the default model re-encoded once as Q8_0 (`models::{gguf,q8,derived}`, `engine.format`) |
 //! | [`logging`] | rotated log files in `storage/logs/`, stderr for services |
 //! | [`sanitize`] | stored and model text made inert for terminals (TUI and every command) |
 //! | [`home`] | where `bots/`, `personas/` and `storage/` live (resolved from plain values) |
@@ -24,12 +24,12 @@
 //! | [`import`] | Character Card / Modelfile import and export of personas |
 //! | [`support`] | grounded support over a persona: cached FAQ embeddings, grounded prompt, `eval` and `report` |
 //! | [`config`] | bot YAML -> validated [`config::BotSpec`] (its `telegram:` section too) |
-//! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core |
+//! | [`bot`] | [`bot::Bot`]: the only door to conversations; the turn and its pure core; [`bot::Archive`], the same door without a model (history, report, prune) |
 //! | [`tui`], [`telegram`] | the front ends; they talk to [`bot::Bot`] only |
 //! | [`launch`] | command-line choices -> a ready bot (home, spec, persona, model, store, engine) |
 //! | [`testkit`] | test support (feature `testkit`): fake Bot API server, store probes |
 //! | [`bench`] | `parlor bench` (feature `bench`), one file per section |
-//! | [`cmd`], [`cli`] | one module per subcommand; clap definitions |
+//! | [`cmd`], [`cli`] | one module per subcommand; clap definitions; commands reach conversations through [`bot`] too |
 //!
 //! # One message's path
 //!
@@ -45,8 +45,9 @@
 //!    rule state, and either answer from a rule/FAQ or ask the engine.
 //! 3. **The engine.** [`engine::LlamaEngine::generate`] sends a job over a channel to the one
 //!    inference thread (`engine::llama::worker`), which binds it to a sequence slot, reuses the
-//!    cached token prefix, and decodes one batch per step for all active chats. Tokens come
-//!    back on a bounded channel per request.
+//!    cached token prefix (a new conversation takes the persona's prefix from another slot or a
+//!    saved state: `engine::llama::prefix`), and decodes one batch per step for all active
+//!    chats. Text comes back on a bounded channel per request, handed over at most every 40 ms.
 //! 4. **Back.** The turn task forwards tokens as [`bot::ReplyEvent`]s over the [`bot::Reply`]
 //!    stream (bounded: a slow reader slows the model), stores the reply (flushed) and ends with
 //!    one [`bot::TurnOutcome`]. The TUI shows the tokens as they come; Telegram streams them

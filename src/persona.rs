@@ -70,6 +70,8 @@ pub struct MacroContext {
 pub struct Prompt {
     /// System, examples, the history that fits, the new user message.
     pub messages: Vec<ChatMessage>,
+    /// How many leading messages are the persona's preamble (system, examples, greeting).
+    pub preamble: usize,
     /// History messages left out to fit the budget.
     pub trimmed: u32,
     /// Tokens the prompt takes.

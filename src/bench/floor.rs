@@ -205,3 +205,53 @@ pub fn raw_batched_chats(
     let tps = (chats * n_gen) as f64 / gen_start.elapsed().as_secs_f64();
     Ok((first_ms, tps))
 }
+
+/// Perplexity of the model on `text`, as llama.cpp's `llama-perplexity` computes it: the text
+/// tokenized once, cut into consecutive chunks of `n_ctx` tokens (each evaluated in a fresh
+/// cache, its first token replaced by BOS when the model adds one), and the second half of
+/// each chunk scored: exp of the mean negative log-likelihood of each next token. Returns
+/// (perplexity, tokens scored). Fails when the text is shorter than one chunk.
+pub fn perplexity(
+    engine: &LlamaEngine,
+    text: &str,
+    n_ctx: usize,
+) -> Result<(f64, usize), EngineError> {
+    let failed = |e: String| EngineError::Generation(format!("perplexity: {e}"));
+    let model = engine.model();
+    let vocab = model.vocab();
+    let tokens = vocab.tokenize(text.as_bytes(), true, false);
+    let chunks = tokens.len() / n_ctx;
+    if chunks == 0 || n_ctx < 16 {
+        return Err(failed(format!(
+            "{} tokens of text do not fill one chunk of {n_ctx}",
+            tokens.len()
+        )));
+    }
+    let (mut ctx, _) = raw_context(engine, n_ctx, n_ctx, 1).map_err(failed)?;
+    let mut batch = LlamaBatch::new(n_ctx, 1);
+    let (mut nll, mut scored) = (0f64, 0usize);
+    for chunk in tokens.chunks_exact(n_ctx).take(chunks) {
+        let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+        batch.clear();
+        for (i, tok) in chunk.iter().enumerate() {
+            let tok = if i == 0 && vocab.should_add_bos() {
+                vocab.bos()
+            } else {
+                *tok
+            };
+            batch
+                .add(tok, i as i32, &[0], true)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
+        for i in n_ctx / 2..n_ctx - 1 {
+            let logits = ctx.get_logits_ith(i as i32);
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+            let target = logits[chunk[i + 1].0 as usize];
+            nll += sum.ln() - f64::from(target - max);
+            scored += 1;
+        }
+    }
+    Ok(((nll / scored as f64).exp(), scored))
+}

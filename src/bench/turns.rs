@@ -1,12 +1,13 @@
 //! Bench section `turns`: time to first token across the turns of one session, beside the
 //! llama.cpp floor for the same cached prefix.
 
+use super::Report;
 use super::floor::raw_cached_turn_ms;
-use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona, timed_turn};
-use super::{Report, median};
+use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona};
+use super::play::play_session;
+use super::targets::{self, PAUSES, pause_label};
 use crate::bot::Bot;
 use crate::store::Store;
-use std::time::Duration;
 
 /// Time to first token on turns 1, 2, 10 and 30 of one session (48-token replies). The whole
 /// session is played several times (greedy: the same tokens each time) and each turn reports
@@ -25,29 +26,10 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
     let plays = if cfg.quick { 1 } else { 3 };
     let sec = "turns";
     let mut floors = Vec::new();
-    for pause in [Duration::ZERO, Duration::from_millis(300)] {
-        let how = if pause.is_zero() {
-            "back to back".to_string()
-        } else {
-            format!("{} s pause", pause.as_secs_f64())
-        };
-        let mut samples = vec![Vec::new(); n];
-        let mut evaluated = Vec::new();
-        for play in 0..plays {
-            let s = bot.new_session(None)?;
-            for i in 1..=n {
-                if i > 1 {
-                    tokio::time::sleep(pause).await;
-                }
-                let text = format!("Tell me one fact about the number {i}.");
-                let t = timed_turn(&bot, s.id, &text, 48).await?;
-                samples[i - 1].push(t.ttft.as_secs_f64() * 1000.0);
-                if play == 0 {
-                    evaluated.push((t.prompt_tokens.saturating_sub(t.reused), t.prompt_tokens));
-                }
-            }
-        }
-        let ttft: Vec<f64> = samples.into_iter().map(median).collect();
+    for pause in PAUSES {
+        let how = pause_label(pause);
+        let played = play_session(&bot, n, plays, pause).await?;
+        let (ttft, evaluated) = (played.ttft_ms, played.evaluated);
         for turn in [1usize, 2, 10, 30] {
             if turn > n {
                 continue;
@@ -59,14 +41,12 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
                 f64::from(new),
                 "tok",
             );
-            if turn < n {
-                report.add(
-                    sec,
-                    &format!("time to first token, turn {turn}, {how}"),
-                    ttft[turn - 1],
-                    "ms",
-                );
-            }
+            report.add(
+                sec,
+                &format!("time to first token, turn {turn}, {how}"),
+                ttft[turn - 1],
+                "ms",
+            );
         }
         if floors.is_empty() {
             // What llama.cpp itself needs for the same turns with their whole prefix cached:
@@ -82,22 +62,12 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
                 floors.push((turn, new, cached, ms));
             }
         }
-        let last = ttft[n - 1];
-        report.check(
-            sec,
-            &format!("time to first token, turn {n}, {how}"),
-            last,
-            "ms",
-            100.0,
-            false,
-        );
-        report.check(
+        report.note(&targets::turns_key("parlor", pause), ttft[n - 1]);
+        report.add(
             sec,
             &format!("turn {n} / turn 2, {how}"),
-            last / ttft[1],
+            ttft[n - 1] / ttft[1],
             "x",
-            1.3,
-            false,
         );
     }
     for &(turn, new, cached, ms) in &floors {
@@ -117,6 +87,7 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
             end / two,
             "x",
         );
+        report.note(targets::TURNS_FLOOR, end);
     }
     Ok(())
 }

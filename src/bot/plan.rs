@@ -223,6 +223,10 @@ pub fn plan_turn(
                 Ok(prompt) => TurnPlan::Generate(Generation {
                     request: GenerateRequest {
                         cache_key: crate::engine::session_cache_key(session, persona.version()),
+                        // Shared between conversations whose preamble renders to the same
+                        // tokens (facts injected into the system message for one message make
+                        // a prefix of their own).
+                        prefix_messages: prompt.preamble,
                         messages: prompt.messages,
                         sampling: opts
                             .sampling

@@ -4,6 +4,7 @@
 use crate::bench::{LlamaBench, Report, run_llama_sections, run_store_section};
 use crate::cli::GlobalArgs;
 use crate::home::Home;
+use crate::models::ModelFormat;
 
 /// Options of `parlor bench`.
 #[derive(Debug, clap::Args)]
@@ -14,9 +15,24 @@ pub struct Args {
     /// CPU threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Only these sections (comma-separated): throughput, turns, concurrency, resume, telegram, tui, retrieval, store.
+    /// Which encoding of a registry model to measure: auto (the faster one on this CPU, as
+    /// bots load it) or as-is. The `format` section measures both.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "as-is"])]
+    pub format: String,
+    /// Only these sections (comma-separated): format, throughput, turns, concurrency, newchat,
+    /// resume, telegram, tui, retrieval, store.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Also play the turns, concurrency and new-chat sections against this OpenAI-compatible
+    /// server (e.g. llama-server: http://127.0.0.1:8080/v1) and print parlor/peer ratios.
+    #[arg(long, value_name = "URL")]
+    pub peer: Option<String>,
+    /// Model name sent to the peer.
+    #[arg(long, default_value = "peer", requires = "peer")]
+    pub peer_model: String,
+    /// Process id of the peer server, for its peak memory.
+    #[arg(long, requires = "peer")]
+    pub peer_pid: Option<u32>,
     /// Fewer repetitions: a quick smoke run.
     #[arg(long)]
     pub quick: bool,
@@ -29,8 +45,33 @@ pub struct Args {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
     let home = Home::resolve(global.home.as_deref())?;
     crate::logging::init(&home, &global.log_options())?;
-    let model_path = crate::launch::resolve_model(&home.models_dir(), &args.model)?;
+    let models_dir = home.models_dir();
+    let named = crate::launch::resolve_model(&models_dir, &args.model)?;
+    let format = if args.format == "as-is" {
+        ModelFormat::AsIs
+    } else {
+        ModelFormat::Auto
+    };
+    let report_line = |line: &str| eprintln!("{line}");
+    let model_path = {
+        let (dir, name, named) = (models_dir.clone(), args.model.clone(), named.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::models::serving_file(&dir, &name, &named, format, &report_line)
+        })
+        .await??
+    };
+    // Both encodings of a registry model for the `format` section (made if missing).
+    let derived = if model_path == named {
+        let (dir, name, named) = (models_dir.clone(), args.model.clone(), named.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::models::serving_file(&dir, &name, &named, ModelFormat::Auto, &report_line)
+        })
+        .await??
+    } else {
+        model_path.clone()
+    };
     let cfg = LlamaBench {
+        formats: (derived != named).then(|| (named.clone(), derived.clone())),
         model_path,
         threads: args
             .threads
@@ -51,7 +92,15 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         run_store_section(&mut report, cfg.quick)
             .map_err(|e| anyhow::anyhow!("store bench: {e}"))?;
     }
-    let engine_sections = ["throughput", "turns", "concurrency", "resume", "telegram"];
+    let engine_sections = [
+        "format",
+        "throughput",
+        "newchat",
+        "turns",
+        "concurrency",
+        "resume",
+        "telegram",
+    ];
     if cfg.only.is_empty()
         || cfg
             .only
@@ -60,6 +109,17 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     {
         run_llama_sections(&cfg, &mut report).await?;
     }
+    if let Some(url) = &args.peer {
+        let peer = crate::bench::peer::Peer {
+            base_url: url.clone(),
+            model: args.peer_model.clone(),
+            pid: args.peer_pid,
+            quick: cfg.quick,
+            only: cfg.only.clone(),
+        };
+        crate::bench::peer::run_peer_sections(&peer, &mut report).await?;
+    }
+    crate::bench::targets::apply(&mut report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

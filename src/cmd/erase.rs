@@ -1,17 +1,9 @@
-//! Erasing from the command line (`history delete`, `history prune`), where no model is
-//! loaded: the store erases a session's key and records, and its saved engine states are
-//! deleted from the storage directory. The database lock keeps a running bot out meanwhile.
+//! `history prune` from the command line, where no model is loaded: through the bot's
+//! [`Archive`], which erases each idle session's key and records and its saved engine states.
+//! The database lock keeps a running bot out meanwhile.
 
-use crate::chat::SessionId;
-use crate::store::{Erased, Store};
+use crate::bot::{Archive, Erased};
 use std::path::Path;
-
-/// Erase one session of `store` and its saved engine states.
-pub fn session(store: &Store, id: SessionId) -> anyhow::Result<Erased> {
-    let mut erased = store.erase_session(id)?;
-    erased.saved_states += crate::engine::llama::erase_saved_states(store.dir(), id);
-    Ok(erased)
-}
 
 /// `history prune`: erase the sessions in `dir` idle for `older_than` at `now_ms`, printing
 /// one line per session and a total.
@@ -20,27 +12,22 @@ pub fn prune(
     older_than: std::time::Duration,
     now_ms: i64,
 ) -> anyhow::Result<super::ExitCode> {
-    if !Store::exists(dir) {
+    let Some(archive) = Archive::open(dir)? else {
         println!(
             "erased nothing: there is no history in \"{}\"",
             dir.display()
         );
         return Ok(0);
-    }
-    let store = Store::open(dir)?;
+    };
     let cutoff = now_ms.saturating_sub(older_than.as_millis() as i64);
     let mut total = Erased::default();
-    for info in store.sessions()? {
-        if info.updated >= cutoff {
-            continue;
-        }
-        let erased = session(&store, info.id)?;
+    for (info, erased) in archive.erase_idle(cutoff)? {
         println!(
             "erased session \"{}\" ({} messages, {} saved engine states; last message {})",
             info.name,
             erased.messages,
             erased.saved_states,
-            crate::store::format_time(info.updated)
+            crate::bot::format_time(info.updated)
         );
         total.add(&erased);
     }

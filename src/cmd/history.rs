@@ -1,10 +1,11 @@
 //! `parlor history`: list, show, export, import, delete and prune stored conversations.
-//! Delete and prune erase ([`crate::store::Store::erase_session`] and the saved engine states).
+//! Everything goes through the bot's [`Archive`] (no model is loaded); delete and prune erase
+//! a session's key, records and saved engine states ([`Archive::erase`]).
 
+use crate::bot::{Archive, ExportFormat, SessionInfo};
 use crate::cli::GlobalArgs;
 use crate::config::BotSpec;
 use crate::home::{DEFAULT_BOT, Home};
-use crate::store::{SessionInfo, Store};
 use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -120,9 +121,9 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
     match command {
         Command::List { json, at } => list(&storage_dir(global, &at)?, json),
         Command::Show { session, at } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
+            let (archive, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
             // A transcript for people: always inert, piped or not (`export` is the exact one).
-            write_inert(&store, &info, &mut std::io::stdout().lock())?;
+            write_inert(&archive, &info, &mut std::io::stdout().lock())?;
             Ok(0)
         }
         Command::Export {
@@ -131,13 +132,11 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
             output,
             at,
         } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
-            export(&store, &info, format, output.as_deref())
+            let (archive, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
+            export(&archive, &info, format, output.as_deref())
         }
         Command::Import { file, at } => {
-            let store = Store::open(&storage_dir(global, &at)?)?;
-            let info = store.import_jsonl(&file)?;
-            store.flush()?;
+            let info = Archive::create(&storage_dir(global, &at)?)?.import_jsonl(&file)?;
             println!(
                 "imported {} messages from \"{}\" as session \"{}\"",
                 info.message_count,
@@ -147,12 +146,12 @@ pub fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<super::ExitC
             Ok(0)
         }
         Command::Delete { session, yes, at } => {
-            let (store, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
+            let (archive, info) = open_session(&storage_dir(global, &at)?, &at, &session)?;
             if !yes && !confirm(&info)? {
                 println!("kept session \"{}\"", info.name);
                 return Ok(0);
             }
-            let erased = super::erase::session(&store, info.id)?;
+            let erased = archive.erase(info.id)?;
             println!(
                 "erased session \"{}\" ({} messages, {} saved engine states)",
                 info.name, erased.messages, erased.saved_states
@@ -178,10 +177,9 @@ fn storage_dir(global: &GlobalArgs, at: &Where) -> anyhow::Result<PathBuf> {
 }
 
 fn list(dir: &Path, json: bool) -> anyhow::Result<super::ExitCode> {
-    let sessions = if Store::exists(dir) {
-        Store::open(dir)?.sessions()?
-    } else {
-        Vec::new()
+    let sessions = match Archive::open(dir)? {
+        Some(archive) => archive.sessions()?,
+        None => Vec::new(),
     };
     if json {
         println!(
@@ -266,26 +264,25 @@ fn local_time(ms: i64) -> String {
 }
 
 /// Open the database and find `session`, with errors that say what to do.
-fn open_session(dir: &Path, at: &Where, session: &str) -> anyhow::Result<(Store, SessionInfo)> {
+fn open_session(dir: &Path, at: &Where, session: &str) -> anyhow::Result<(Archive, SessionInfo)> {
     let hint = format!(
         "`parlor history list{}` shows the sessions",
         where_flags(at)
     );
-    if !Store::exists(dir) {
+    let Some(archive) = Archive::open(dir)? else {
         anyhow::bail!(
             "no session \"{session}\": there is no history in \"{}\" yet; {hint}",
             dir.display()
         );
-    }
-    let store = Store::open(dir)?;
-    match store.find_session(session)? {
-        Some(info) => Ok((store, info)),
+    };
+    match archive.find_session(session)? {
+        Some(info) => Ok((archive, info)),
         None => anyhow::bail!("no session \"{session}\" in \"{}\"; {hint}", dir.display()),
     }
 }
 
 fn export(
-    store: &Store,
+    archive: &Archive,
     info: &SessionInfo,
     format: Format,
     output: Option<&Path>,
@@ -293,8 +290,8 @@ fn export(
     let write = |out: &mut dyn Write| -> anyhow::Result<()> {
         let mut out = out;
         match format {
-            Format::Md => store.export_markdown(info.id, &mut out)?,
-            Format::Jsonl => store.export_jsonl(info.id, &mut out)?,
+            Format::Md => archive.export(info.id, ExportFormat::Markdown, &mut out)?,
+            Format::Jsonl => archive.export(info.id, ExportFormat::Jsonl, &mut out)?,
         }
         Ok(())
     };
@@ -302,7 +299,7 @@ fn export(
         let mut out = std::io::stdout().lock();
         // Markdown on a terminal is read, not kept: show escape sequences inert there.
         if format == Format::Md && out.is_terminal() {
-            write_inert(store, info, &mut out)?;
+            write_inert(archive, info, &mut out)?;
         } else {
             write(&mut out)?;
         }
@@ -335,9 +332,9 @@ fn export(
 
 /// The Markdown transcript with every control character and escape sequence made visible
 /// ([`crate::sanitize::inert`]): a customer's `ESC[2J` must not clear the operator's screen.
-fn write_inert(store: &Store, info: &SessionInfo, out: &mut impl Write) -> anyhow::Result<()> {
+fn write_inert(archive: &Archive, info: &SessionInfo, out: &mut impl Write) -> anyhow::Result<()> {
     let mut md = Vec::new();
-    store.export_markdown(info.id, &mut md)?;
+    archive.export(info.id, ExportFormat::Markdown, &mut md)?;
     out.write_all(crate::sanitize::inert(&String::from_utf8_lossy(&md)).as_bytes())?;
     out.flush()?;
     Ok(())

@@ -5,7 +5,7 @@ use crate::cli::GlobalArgs;
 use crate::models::{self, ModelSpec, PullOptions, PullOutcome};
 use indicatif::HumanBytes;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod rm;
 
@@ -73,7 +73,44 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
         ..PullOptions::from_env()
     };
     let report = |line: &str| eprintln!("{line}");
-    match models::pull(dir, &spec, &opts, &report).await? {
+    let outcome = models::pull(dir, &spec, &opts, &report).await?;
+    print_pulled(&spec, outcome);
+    if let Some(derived) = spec.derived.clone().filter(|_| models::DERIVED_IS_FASTER) {
+        let dir = dir.to_path_buf();
+        let path =
+            tokio::task::spawn_blocking(move || make_derived(&dir, &spec, &derived)).await??;
+        println!("{path}");
+    }
+    Ok(0)
+}
+
+/// Make (or re-check) the derived encoding of a pulled model; a corrupt one is made again.
+fn make_derived(
+    dir: &Path,
+    spec: &ModelSpec,
+    derived: &models::DerivedSpec,
+) -> anyhow::Result<String> {
+    let report = |line: &str| eprintln!("{line}");
+    let path = dir.join(&derived.file);
+    if models::derived::is_ready(dir, spec, derived)
+        && let Err(e) = models::derived::verify_file(&path, derived, false)
+    {
+        report(&format!("{e}; making it again"));
+        models::derived::remove(&path);
+    }
+    let path = models::derived::ensure(dir, spec, derived, &report)?;
+    Ok(format!(
+        "{} ({}) is ready: {} ({}, sha256 {}); bots load it with `engine.format: auto` (the default)",
+        spec.name,
+        derived.format,
+        path.display(),
+        HumanBytes(derived.size),
+        derived.sha256
+    ))
+}
+
+fn print_pulled(spec: &ModelSpec, outcome: PullOutcome) {
+    match outcome {
         PullOutcome::AlreadyPresent { path } => {
             println!(
                 "{} is already installed and verified: {}",
@@ -100,7 +137,6 @@ async fn pull(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
             }
         }
     }
-    Ok(0)
 }
 
 /// Progress bars are drawn on stderr: show them when stderr is a terminal (whatever stdout is).
@@ -166,18 +202,72 @@ fn list(dir: &Path) -> anyhow::Result<super::ExitCode> {
 
 /// The registry entry a name or file stands for, if any (a path to a registry file counts).
 fn spec_of(name: &str, path: &Path) -> Option<ModelSpec> {
-    models::spec_for(name).ok().or_else(|| {
-        let file = path.file_name()?.to_str()?;
-        models::registry().into_iter().find(|m| m.file == file)
-    })
+    models::spec_for(name)
+        .ok()
+        .or_else(|| models::registry_spec_of(name, path))
 }
 
 async fn verify(dir: &Path, name: &str) -> anyhow::Result<super::ExitCode> {
     let path = models::resolve(dir, name)?;
-    let spec = spec_of(name, &path);
     let progress = progress_shown();
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+    if let Some((spec, derived)) = file.as_deref().and_then(models::derived_of_file) {
+        return verify_derived(path, spec, derived, progress).await;
+    }
+    let spec = spec_of(name, &path);
+    let mut code = verify_original(&path, spec.clone(), progress).await?;
+    // The derived encoding too, when it has been made.
+    if let Some((spec, derived)) = spec.and_then(|s| Some((s.clone(), s.derived?))) {
+        // Kept beside the original.
+        let derived_path = path.parent().unwrap_or(dir).join(&derived.file);
+        if derived_path.is_file() {
+            code = code.max(verify_derived(derived_path, spec, derived, progress).await?);
+        }
+    }
+    Ok(code)
+}
+
+async fn verify_derived(
+    path: PathBuf,
+    spec: ModelSpec,
+    derived: models::DerivedSpec,
+    progress: bool,
+) -> anyhow::Result<super::ExitCode> {
+    let checked = {
+        let (path, derived) = (path.clone(), derived.clone());
+        tokio::task::spawn_blocking(move || models::derived::verify_file(&path, &derived, progress))
+            .await?
+    };
+    match checked {
+        Ok(d) => {
+            println!(
+                "ok: {} ({}, sha256 {}) matches the {} re-encoding of {}",
+                path.display(),
+                HumanBytes(d.size),
+                d.sha256,
+                derived.format,
+                spec.name
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("{e}");
+            println!(
+                "make it again with `parlor model pull {}` (or delete it: it is made again at the next load)",
+                spec.name
+            );
+            Ok(1)
+        }
+    }
+}
+
+async fn verify_original(
+    path: &Path,
+    spec: Option<ModelSpec>,
+    progress: bool,
+) -> anyhow::Result<super::ExitCode> {
     let digest = {
-        let path = path.clone();
+        let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || models::digest(&path, progress)).await??
     };
     let shown = format!(

@@ -2,11 +2,11 @@
 //! bot's stored history (`support::report`): unanswered questions grouped, handoffs with their
 //! trigger, "not sure" replies, FAQ hit counts. Markdown, or `--json`.
 
+use crate::bot::Archive;
 use crate::chat::ReplySource;
 use crate::cli::{BotArgs, GlobalArgs};
 use crate::home::Home;
 use crate::launch;
-use crate::store::Store;
 use crate::support::report;
 use anyhow::Context as _;
 
@@ -39,22 +39,12 @@ pub fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
         },
     )?;
     let dir = &plan.storage_dir;
-    let mut conversations = Vec::new();
-    if Store::exists(dir) {
-        let store = Store::open(dir)
-            .with_context(|| format!("could not open the history in {}", dir.display()))?;
-        for s in store.sessions()? {
-            if since.is_some_and(|t| s.updated < t) {
-                continue;
-            }
-            let msgs: Vec<_> = store
-                .messages(s.id)?
-                .into_iter()
-                .filter(|m| since.is_none_or(|t| m.time >= t))
-                .collect();
-            conversations.push((s.name, msgs));
-        }
-    }
+    let conversations = match Archive::open(dir)
+        .with_context(|| format!("could not open the history in {}", dir.display()))?
+    {
+        Some(archive) => archive.conversations_since(since)?,
+        None => Vec::new(),
+    };
     let persona = plan.persona.clone();
     let hands_off = |id: &str| persona.hands_off(&ReplySource::Rule(id.to_string()));
     let r = report::build(&conversations, &hands_off);

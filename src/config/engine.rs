@@ -1,6 +1,7 @@
 //! The bot file's `engine:` section: raw fields of both kinds -> validated [`EngineSpec`].
 
 use super::{DEFAULT_CONTEXT, DEFAULT_TIMEOUT_SECS};
+use crate::models::ModelFormat;
 use crate::yaml::Checker;
 use serde::Deserialize;
 
@@ -13,6 +14,14 @@ pub(super) enum EngineKind {
     Openai,
 }
 
+/// `engine.format` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum RawFormat {
+    Auto,
+    AsIs,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEngine {
@@ -23,6 +32,7 @@ pub(super) struct RawEngine {
     threads: Option<u32>,
     gpu_layers: Option<u32>,
     slots: Option<u32>,
+    format: Option<RawFormat>,
     // kind: openai
     base_url: Option<String>,
     model: Option<String>,
@@ -42,6 +52,8 @@ pub struct LlamaSpec {
     pub slots: u32,
     /// Layers offloaded to a GPU (GPU builds only).
     pub gpu_layers: u32,
+    /// Which encoding of the model to load (`auto`: the faster one on this CPU).
+    pub format: ModelFormat,
 }
 
 impl Default for LlamaSpec {
@@ -51,6 +63,7 @@ impl Default for LlamaSpec {
             context: DEFAULT_CONTEXT,
             slots: 1,
             gpu_layers: 0,
+            format: ModelFormat::Auto,
         }
     }
 }
@@ -120,6 +133,10 @@ pub(super) fn validate(
                 context,
                 slots: e.slots.unwrap_or(1),
                 gpu_layers: e.gpu_layers.unwrap_or(0),
+                format: match e.format {
+                    Some(RawFormat::AsIs) => ModelFormat::AsIs,
+                    Some(RawFormat::Auto) | None => ModelFormat::Auto,
+                },
             })
         }
         EngineKind::Openai => {
@@ -127,6 +144,7 @@ pub(super) fn validate(
                 ("threads", e.threads.is_some()),
                 ("slots", e.slots.is_some()),
                 ("gpu_layers", e.gpu_layers.is_some()),
+                ("format", e.format.is_some()),
             ] {
                 if set {
                     check.error_hint(

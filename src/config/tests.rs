@@ -28,7 +28,7 @@ fn minimal_bot_gets_llama_defaults() {
 #[test]
 fn full_llama_bot() {
     let spec = parse(
-        "persona: p\nmodel: m\nengine:\n  kind: llama\n  threads: 2\n  context: 2048\n  slots: 4\n  gpu_layers: 10\nstorage: data/b\n",
+        "persona: p\nmodel: m\nengine:\n  kind: llama\n  threads: 2\n  context: 2048\n  slots: 4\n  gpu_layers: 10\n  format: as-is\nstorage: data/b\n",
     )
     .unwrap();
     assert_eq!(
@@ -37,7 +37,8 @@ fn full_llama_bot() {
             threads: Some(2),
             context: 2048,
             slots: 4,
-            gpu_layers: 10
+            gpu_layers: 10,
+            format: crate::models::ModelFormat::AsIs,
         })
     );
     assert_eq!(spec.model(), Some("m"));
@@ -92,6 +93,22 @@ fn unknown_engine_kind_has_hint() {
     assert_eq!(
         errors("persona: p\nengine:\n  kind: lama\n"),
         ["bots/b.yaml:3:9: engine.kind: unknown value \"lama\"; did you mean \"llama\"?"]
+    );
+}
+
+#[test]
+fn engine_format_is_validated() {
+    assert_eq!(
+        errors("persona: p\nengine:\n  format: q8\n"),
+        ["bots/b.yaml:3:11: engine.format: unknown value \"q8\"; expected one of: auto, as-is"]
+    );
+    assert_eq!(
+        errors(
+            "persona: p\nengine:\n  kind: openai\n  base_url: http://h/v1\n  model: m\n  format: auto\n"
+        ),
+        [
+            "bots/b.yaml:6:11: engine.format: only used with `kind: llama`; remove it, or set `kind: llama`"
+        ]
     );
 }
 

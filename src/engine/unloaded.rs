@@ -62,6 +62,7 @@ mod tests {
         let e = NotLoaded::new("smollm2-135m", 2048, "the model is still loading");
         let mut rx = e.generate(GenerateRequest {
             cache_key: "k".into(),
+            prefix_messages: 0,
             messages: vec![ChatMessage::new(crate::chat::Role::User, "hi")],
             sampling: Sampling::default(),
             max_tokens: 8,

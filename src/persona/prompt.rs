@@ -57,6 +57,7 @@ pub(super) fn fit(
         if tokens <= budget {
             return Ok(Prompt {
                 messages,
+                preamble: preamble.len(),
                 trimmed: from as u32,
                 tokens,
                 injected: Vec::new(),

@@ -274,8 +274,15 @@ impl Shell {
                     // The old stream's reader thread would steal the editor's keystrokes.
                     events = EventStream::new();
                 }
+                let deleting = matches!(cmd, Command::DeleteSession(_));
                 if let Some(msg) = self.run(cmd, terminal, app).await? {
                     queue.extend(update(app, msg));
+                }
+                if deleting {
+                    // Lines typed in an erased session leave Up's recall too, not only the
+                    // saved input history.
+                    app.history.retain(|l| !self.erased_inputs.contains(l));
+                    app.history_pos = None;
                 }
             }
         }

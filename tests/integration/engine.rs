@@ -55,6 +55,7 @@ fn request(key: &str, turns: &[&str], max_tokens: u32) -> GenerateRequest {
     }
     GenerateRequest {
         cache_key: key.to_string(),
+        prefix_messages: 0,
         messages,
         sampling: Sampling::greedy(),
         max_tokens,

@@ -30,7 +30,7 @@ fn engine(dir: &Path) -> Arc<LlamaEngine> {
 }
 
 /// The token ids of `text` (after a space, as in a sentence) as a saved state stores them.
-fn token_bytes(engine: &LlamaEngine, text: &str) -> Vec<u8> {
+pub fn token_bytes(engine: &LlamaEngine, text: &str) -> Vec<u8> {
     let tokens = engine
         .model()
         .vocab()
@@ -75,7 +75,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Nothing under `dir` holds any of `needles` (named in the failure).
-fn assert_nowhere(dir: &Path, needles: &[(&str, &[u8])]) {
+pub fn assert_nowhere(dir: &Path, needles: &[(&str, &[u8])]) {
     for (what, needle) in needles {
         let found = files_holding(dir, needle);
         assert!(found.is_empty(), "{what} still in {found:?}");

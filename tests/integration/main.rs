@@ -12,6 +12,7 @@ mod grounded;
 mod knowledge;
 mod models;
 mod ops;
+mod prefix;
 mod remote;
 mod scripting;
 mod slots;

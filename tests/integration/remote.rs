@@ -141,6 +141,7 @@ fn engine(base_url: &str, timeout_secs: u64) -> OpenAiEngine {
 fn request() -> GenerateRequest {
     GenerateRequest {
         cache_key: "s1".into(),
+        prefix_messages: 0,
         messages: vec![
             ChatMessage::new(Role::System, "You are terse."),
             ChatMessage::new(Role::User, "Say hello"),
@@ -421,6 +422,79 @@ async fn strict_servers_get_only_openais_own_sampling_fields() {
         );
     }
     assert_eq!(strict["top_p"], 0.95);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() {
+    use parlor::bench::peer::{Peer, run_peer_sections};
+    use parlor::bench::{Report, targets};
+    let (url, fake) = fake_server(Behaviour::Stream(vec!["Hel", "lo", " there", "!"])).await;
+    let peer = Peer {
+        base_url: url,
+        model: "peer".into(),
+        // This process stands in for the server: its peak memory is read from /proc.
+        pid: Some(std::process::id()),
+        quick: true,
+        only: vec![],
+    };
+    let mut report = Report::default();
+    // parlor's own numbers, as its sections record them.
+    for pause in targets::PAUSES {
+        report.note(&targets::turns_key("parlor", pause), 1.0);
+    }
+    report.note(targets::CHATS4_AGG_PARLOR, 1e9);
+    report.note(targets::CHATS4_WORST_PARLOR, 0.0);
+    report.note(targets::PEAK_PARLOR, 1.0);
+    run_peer_sections(&peer, &mut report).await.unwrap();
+    targets::apply(&mut report);
+
+    let row = |metric: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .unwrap_or_else(|| panic!("no row {metric}: {:#?}", report.rows))
+            .clone()
+    };
+    assert_eq!(
+        row("time to first token, turn 10, back to back").section,
+        "peer"
+    );
+    assert!(row("4 chats: aggregate generation").value > 0.0);
+    assert!(row("peak memory of the peer process").value > 1.0);
+    for metric in [
+        "last turn first token / peer, back to back",
+        "last turn first token / peer, 0.3 s pause",
+        "4 chats: aggregate generation / peer",
+        "4 chats: worst first token / peer",
+        "peak memory / peer",
+    ] {
+        assert_eq!(row(metric).pass, Some(true), "{metric}");
+    }
+
+    // The same sessions as parlor's sections: 10 turns twice (back to back, paused), 4 chats,
+    // 3 new chats with the acme-support persona.
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2 * 10 + 4 + 3);
+    let messages = |i: usize| seen[i].0["messages"].as_array().unwrap().clone();
+    let last_turn = messages(9);
+    assert_eq!(
+        last_turn.len(),
+        1 + 2 * 9 + 1,
+        "turn 10 carries the session's history"
+    );
+    assert_eq!(
+        last_turn.last().unwrap()["content"],
+        "Tell me one fact about the number 10."
+    );
+    let new_chat = messages(seen.len() - 1);
+    assert!(
+        new_chat[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("customer support agent of Acme Routers"),
+        "{new_chat:?}"
+    );
 }
 
 mod llama_server;

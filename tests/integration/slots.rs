@@ -31,6 +31,7 @@ fn ask(key: &str, history: &[String], max_tokens: u32) -> GenerateRequest {
     }
     GenerateRequest {
         cache_key: key.into(),
+        prefix_messages: 0,
         messages,
         sampling: Sampling::greedy(),
         max_tokens,

@@ -24,6 +24,15 @@ pub(super) struct Active {
     pub(super) pending: Option<LlamaToken>,
     pub(super) logits_at: Option<i32>,
     pub(super) outbox: VecDeque<EngineEvent>,
+    /// End of the persona prefix in `prompt` while it still has to be evaluated (prompt
+    /// chunks stop there), else 0.
+    pub(super) prefix_end: usize,
+    /// Saved-state key to store the prefix under once evaluated.
+    pub(super) save_prefix: Option<String>,
+    /// When streamed text was last handed to the requester (`None`: not yet).
+    pub(super) sent_at: Option<Instant>,
+    /// The requester's channel was full at the last attempt: the slot waits for it.
+    pub(super) blocked: bool,
     pub(super) started: Instant,
     pub(super) prompt_done: Option<Instant>,
     pub(super) first_text: Option<Instant>,
@@ -67,14 +76,33 @@ pub(crate) fn sampler_for(model: &LlamaModel, s: &Sampling) -> LlamaSampler {
     LlamaSampler::chain_simple(chain)
 }
 
-/// Queue streamed text (nothing for an empty piece).
+/// Queue streamed text (nothing for an empty piece). Text not yet handed over joins the
+/// queued piece: see [`due`].
 pub(super) fn emit(a: &mut Active, text: String) {
     if text.is_empty() {
         return;
     }
     a.first_text.get_or_insert_with(Instant::now);
     a.text.push_str(&text);
-    a.outbox.push_back(EngineEvent::Token(text));
+    match a.outbox.back_mut() {
+        Some(EngineEvent::Token(queued)) => queued.push_str(&text),
+        _ => a.outbox.push_back(EngineEvent::Token(text)),
+    }
+}
+
+/// Streamed text is handed to the requester at most this often (the first piece and the end at
+/// once). Each hand-over wakes the requester's async tasks; once per token (every 5 ms on a
+/// fast CPU) those wake-ups took cores from llama.cpp's own threads in the middle of a decode.
+/// Front ends draw at most every 16 ms (TUI) or edit once a second (Telegram).
+pub(super) const STREAM_INTERVAL: std::time::Duration = std::time::Duration::from_millis(40);
+
+/// Whether the outbox should be handed over now: the first text, the end, a non-text event,
+/// or the interval since the last hand-over has passed.
+pub(super) fn due(a: &Active, now: Instant) -> bool {
+    a.finish.is_some()
+        || a.outbox.iter().any(|e| !matches!(e, EngineEvent::Token(_)))
+        || a.sent_at
+            .is_none_or(|t| now.duration_since(t) >= STREAM_INTERVAL)
 }
 
 /// End a reply: release held-back text (unless a stop string ended it) and queue `Done`.

@@ -5,9 +5,11 @@
 //! chat waits for another to finish. Cancellation is noticed between steps (the requester
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
+mod shared;
 mod slots;
 
-use super::active::{emit, finish};
+use super::active::{due, emit, finish};
+use super::prefix;
 use super::state::StateDir;
 use super::{Control, EngineSettings, Job};
 use crate::chat::{ChatMessage, FinishReason, Role};
@@ -244,7 +246,7 @@ impl Run<'_> {
                 let waiting = self
                     .slots
                     .iter()
-                    .any(|s| s.active.as_ref().is_some_and(|a| !a.outbox.is_empty()));
+                    .any(|s| s.active.as_ref().is_some_and(|a| a.blocked));
                 if waiting {
                     match control.recv_timeout(BLOCKED_WAIT) {
                         Ok(c) => {
@@ -317,12 +319,27 @@ impl Run<'_> {
 
     /// Send what slots have produced; free slots whose reply is complete and delivered.
     fn flush_outboxes(&mut self) {
+        let now = Instant::now();
         for slot in &mut self.slots {
             let Some(a) = &mut slot.active else { continue };
-            while !a.outbox.is_empty() {
+            // Hand over streamed text at most every STREAM_INTERVAL (see `due`); a slot whose
+            // requester's channel was full retries at every turn of the loop.
+            let send = !a.outbox.is_empty() && (a.blocked || due(a, now));
+            if send {
+                a.sent_at = Some(now);
+            } else {
+                a.blocked = false;
+            }
+            while send && !a.outbox.is_empty() {
                 match a.job.tx.try_reserve() {
-                    Ok(permit) => permit.send(a.outbox.pop_front().expect("not empty")),
-                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
+                    Ok(permit) => {
+                        permit.send(a.outbox.pop_front().expect("not empty"));
+                        a.blocked = false;
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
+                        a.blocked = true;
+                        break;
+                    }
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
                         a.outbox.clear();
                         a.finish.get_or_insert(FinishReason::Cancelled);
@@ -357,7 +374,7 @@ impl Run<'_> {
         let mut generating = 0;
         for slot in &mut self.slots {
             let Some(a) = &mut slot.active else { continue };
-            if a.finish.is_some() || !a.outbox.is_empty() {
+            if a.finish.is_some() || a.blocked {
                 continue;
             }
             if let Some(tok) = a.pending {
@@ -387,7 +404,10 @@ impl Run<'_> {
             if a.finish.is_some() || a.next_prompt >= a.prompt.len() || budget == 0 {
                 continue;
             }
-            let end = a.prompt.len().min(a.next_prompt + budget);
+            let mut end = a.prompt.len().min(a.next_prompt + budget);
+            if a.next_prompt < a.prefix_end {
+                end = end.min(a.prefix_end);
+            }
             for p in a.next_prompt..end {
                 let last = p + 1 == a.prompt.len();
                 if last {
@@ -415,6 +435,7 @@ impl Run<'_> {
             self.fail_batch(&chunks, &e);
             return true;
         }
+        let mut prefixes_done = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(a) = &mut slot.active else { continue };
             if chunks[i] > 0 {
@@ -422,12 +443,20 @@ impl Run<'_> {
                     .extend_from_slice(&a.prompt[a.next_prompt..a.next_prompt + chunks[i]]);
                 a.next_prompt += chunks[i];
                 slot.dirty = true;
+                if a.next_prompt == a.prefix_end
+                    && let Some(key) = a.save_prefix.take()
+                {
+                    prefixes_done.push((i, key));
+                }
             } else if a.logits_at.is_some()
                 && let Some(tok) = a.pending.take()
             {
                 slot.cached.push(tok);
                 slot.dirty = true;
             }
+        }
+        for (i, key) in prefixes_done {
+            self.save_prefix(i, &key);
         }
         for i in 0..n {
             let Some(idx) = self.slots[i]

@@ -169,3 +169,70 @@ fn cli_pull_hf_spec_from_a_hugging_face_style_server() {
     let out = parlor(home.path(), &["model", "path", spec]);
     assert_eq!(text(&out.stdout).trim(), path.display().to_string());
 }
+
+#[test]
+fn the_default_model_is_re_encoded_as_q8_0_once_and_list_and_verify_know_both() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = models::models_dir(home.path());
+    std::fs::create_dir_all(&dir).unwrap();
+    // The pulled file, without copying 98 MB: a link in the home's models directory.
+    std::os::unix::fs::symlink(
+        crate::common::model_path(),
+        dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+    .unwrap();
+    let derived = dir.join("SmolLM2-135M-Instruct.Q8_0.gguf");
+
+    // `engine.format: auto` (the default): the first load makes the Q8_0 file, then answers.
+    let out = parlor(
+        home.path(),
+        &[
+            "ask",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "16",
+            "What is the capital of France?",
+        ],
+    );
+    let reply = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{reply}{}", text(&out.stderr));
+    assert!(reply.contains("Paris"), "a sensible greedy reply: {reply}");
+    assert!(
+        derived.is_file(),
+        "the Q8_0 file is kept beside the original"
+    );
+    let side: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("SmolLM2-135M-Instruct.Q8_0.gguf.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(side["format"], "Q8_0");
+    assert_eq!(
+        side["source_sha256"],
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    );
+    let spec = models::find("smollm2-135m").unwrap().derived.unwrap();
+    assert_eq!(side["sha256"], spec.sha256.as_str());
+
+    let list = text(&parlor(home.path(), &["model", "list"]).stdout);
+    assert!(list.contains("smollm2-135m (Q8_0)"), "{list}");
+    let out = parlor(home.path(), &["model", "verify"]);
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert_eq!(
+        shown.matches("ok: ").count(),
+        2,
+        "both files verified: {shown}"
+    );
+
+    // A damaged derived file is found by verify.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&derived)
+        .unwrap();
+    f.set_len(1000).unwrap();
+    let out = parlor(home.path(), &["model", "verify"]);
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("model pull smollm2-135m"), "{shown}");
+}

@@ -68,6 +68,7 @@ fn spec(file: &str, data: &[u8], sources: Vec<Source>) -> ModelSpec {
         license: None,
         description: "a test file".into(),
         sources,
+        derived: None,
     }
 }
 

@@ -13,6 +13,7 @@ const START: Duration = Duration::from_secs(120);
 async fn reply(url: &str, repeat_penalty: f32) -> String {
     let req = GenerateRequest {
         cache_key: format!("penalty-{repeat_penalty}"),
+        prefix_messages: 0,
         messages: vec![ChatMessage::new(
             Role::User,
             "List the days of the week, then list them again, and again.",

@@ -4,6 +4,8 @@
 //! finds the conversation, then switches persona.
 
 use crate::common::{model_path, parlor_bin};
+use crate::erase::{assert_nowhere, files_holding, token_bytes};
+use parlor::engine::{EngineSettings, LlamaEngine};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -287,4 +289,125 @@ fn a_missing_model_shows_in_the_app_and_retry_loads_it_and_persona_edits_reload(
     });
     tmux.key("C-c");
     tmux.wait_for("the shell after quitting", |s| !s.contains("▌ Tmuxbot"));
+}
+
+/// Deleting a session in the TUI's session list (Ctrl+O, d, y) erases it everywhere: after the
+/// app quits, no file under the bot's storage holds the conversation's text or its token ids
+/// (a saved KV state would hold them), while the other session is still there.
+#[test]
+fn deleting_a_session_in_the_tui_leaves_nothing_of_it_in_any_file() {
+    const MARKER: &str = "zorblax quintessential marmalade";
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(home.path().join("personas")).unwrap();
+    let short = PERSONA.replace("max_tokens: 900", "max_tokens: 12");
+    std::fs::write(home.path().join("personas/tmuxbot.yaml"), short).unwrap();
+    let tmux = Tmux::start(100, 30);
+    tmux.wait_for("the shell prompt", |s| s.contains('$'));
+    let start = |session: &str| {
+        let line = format!(
+            "{} --home {} chat --persona tmuxbot --model {} --session {session}",
+            parlor_bin().display(),
+            home.path().display(),
+            model_path().display()
+        );
+        tmux.type_text(&line);
+        tmux.key("Enter");
+        tmux.wait_for("the greeting", |s| {
+            s.contains("Ready when you are.") && status_bar(s).contains("idle")
+        });
+    };
+    let say = |text: &str| {
+        tmux.type_text(text);
+        tmux.key("Enter");
+        tmux.wait_for("the reply", |s| {
+            s.matches("▌ Tmuxbot").count() >= 2 && status_bar(s).contains("idle")
+        });
+    };
+    let quit = || {
+        tmux.key("C-c");
+        tmux.wait_for("the shell after quitting", |s| !s.contains("▌ Tmuxbot"));
+        tmux.type_text("clear");
+        tmux.key("Enter");
+        tmux.wait_for("a clear screen", |s| !s.contains("--persona"));
+    };
+
+    // Two sessions, each with a reply (and so a saved engine state when the app quits).
+    start("keepme");
+    say("Hello there, how are you?");
+    quit();
+    start("secret");
+    say(&format!("Please remember {MARKER} for me."));
+
+    let storage = home.path().join("storage/terminal");
+    assert!(
+        !files_holding(&storage, b"keepme").is_empty() || storage.exists(),
+        "the history is in {}",
+        storage.display()
+    );
+    tmux.key("C-o");
+    tmux.wait_for("the session list", |s| {
+        s.contains("sessions") && s.contains("keepme") && s.contains("secret")
+    });
+    // The current session ("secret", the most recent) is selected.
+    tmux.type_text("d");
+    tmux.wait_for("the confirmation", |s| {
+        s.contains("delete \"secret\" and all its messages? y / n")
+    });
+    tmux.type_text("y");
+    // The shown session was deleted: the app opens the most recent other one.
+    tmux.wait_for("the other session", |s| {
+        status_bar(s).contains("idle") && s.contains("Hello there, how are you?")
+    });
+    // Up recalls earlier inputs: the deleted session's line is gone from them too.
+    tmux.key("Up");
+    let recalled = tmux.wait_for("the kept line recalled into the input", |s| {
+        s.matches("Hello there, how are you?").count() >= 2
+    });
+    assert!(!recalled.contains("zorblax"), "{recalled}");
+    quit();
+
+    let mut s = EngineSettings::new(model_path(), "smollm2-135m");
+    s.threads = Some(1);
+    let engine = LlamaEngine::load(s).expect("the default model loads");
+    let ids = token_bytes(&engine, MARKER);
+    assert_nowhere(
+        &storage,
+        &[
+            ("the marker's text", MARKER.as_bytes()),
+            ("its token ids", &ids),
+        ],
+    );
+    // The kept conversation is still there, and the deleted one is gone from the list.
+    let out = Command::new(parlor_bin())
+        .args(["--home", &home.path().display().to_string()])
+        .args(["history", "list", "--json"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("keepme") && !list.contains("secret"),
+        "{list}"
+    );
+    // The kept session's saved engine state holds its tokens: the scan above can see them.
+    // (Mid-sentence words: after the chat template's newline, "Hello" has no leading space.)
+    let kept = token_bytes(&engine, "there, how are you?");
+    assert!(
+        !files_holding(&storage, &kept).is_empty(),
+        "the kept session's saved state is found by the same scan; files: {:?}",
+        walk(&storage)
+    );
+}
+
+/// Every file under `dir`, for failure messages.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

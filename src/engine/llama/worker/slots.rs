@@ -9,6 +9,7 @@ use crate::engine::EngineError;
 use crate::engine::EngineEvent;
 use crate::engine::llama::Job;
 use crate::engine::llama::active::{Active, common_prefix, sampler_for};
+use crate::engine::llama::prefix::{self, prefix_tokens};
 use crate::engine::llama::tokenize_prompt;
 use crate::engine::stop::StopFilter;
 use llama_cpp_2::token::LlamaToken;
@@ -82,16 +83,48 @@ impl Run<'_> {
             return;
         }
         let key = job.req.cache_key.clone();
+        let prefix = prefix_tokens(
+            self.model,
+            self.template,
+            &job.req.messages,
+            job.req.prefix_messages,
+            &tokens,
+        );
         if self.slots[idx].key.as_ref() != Some(&key) {
             self.save_slot(idx);
+            // The slot's last conversation may have had the same persona prefix: keep it.
+            let keep = prefix
+                .as_ref()
+                .filter(|p| self.slots[idx].cached.starts_with(p))
+                .map_or(0, Vec::len);
             let seq = self.slots[idx].seq;
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-            self.slots[idx].cached.clear();
+            let _ = self
+                .ctx
+                .clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None);
+            self.slots[idx].cached.truncate(keep);
             self.slots[idx].key = Some(key.clone());
             self.slots[idx].dirty = false;
-            self.restore(idx, &key);
+            if !self.restore(idx, &key)
+                && let Some(p) = &prefix
+                && !self.slots[idx].cached.starts_with(p)
+            {
+                self.share_prefix(idx, p);
+            }
         }
         let slot = &mut self.slots[idx];
+        // A prefix not in the cache is evaluated in batches of its own (see `prefix`), and
+        // saved for other processes once evaluated.
+        let (prefix_end, save_prefix) = match &prefix {
+            Some(p) if !slot.cached.starts_with(p) => {
+                let key = self
+                    .states
+                    .as_ref()
+                    .map(|_| prefix::state_key(p, self.window))
+                    .filter(|_| slot.cached.is_empty());
+                (p.len(), key)
+            }
+            _ => (0, None),
+        };
         let mut common = common_prefix(&slot.cached, &tokens);
         if common == tokens.len() {
             common -= 1; // the last prompt token must be evaluated again to get its logits
@@ -115,6 +148,10 @@ impl Run<'_> {
             pending: None,
             logits_at: None,
             outbox: VecDeque::new(),
+            prefix_end,
+            save_prefix,
+            sent_at: None,
+            blocked: false,
             started: Instant::now(),
             prompt_done: None,
             first_text: None,
@@ -124,11 +161,14 @@ impl Run<'_> {
         });
     }
 
-    /// Load the saved state of `key` into slot `idx`, if a valid one exists.
-    fn restore(&mut self, idx: usize, key: &str) {
-        let Some(states) = &self.states else { return };
+    /// Load the saved state of `key` into slot `idx`, if a valid one exists (replacing what the
+    /// slot's sequence held). Returns whether it did.
+    fn restore(&mut self, idx: usize, key: &str) -> bool {
+        let Some(states) = &self.states else {
+            return false;
+        };
         let Some(path) = states.verified(key) else {
-            return;
+            return false;
         };
         let slot = &mut self.slots[idx];
         match self
@@ -141,6 +181,7 @@ impl Run<'_> {
             {
                 tracing::debug!(key, tokens = tokens.len(), "restored saved session state");
                 slot.cached = tokens;
+                true
             }
             other => {
                 let why = match other {
@@ -153,6 +194,7 @@ impl Run<'_> {
                     .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
                 slot.cached.clear();
                 states.remove(key);
+                false
             }
         }
     }

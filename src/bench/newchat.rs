@@ -1,0 +1,145 @@
+//! The new-chat section of `parlor bench`: a support bot's persona prefix (system prompt with
+//! its facts, example turns, greeting: ~600 tokens for the shipped acme-support persona) is
+//! the same for every customer. Measured: a new chat's first token when nothing has evaluated
+//! the prefix yet, when another chat in the running engine already has, and in a fresh
+//! `parlor ask` process (prefix state on disk), against the llama.cpp floor for the same
+//! message with the prefix cached.
+
+use super::Report;
+use super::floor::raw_cached_turn_ms;
+use super::llama::{BenchError, LlamaBench};
+use super::median;
+use super::play::{NEW_CHAT_MESSAGES, new_chats_reusing, support_persona, support_persona_text};
+use super::resume::timed_ask;
+use super::targets;
+use crate::bot::Bot;
+use crate::chat::{ChatMessage, Role};
+use crate::engine::{EngineError, EngineSettings, LlamaEngine};
+use crate::persona::{MacroContext, Persona};
+use crate::store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+/// (persona prefix tokens, whole prompt tokens) of a new chat's first `message`: the prefix is
+/// what the prompts for two different first messages share (the chat template's boundary
+/// where the first user message begins).
+pub fn prefix_split(
+    engine: &LlamaEngine,
+    persona: &Persona,
+    message: &str,
+) -> Result<(usize, usize), EngineError> {
+    let ctx = MacroContext {
+        user: "user".into(),
+        vars: std::collections::BTreeMap::default(),
+        seed: 0,
+    };
+    let count = |m: &[ChatMessage]| engine.tokenize_prompt(m).map(|t| t.len() as u32);
+    let prompt = persona.render_prompt(&[], message, &ctx, engine.settings().context, &count)?;
+    let mut preamble = prompt.messages.clone();
+    preamble.pop();
+    let with = |text: &str| {
+        let mut m = preamble.clone();
+        m.push(ChatMessage::new(Role::User, text));
+        engine.tokenize_prompt(&m)
+    };
+    let (a, b) = (with("A")?, with("B")?);
+    let shared = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    Ok((shared, engine.tokenize_prompt(&prompt.messages)?.len()))
+}
+
+/// Run the section into `report`.
+pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), BenchError> {
+    let dir = tempfile::tempdir()?;
+    let persona = support_persona(dir.path())?;
+    // Like a bot: one slot, saved states (and prefix states) beside the store.
+    let mut s = EngineSettings::new(&cfg.model_path, "bench");
+    s.threads = Some(cfg.threads);
+    s.state_dir = Some(dir.path().join("kv-state"));
+    let e = Arc::new(LlamaEngine::load(s)?);
+    let store = Store::open(&dir.path().join("db"))?;
+    let bot = Bot::new(persona.clone(), e.clone(), store);
+    let sec = "newchat";
+    let first = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
+    let later = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[1..]).await?;
+    let reused = later.iter().map(|&(_, r)| r).min().unwrap_or(0);
+    let later: Vec<f64> = later.into_iter().map(|(ms, _)| ms).collect();
+    let (prefix, total) = prefix_split(&e, &persona, NEW_CHAT_MESSAGES[1])?;
+    let floor = {
+        let e = e.clone();
+        tokio::task::spawn_blocking(move || raw_cached_turn_ms(&e, prefix, total - prefix, 5))
+            .await
+            .map_err(|e| BenchError::Turn(e.to_string()))??
+    };
+    drop(bot);
+    drop(e);
+    report.add(
+        sec,
+        &format!("new chat, first token, nothing cached ({total}-token prompt)"),
+        first[0].0,
+        "ms",
+    );
+    let shared = median(later);
+    report.add(
+        sec,
+        "new chat, first token, after another chat in the same engine",
+        shared,
+        "ms",
+    );
+    // Says whether the prefix was shared at all (0: each chat evaluated it).
+    report.add(
+        sec,
+        "new chat after another chat: prompt tokens taken from the cache (fewest)",
+        f64::from(reused),
+        "tok",
+    );
+    report.add(
+        sec,
+        &format!("llama.cpp floor: the same message with its {prefix}-token prefix cached"),
+        floor,
+        "ms",
+    );
+    report.note(targets::NEWCHAT_PARLOR, shared);
+    report.note(targets::NEWCHAT_CACHED, floor);
+    fresh_process(cfg, &support_persona_text()?, report)
+}
+
+/// New chats in fresh `parlor ask` processes: the first evaluates the prefix (and saves it),
+/// the next find it on disk.
+fn fresh_process(cfg: &LlamaBench, persona: &str, report: &mut Report) -> Result<(), BenchError> {
+    let home = tempfile::tempdir()?;
+    let h = home.path();
+    write_home(cfg, h, persona)?;
+    let mut times = Vec::new();
+    for text in NEW_CHAT_MESSAGES {
+        times.push(timed_ask(cfg, h, "acme", None, text)?.0);
+    }
+    let sec = "newchat";
+    report.add(
+        sec,
+        "new chat in a fresh `parlor ask`, first ever (process start to first token)",
+        times[0],
+        "ms",
+    );
+    report.add(
+        sec,
+        "new chat in a fresh `parlor ask`, prefix evaluated before (median)",
+        median(times[1..].to_vec()),
+        "ms",
+    );
+    Ok(())
+}
+
+fn write_home(cfg: &LlamaBench, h: &Path, persona: &str) -> Result<(), BenchError> {
+    std::fs::create_dir_all(h.join("personas"))?;
+    std::fs::create_dir_all(h.join("bots"))?;
+    std::fs::write(h.join("personas/acme-support.yaml"), persona)?;
+    std::fs::write(
+        h.join("bots/acme.yaml"),
+        format!(
+            "persona: acme-support\nmodel: {}\nengine:\n  threads: {}\n  context: 4096\n  slots: 1\n",
+            serde_json::to_string(&cfg.model_path.display().to_string()).unwrap_or_default(),
+            cfg.threads
+        ),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `parlor bench --peer URL`: the turns, concurrency and new-chat sections played again
+//! through the remote engine against any OpenAI-compatible server (llama.cpp's llama-server:
+//! see docs/bench.md for building and starting it from the same llama.cpp), with the same
+//! personas, prompts and sessions, so the table shows parlor/peer ratios from one run. With
+//! `--peer-pid`, the peer process's peak memory too (Linux `/proc`).
+
+use super::llama::BenchError;
+use super::play::{
+    NEW_CHAT_MESSAGES, SYSTEM, chats_at_once, new_chats, persona, play_session, support_persona,
+};
+use super::targets::{self, PAUSES, pause_label};
+use super::{Report, median};
+use crate::bot::Bot;
+use crate::engine::{OpenAiEngine, OpenAiSettings};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// The peer server.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its OpenAI-compatible base URL, e.g. `http://127.0.0.1:8080/v1`.
+    pub base_url: String,
+    /// The model name sent (llama-server serves whatever it loaded under any name).
+    pub model: String,
+    /// Its process id, to read its peak memory.
+    pub pid: Option<u32>,
+    /// Fewer turns and plays (a smoke run).
+    pub quick: bool,
+    /// Sections to run (`turns`, `concurrency`, `newchat`, `resume` for memory); empty = all.
+    pub only: Vec<String>,
+}
+
+fn bot_for(
+    peer: &Peer,
+    persona: crate::persona::Persona,
+    dir: &std::path::Path,
+) -> Result<Bot, BenchError> {
+    let engine = OpenAiEngine::new(OpenAiSettings {
+        base_url: peer.base_url.clone(),
+        model: peer.model.clone(),
+        api_key: None,
+        context: 4096,
+        timeout_secs: 120,
+    })?;
+    let store = Store::open(&dir.join("db"))?;
+    Ok(Bot::new(persona, Arc::new(engine), store))
+}
+
+/// Run the peer's sections into `report` (rows in section `peer`, numbers noted for the
+/// ratio targets).
+pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), BenchError> {
+    let want = |s: &str| peer.only.is_empty() || peer.only.iter().any(|o| o == s);
+    let sec = "peer";
+    if want("turns") {
+        let dir = tempfile::tempdir()?;
+        let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
+        let n = if peer.quick { 10 } else { 30 };
+        let plays = if peer.quick { 1 } else { 3 };
+        for pause in PAUSES {
+            let played = play_session(&bot, n, plays, pause).await?;
+            let last = played.ttft_ms[n - 1];
+            report.add(
+                sec,
+                &format!("time to first token, turn {n}, {}", pause_label(pause)),
+                last,
+                "ms",
+            );
+            report.note(&targets::turns_key("peer", pause), last);
+        }
+    }
+    if want("concurrency") {
+        let dir = tempfile::tempdir()?;
+        let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
+        let chats = chats_at_once(&bot, 4).await?;
+        report.add(
+            sec,
+            "4 chats: aggregate generation",
+            chats.aggregate_tps,
+            "tok/s",
+        );
+        report.add(
+            sec,
+            "4 chats: worst time to first token",
+            chats.worst_ttft_ms,
+            "ms",
+        );
+        report.note(targets::CHATS4_AGG_PEER, chats.aggregate_tps);
+        report.note(targets::CHATS4_WORST_PEER, chats.worst_ttft_ms);
+    }
+    if want("newchat") {
+        let dir = tempfile::tempdir()?;
+        let bot = bot_for(peer, support_persona(dir.path())?, dir.path())?;
+        let first = new_chats(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
+        let later = median(new_chats(&bot, &NEW_CHAT_MESSAGES[1..]).await?);
+        report.add(sec, "new chat, first token, first ever", first[0], "ms");
+        report.add(
+            sec,
+            "new chat, first token, after another chat",
+            later,
+            "ms",
+        );
+        report.note(targets::NEWCHAT_PEER, later);
+        if let Some(ours) = report.value(targets::NEWCHAT_PARLOR) {
+            report.add(
+                sec,
+                "new chat first token, parlor / peer",
+                ours / later,
+                "x",
+            );
+        }
+    }
+    if want("resume")
+        && let Some(mib) = peer.pid.and_then(peak_mib)
+    {
+        report.add(sec, "peak memory of the peer process", mib, "MiB");
+        report.note(targets::PEAK_PEER, mib);
+    }
+    Ok(())
+}
+
+/// Peak resident memory (VmHWM) of process `pid`, MiB.
+fn peak_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
