@@ -89,12 +89,14 @@ async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
     assert_eq!(offered.source, ReplySource::Choices);
     let update = h.fake.push_callback(301, 301, offer, &buttons[1].1);
     let calls = h
-        .until("the chosen entry's answer", |c| {
+        .fake
+        .wait_for(Duration::from_secs(300), |c| {
             finals(c, 301).len() >= 2
                 && !answers(c).is_empty()
                 && c.iter().any(|c| c.method == "editmessagereplymarkup")
         })
-        .await;
+        .await
+        .expect("the chosen entry's answer");
     let ack = answers(&calls)[0];
     assert_eq!(ack.params["callback_query_id"], format!("cb{update}"));
     assert!(
