@@ -46,6 +46,16 @@ pub enum BotError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A rating for a message that is not one of the bot's replies.
+    #[error(
+        "message {seq} of session \"{session}\" is not a reply of the bot; only replies can be rated"
+    )]
+    NotAReply {
+        /// The session.
+        session: String,
+        /// The message's sequence number.
+        seq: u64,
+    },
 }
 
 struct Inner {

@@ -54,6 +54,26 @@ impl std::fmt::Display for SessionId {
     }
 }
 
+/// A person's answer to "Did this help?" under a reply (Telegram's 👍 👎 buttons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    /// 👍: it helped.
+    Up,
+    /// 👎: it did not.
+    Down,
+}
+
+impl Rating {
+    /// The emoji shown for it.
+    pub fn emoji(self) -> &'static str {
+        match self {
+            Rating::Up => "👍",
+            Rating::Down => "👎",
+        }
+    }
+}
+
 /// What produced a reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", content = "id", rename_all = "lowercase")]

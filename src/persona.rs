@@ -9,6 +9,7 @@ pub mod library;
 pub mod macros;
 pub mod problem;
 mod prompt;
+pub mod ratings;
 pub mod raw;
 pub mod rules;
 pub mod script;

@@ -173,6 +173,8 @@ pub struct StoredMessage {
     /// The human who wrote an assistant message instead of the bot (a Telegram operator
     /// answering during a handoff); `None` for the bot's own replies.
     pub operator: Option<String>,
+    /// The person's rating of an assistant message ("Did this help?"), when they gave one.
+    pub rating: Option<crate::chat::Rating>,
 }
 
 impl StoredMessage {
@@ -188,6 +190,7 @@ impl StoredMessage {
             source: ReplySource::Model,
             stats: None,
             operator: None,
+            rating: None,
         }
     }
 }

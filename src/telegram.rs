@@ -1,16 +1,22 @@
-//! Telegram front end: a Bot API client ([`api`]), paced and retrying sends ([`outbox`],
-//! [`limits`]), long polling or a webhook ([`service`], [`webhook`]), one worker per chat
-//! ([`worker`]) streaming replies ([`stream`]) rendered to HTML ([`render`]) and split under
-//! the length limit ([`split`]), commands, access rules, human handoff and metrics. The
-//! fake Bot API server the tests and `parlor bench` run it against is in `testkit`.
+//! Telegram front end on teloxide: its types for updates and messages and its `Bot` under a
+//! redacting wrapper ([`api`]), with parlor's own delivery policies around it: paced and
+//! retrying sends ([`outbox`], [`limits`]), long polling or a webhook that store every update
+//! before acknowledging it ([`service`], [`webhook`]), each update by kind ([`dispatch`],
+//! [`incoming`], [`buttons`]), one worker per chat ([`worker`]) streaming replies ([`stream`])
+//! rendered to HTML ([`render`]) and split under the length limit ([`split`]), commands, access
+//! rules, human handoff and metrics. The fake Bot API server the tests and `parlor bench` run
+//! it against is in `testkit`.
 
 pub mod access;
 pub mod api;
+pub mod buttons;
 pub mod chats;
 pub mod commands;
+pub mod dispatch;
 /// The `telegram:` section of a bot file (parsed with the rest of the bot file in `config`).
 pub use crate::config::telegram as config;
 pub mod handoff;
+pub mod incoming;
 pub mod limits;
 pub mod metrics;
 pub mod outbox;

@@ -102,7 +102,7 @@ pub async fn bench_fake_server(
                 addr: "127.0.0.1:0".into(),
                 source,
             })?;
-        let svc = Service::new(bot.clone(), cfg.clone(), &fake.url(), Token::new("1:bench"));
+        let svc = Service::new(bot.clone(), cfg.clone(), &fake.url(), Token::new("1:bench"))?;
         let stop = CancellationToken::new();
         let runner = tokio::spawn({
             let svc = svc.clone();

@@ -4,7 +4,7 @@
 //! store only through these methods.
 
 use super::{Bot, BotError};
-use crate::chat::{Role, SessionId};
+use crate::chat::{Rating, Role, SessionId};
 use crate::persona::session::SessionState;
 use crate::store::{SessionInfo, Store, StoredMessage};
 use serde::Serialize;
@@ -127,6 +127,25 @@ impl Bot {
         msg.operator = operator;
         self.inner.store.append_message(id, msg)?;
         Ok(self.inner.store.flush()?)
+    }
+
+    /// Store `rating` with the bot's reply `seq` in session `id` (flushed); a later rating
+    /// replaces an earlier one. Operators' answers and user messages cannot be rated.
+    pub fn rate(&self, id: SessionId, seq: u64, rating: Rating) -> Result<(), BotError> {
+        let store = &self.inner.store;
+        let reply = store
+            .messages(id)?
+            .into_iter()
+            .find(|m| m.seq == seq && m.role == Role::Assistant && m.operator.is_none());
+        let Some(mut reply) = reply else {
+            return Err(BotError::NotAReply {
+                session: id.to_string(),
+                seq,
+            });
+        };
+        reply.rating = Some(rating);
+        store.update_message(id, &reply)?;
+        Ok(store.flush()?)
     }
 
     /// Take the handoff a persona rule asked for in session `id`: true when there was one (it

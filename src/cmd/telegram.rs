@@ -6,7 +6,6 @@ use crate::config::BotSpec;
 use crate::home::Home;
 use crate::telegram::{Service, TelegramConfig, Token, api_url};
 use anyhow::Context;
-use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +76,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
     let _watch = launched
         .persona_path()
         .map(|path| launched.bot.watch_persona(path, |_| {}));
-    let svc = Service::new(launched.bot.clone(), cfg, &url, token);
+    let svc = Service::new(launched.bot.clone(), cfg, &url, token)?;
     let metrics = svc.metrics();
     metrics.retention_erased.fetch_add(
         launched.retention_erased as u64,
@@ -152,36 +151,34 @@ async fn check(
     match token(cfg) {
         Err(e) => report(false, "token", e.to_string()),
         Ok(token) => {
-            let api = crate::telegram::api::Api::new(&url, token);
-            match api.call("getMe", &json!({}), Duration::from_secs(20)).await {
-                Ok(me) => report(
+            use teloxide::requests::Requester;
+            let api = crate::telegram::api::Api::new(&url, token)?;
+            let timeout = Duration::from_secs(20);
+            let me = tokio::time::timeout(timeout, api.bot().get_me().into_future()).await;
+            match me {
+                Ok(Ok(me)) => report(
                     true,
                     "token",
-                    format!(
-                        "works: @{}",
-                        me.get("username").and_then(|v| v.as_str()).unwrap_or("?")
-                    ),
+                    format!("works: @{}", me.user.username.as_deref().unwrap_or("?")),
                 ),
-                Err(e) => report(
+                Ok(Err(e)) => report(
                     false,
                     "token",
                     format!(
-                        "{e} (check \"{}\" and that {url} is reachable)",
+                        "{} (check \"{}\" and that {url} is reachable)",
+                        api.map_err(e),
                         cfg.token_env
                     ),
                 ),
+                Err(_) => report(false, "token", format!("{url} did not answer in time")),
             }
-            match api
-                .call("getWebhookInfo", &json!({}), Duration::from_secs(20))
-                .await
-            {
-                Ok(info) => {
-                    let set = info.get("url").and_then(|v| v.as_str()).unwrap_or("");
-                    let pending = info
-                        .get("pending_update_count")
-                        .and_then(|v| v.as_i64())
-                        .unwrap_or(0);
-                    let last_err = info.get("last_error_message").and_then(|v| v.as_str());
+            let info =
+                tokio::time::timeout(timeout, api.bot().get_webhook_info().into_future()).await;
+            match info {
+                Ok(Ok(info)) => {
+                    let set = info.url.as_ref().map_or("", reqwest::Url::as_str);
+                    let pending = info.pending_update_count;
+                    let last_err = info.last_error_message.as_deref();
                     let detail = match (&cfg.webhook, set.is_empty()) {
                         (None, true) => format!("none (long polling); {pending} update(s) waiting"),
                         (None, false) => format!(
@@ -203,7 +200,8 @@ async fn check(
                         },
                     );
                 }
-                Err(e) => report(false, "webhook", e.to_string()),
+                Ok(Err(e)) => report(false, "webhook", api.map_err(e).to_string()),
+                Err(_) => report(false, "webhook", format!("{url} did not answer in time")),
             }
         }
     }

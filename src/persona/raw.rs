@@ -36,6 +36,8 @@ pub struct RawPersona {
     pub knowledge: Option<crate::persona::knowledge::RawKnowledge>,
     /// Answer only from the persona's facts (`persona::grounding`).
     pub grounding: Option<crate::persona::grounding::RawGrounding>,
+    /// When front ends ask "Did this help?" (`persona::ratings`): off, faq, all.
+    pub ratings: Option<crate::persona::ratings::Ratings>,
     /// Rules checked before the model (`persona::rules`).
     #[serde(default)]
     pub rules: Vec<crate::persona::rules::RawRule>,

@@ -26,6 +26,8 @@ pub struct Scripting {
     pub rules: Rules,
     /// `grounding:`.
     pub grounding: Grounding,
+    /// `ratings:`.
+    pub ratings: crate::persona::ratings::Ratings,
 }
 
 /// Validate the scripting sections of `raw`, recording problems in `check`.
@@ -89,6 +91,7 @@ pub(super) fn validate(check: &mut Checker<'_>, raw: &RawPersona) -> Scripting {
         knowledge,
         rules,
         grounding,
+        ratings: raw.ratings.unwrap_or_default(),
     }
 }
 
@@ -181,6 +184,11 @@ impl Persona {
     /// The `grounding:` settings.
     pub fn grounding(&self) -> &Grounding {
         &self.scripting.grounding
+    }
+
+    /// When front ends ask for a rating (`ratings:`).
+    pub fn ratings(&self) -> crate::persona::ratings::Ratings {
+        self.scripting.ratings
     }
 
     /// The retrieval thresholds of this persona.

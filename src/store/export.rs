@@ -41,6 +41,8 @@ struct MessageLine {
     stats: Option<TurnStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rating: Option<crate::chat::Rating>,
 }
 
 const SESSION: &str = "session";
@@ -75,6 +77,7 @@ impl Store {
                 source: m.source,
                 stats: m.stats,
                 operator: m.operator,
+                rating: m.rating,
             };
             write_line(out, &encode(&line)).map_err(io)?;
         }
@@ -235,6 +238,7 @@ fn parse_jsonl(
                     source: m.source,
                     stats: m.stats,
                     operator: m.operator,
+                    rating: m.rating,
                 });
             }
             (MESSAGE, None) => {
@@ -285,6 +289,9 @@ fn markdown_heading(m: &StoredMessage) -> String {
     }
     if m.interrupted {
         heading.push_str(" · *interrupted*");
+    }
+    if let Some(r) = m.rating {
+        heading.push_str(&format!(" · rated {}", r.emoji()));
     }
     heading
 }

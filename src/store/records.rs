@@ -54,6 +54,8 @@ pub(crate) struct MessageRecord {
     pub stats: Option<TurnStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<crate::chat::Rating>,
 }
 
 impl MessageRecord {
@@ -68,6 +70,7 @@ impl MessageRecord {
             source: m.source.clone(),
             stats: m.stats.clone(),
             operator: m.operator.clone(),
+            rating: m.rating,
         }
     }
 
@@ -82,6 +85,7 @@ impl MessageRecord {
             source: self.source,
             stats: self.stats,
             operator: self.operator,
+            rating: self.rating,
         }
     }
 }

@@ -1,9 +1,10 @@
 //! `parlor report`, pure: from stored conversations, what a support owner acts on: questions
 //! that got no FAQ answer (grouped by similarity, most frequent first, with an example each),
 //! handoffs and what triggered them, "not sure" replies (and invented specifics caught), FAQ
-//! hit counts. Markdown or JSON.
+//! hit counts, and the customers' ratings ("Did this help?"), with the answers rated 👎.
+//! Markdown or JSON.
 
-use crate::chat::{ReplySource, Role};
+use crate::chat::{Rating, ReplySource, Role};
 use crate::persona::text;
 use crate::store::StoredMessage;
 use serde::Serialize;
@@ -36,6 +37,17 @@ pub struct Handoff {
     pub trigger: String,
 }
 
+/// An answer a customer rated 👎.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unhelpful {
+    /// Session name.
+    pub session: String,
+    /// The question.
+    pub question: String,
+    /// What answered it (`faq:ID`, `rule:ID`, `model`, ...).
+    pub answered_by: String,
+}
+
 /// The report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -53,6 +65,12 @@ pub struct Report {
     pub invented_caught: usize,
     /// FAQ answers per entry id, most first.
     pub faq_hits: Vec<(String, usize)>,
+    /// Answers rated 👍.
+    pub rated_up: usize,
+    /// Answers rated 👎.
+    pub rated_down: usize,
+    /// The answers rated 👎 (fix these first).
+    pub unhelpful: Vec<Unhelpful>,
 }
 
 /// Build the report from `(session name, messages)` pairs; `hands_off(rule id)` says whether
@@ -74,6 +92,18 @@ pub fn build(
                 continue;
             }
             r.questions += 1;
+            match bot.rating {
+                Some(Rating::Up) => r.rated_up += 1,
+                Some(Rating::Down) => {
+                    r.rated_down += 1;
+                    r.unhelpful.push(Unhelpful {
+                        session: session.clone(),
+                        question: user.text.clone(),
+                        answered_by: source_name(&bot.source),
+                    });
+                }
+                None => {}
+            }
             match &bot.source {
                 ReplySource::Faq(id) => *hits.entry(id.clone()).or_default() += 1,
                 ReplySource::Rule(id) if hands_off(id) => r.handoffs.push(Handoff {
@@ -104,6 +134,17 @@ pub fn build(
     hits.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     r.faq_hits = hits;
     r
+}
+
+/// What produced a reply, for the report (`faq:ID`, `rule:ID`, `model`, `choices`, `unsure`).
+fn source_name(source: &ReplySource) -> String {
+    match source {
+        ReplySource::Faq(id) => format!("faq:{id}"),
+        ReplySource::Rule(id) => format!("rule:{id}"),
+        ReplySource::Model => "model".into(),
+        ReplySource::Choices => "choices".into(),
+        ReplySource::Unsure => "unsure".into(),
+    }
 }
 
 /// Greedy grouping by term overlap, most frequent first.
@@ -176,6 +217,21 @@ pub fn markdown(r: &Report, title: &str) -> String {
                 cell(&h.session),
                 cell(&h.rule),
                 cell(&h.trigger)
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\n## Ratings\n\n{} rated helpful, {} rated not helpful.\n",
+        r.rated_up, r.rated_down
+    ));
+    if !r.unhelpful.is_empty() {
+        s.push_str("\n| session | question | answered by |\n|---|---|---|\n");
+        for u in &r.unhelpful {
+            s.push_str(&format!(
+                "| {} | {} | {} |\n",
+                cell(&u.session),
+                cell(&u.question),
+                cell(&u.answered_by)
             ));
         }
     }
@@ -265,5 +321,38 @@ mod tests {
         assert!(
             md.contains("| 2 | do you sell laptops? | Do you sell laptops \\| tablets? | unsure |")
         );
+    }
+
+    #[test]
+    fn ratings_are_counted_and_the_unhelpful_answers_listed() {
+        let rated = |text: &str, source, rating| {
+            let mut m = msg(Role::Assistant, text, source);
+            m.rating = Some(rating);
+            m
+        };
+        let conv = vec![(
+            "tg-1".to_string(),
+            vec![
+                msg(Role::User, "hours?", ReplySource::Model),
+                rated("9 to 5", ReplySource::Faq("hours".into()), Rating::Up),
+                msg(Role::User, "why is it red", ReplySource::Model),
+                rated("try a reboot", ReplySource::Model, Rating::Down),
+                msg(Role::User, "thanks", ReplySource::Model),
+                msg(Role::Assistant, "you are welcome", ReplySource::Model),
+            ],
+        )];
+        let r = build(&conv, &|_| false);
+        assert_eq!((r.rated_up, r.rated_down), (1, 1));
+        assert_eq!(
+            r.unhelpful,
+            [Unhelpful {
+                session: "tg-1".into(),
+                question: "why is it red".into(),
+                answered_by: "model".into(),
+            }]
+        );
+        let md = markdown(&r, "acme");
+        assert!(md.contains("1 rated helpful, 1 rated not helpful."), "{md}");
+        assert!(md.contains("| tg-1 | why is it red | model |"), "{md}");
     }
 }

@@ -1,11 +1,12 @@
 //! Who the bot answers: allowed users and chats (empty = everyone), admins, group addressing
 //! (mention, reply, or always) and a per-user message rate limit.
 
-use super::api::Message;
 use super::config::{GroupReply, TelegramConfig};
+use super::incoming::{chat_id, sender_id, text_of};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use teloxide::types::Message;
 use tokio::time::Instant;
 
 /// What to do with an incoming message.
@@ -63,14 +64,14 @@ impl Access {
 
     /// Decide about `msg`.
     pub fn check(&self, msg: &Message, me: &Me) -> Verdict {
-        let user = msg.from.as_ref().map_or(0, |u| u.id);
+        let user = sender_id(msg);
         let admin = self.is_admin(user);
-        if msg.chat.is_group() && !addressed(msg, me, self.cfg.group_reply) {
+        if !msg.chat.is_private() && !addressed(msg, me, self.cfg.group_reply) {
             return Verdict::NotAddressed;
         }
         if !admin {
             let chat_ok =
-                self.cfg.allowed_chats.is_empty() || self.cfg.allowed_chats.contains(&msg.chat.id);
+                self.cfg.allowed_chats.is_empty() || self.cfg.allowed_chats.contains(&chat_id(msg));
             let user_ok =
                 self.cfg.allowed_users.is_empty() || self.cfg.allowed_users.contains(&user);
             if !chat_ok || !user_ok {
@@ -113,7 +114,7 @@ pub fn addressed(msg: &Message, me: &Me, rule: GroupReply) -> bool {
     if rule == GroupReply::Always {
         return true;
     }
-    let text = msg.text.as_deref().or(msg.caption.as_deref()).unwrap_or("");
+    let text = text_of(msg);
     let mention = format!("@{}", me.username).to_lowercase();
     if !me.username.is_empty() && text.to_lowercase().contains(&mention) {
         return true;
@@ -126,10 +127,8 @@ pub fn addressed(msg: &Message, me: &Me, rule: GroupReply) -> bool {
             None => true,
         };
     }
-    msg.reply_to_message
-        .as_ref()
-        .and_then(|r| r.from.as_ref())
-        .is_some_and(|u| u.id == me.id)
+    msg.reply_to_message()
+        .is_some_and(|r| r.from.is_some() && sender_id(r) == me.id)
 }
 
 /// The message text with the bot's @mention removed.
@@ -149,27 +148,18 @@ pub fn strip_mention(text: &str, me: &Me) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telegram::api::{Chat, User};
+    use serde_json::{Value, json};
+
+    fn raw(chat: i64, kind: &str, user: i64, text: &str) -> Value {
+        json!({
+            "message_id": 1, "date": 0, "text": text,
+            "from": {"id": user, "is_bot": false, "first_name": "U"},
+            "chat": {"id": chat, "type": kind, "title": "T", "first_name": "U"},
+        })
+    }
 
     fn msg(chat: i64, kind: &str, user: i64, text: &str) -> Message {
-        Message {
-            message_id: 1,
-            from: Some(User {
-                id: user,
-                is_bot: false,
-                first_name: "U".into(),
-                username: None,
-            }),
-            chat: Chat {
-                id: chat,
-                kind: kind.into(),
-                title: None,
-            },
-            date: 0,
-            text: Some(text.into()),
-            caption: None,
-            reply_to_message: None,
-        }
+        serde_json::from_value(raw(chat, kind, user, text)).expect("a message")
     }
 
     fn me() -> Me {
@@ -214,8 +204,9 @@ mod tests {
             a.check(&msg(-1, "group", 1, "/help@other_bot"), &me()),
             Verdict::NotAddressed
         );
-        let mut r = msg(-1, "group", 1, "thanks");
-        r.reply_to_message = Some(Box::new(msg(-1, "group", 99, "answer")));
+        let mut r = raw(-1, "group", 1, "thanks");
+        r["reply_to_message"] = raw(-1, "group", 99, "answer");
+        let r: Message = serde_json::from_value(r).expect("a reply");
         assert_eq!(a.check(&r, &me()), Verdict::Answer);
         assert_eq!(
             strip_mention("@acme_bot  where is my order?", &me()),

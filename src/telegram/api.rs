@@ -1,12 +1,23 @@
-//! A small Bot API client: one JSON call per method, errors classified so the sender can
-//! decide (wait on 429, retry 5xx and network errors, fall back on "can't parse entities").
-//! It is raw HTTP rather than teloxide's `Bot` because teloxide sleeps 10 s before reading a
-//! 5xx reply, has no `sendMessageDraft`, and prints the token in its Debug output. The token
-//! lives only inside [`Token`], whose Debug and Display redact it.
+//! The Bot API underneath: teloxide's types for every update, message and request, called two
+//! ways. Start-up and control calls (getMe, setMyCommands, deleteWebhook, setWebhook,
+//! getUpdates, sendDocument) go through teloxide's own `Bot` and `Requester`; the calls a
+//! reply's delivery waits on (sendMessage, editMessageText, editMessageReplyMarkup,
+//! sendMessageDraft, sendChatAction, answerCallbackQuery) go through [`Api::request`], a thin
+//! transport that posts teloxide's typed payloads and reads their typed outputs. It exists
+//! because teloxide sleeps 10 s before it reads any 5xx reply and then reports it without its
+//! status, so a 5xx storm during a streamed reply would stall the chat for 10 s per error and
+//! could not be told apart from a refusal (measured: `docs/telegram.md`). `sendMessageDraft`,
+//! which teloxide lacks, is a small custom [`Payload`] ([`SendMessageDraft`]).
+//!
+//! The token lives only inside [`Token`] and the wrapped `teloxide::Bot`; [`Api`]'s Debug and
+//! every error message redact it (teloxide's own `Bot` prints it in its Debug output).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
+use teloxide::RequestError;
+use teloxide::requests::Payload;
+use teloxide::types::{Recipient, True};
 
 /// The bot token. Never printed: Debug and Display show `[redacted]`.
 #[derive(Clone)]
@@ -83,9 +94,94 @@ impl ApiError {
     }
 }
 
-/// Client for one bot token on one Bot API server. Cheap to clone.
+impl ApiError {
+    /// The error of a call made through teloxide's `Requester`, in parlor's vocabulary, with
+    /// the token removed from anything that could carry it (reqwest errors name the URL).
+    pub fn from_teloxide(e: RequestError, token: &Token) -> Self {
+        use teloxide::ApiError as T;
+        match e {
+            RequestError::RetryAfter(s) => ApiError::RetryAfter(s.duration()),
+            RequestError::Network(e) => ApiError::Network(redact(&e.to_string(), token)),
+            RequestError::Io(e) => ApiError::Network(redact(&e.to_string(), token)),
+            RequestError::MigrateToChatId(to) => ApiError::Refused {
+                status: 400,
+                description: format!("the group moved to the supergroup {to}"),
+            },
+            RequestError::InvalidJson { raw, source } => ApiError::Server {
+                status: 502,
+                description: format!(
+                    "unreadable reply ({source}): {}",
+                    redact(&raw.chars().take(200).collect::<String>(), token)
+                ),
+            },
+            RequestError::Api(api) => {
+                let status = match &api {
+                    T::InvalidToken => 401,
+                    T::TerminatedByOtherGetUpdates => 409,
+                    T::BotBlocked
+                    | T::BotKicked
+                    | T::BotKickedFromSupergroup
+                    | T::BotKickedFromChannel
+                    | T::UserDeactivated
+                    | T::CantInitiateConversation
+                    | T::CantTalkWithBots => 403,
+                    // teloxide keeps no status: a 5xx reaches us as its description.
+                    T::Unknown(d) if is_server_description(d) => {
+                        return ApiError::Server {
+                            status: 500,
+                            description: redact(d, token),
+                        };
+                    }
+                    _ => 400,
+                };
+                let description = match api {
+                    T::Unknown(d) | T::CantParseEntities(d) => d,
+                    other => other.to_string(),
+                };
+                ApiError::Refused {
+                    status,
+                    description: redact(&description, token),
+                }
+            }
+        }
+    }
+}
+
+/// Descriptions Telegram's front servers give with a 5xx status.
+fn is_server_description(d: &str) -> bool {
+    let d = d.to_ascii_lowercase();
+    [
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+    ]
+    .iter()
+    .any(|s| d.contains(s))
+}
+
+/// `sendMessageDraft` (Bot API 9.3+): stream a partial reply into a private chat. teloxide
+/// 0.17 does not have it; this payload is all it takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendMessageDraft {
+    /// The private chat.
+    pub chat_id: Recipient,
+    /// Identifies the draft across updates (non-zero).
+    pub draft_id: i64,
+    /// The text so far.
+    pub text: String,
+}
+
+impl Payload for SendMessageDraft {
+    type Output = True;
+    const NAME: &'static str = "sendMessageDraft";
+}
+
+/// Client for one bot token on one Bot API server: teloxide's `Bot` for control calls, the thin
+/// transport ([`Api::request`]) for delivery. Cheap to clone.
 #[derive(Clone)]
 pub struct Api {
+    bot: teloxide::Bot,
     http: reqwest::Client,
     base: String,
     token: Token,
@@ -96,7 +192,7 @@ impl std::fmt::Debug for Api {
         f.debug_struct("Api")
             .field("base", &self.base)
             .field("token", &self.token)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,18 +214,38 @@ struct Parameters {
     retry_after: Option<u64>,
 }
 
+/// Errors of [`Api::new`].
+#[derive(Debug, thiserror::Error)]
+#[error("the Bot API address \"{0}\" is not a URL")]
+pub struct BadUrl(String);
+
 impl Api {
     /// A client for `token` on `base` (e.g. `https://api.telegram.org`).
-    pub fn new(base: &str, token: Token) -> Self {
+    pub fn new(base: &str, token: Token) -> Result<Self, BadUrl> {
+        let base = base.trim_end_matches('/').to_string();
+        let url = reqwest::Url::parse(&base).map_err(|_| BadUrl(base.clone()))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Self {
+        let bot = teloxide::Bot::with_client(token.0.clone(), http.clone()).set_api_url(url);
+        Ok(Self {
+            bot,
             http,
-            base: base.trim_end_matches('/').to_string(),
+            base,
             token,
-        }
+        })
+    }
+
+    /// teloxide's `Bot`, for its `Requester` methods. Map its errors with
+    /// [`Api::map_err`]; never format the `Bot` itself (its Debug prints the token).
+    pub fn bot(&self) -> &teloxide::Bot {
+        &self.bot
+    }
+
+    /// A teloxide error in parlor's vocabulary, the token redacted.
+    pub fn map_err(&self, e: RequestError) -> ApiError {
+        ApiError::from_teloxide(e, &self.token)
     }
 
     /// The server base URL (no token).
@@ -137,49 +253,27 @@ impl Api {
         &self.base
     }
 
-    /// Call `method` with JSON `params`; `timeout` bounds the whole request.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: &Value,
-        timeout: Duration,
-    ) -> Result<Value, ApiError> {
-        let url = format!("{}/bot{}/{}", self.base, self.token.0, method);
+    /// Send `payload` (a teloxide payload, or [`SendMessageDraft`]) and read its typed output.
+    /// `timeout` bounds the whole request. A 5xx is reported at once as
+    /// [`ApiError::Server`]: the caller decides about retrying.
+    pub async fn request<P>(&self, payload: &P, timeout: Duration) -> Result<P::Output, ApiError>
+    where
+        P: Payload + Serialize,
+        P::Output: serde::de::DeserializeOwned,
+    {
+        let url = format!("{}/bot{}/{}", self.base, self.token.0, P::NAME);
         let sent = self
             .http
             .post(&url)
-            .json(params)
+            .json(payload)
             .timeout(timeout)
             .send()
             .await;
-        self.finish(method, sent).await
-    }
-
-    /// Upload a document (`sendDocument`) with a caption.
-    pub async fn send_document(
-        &self,
-        chat_id: i64,
-        file_name: &str,
-        bytes: Vec<u8>,
-        caption: &str,
-    ) -> Result<Value, ApiError> {
-        let url = format!("{}/bot{}/sendDocument", self.base, self.token.0);
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(file_name.to_string())
-            .mime_str("text/markdown")
-            .map_err(|e| ApiError::Network(redact(&e.to_string(), &self.token)))?;
-        let form = reqwest::multipart::Form::new()
-            .text("chat_id", chat_id.to_string())
-            .text("caption", caption.to_string())
-            .part("document", part);
-        let sent = self
-            .http
-            .post(&url)
-            .multipart(form)
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await;
-        self.finish("sendDocument", sent).await
+        let value = self.finish(P::NAME, sent).await?;
+        serde_json::from_value(value).map_err(|e| ApiError::Refused {
+            status: 200,
+            description: format!("unreadable reply to {}: {e}", P::NAME),
+        })
     }
 
     async fn finish(
@@ -240,76 +334,6 @@ fn redact(text: &str, token: &Token) -> String {
     }
 }
 
-/// An incoming update (only the parts the bot uses).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct Update {
-    /// Increasing id; the offset of the next getUpdates acknowledges it.
-    pub update_id: i64,
-    /// A new message.
-    #[serde(default)]
-    pub message: Option<Message>,
-}
-
-/// A message (only the parts the bot uses).
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct Message {
-    /// Id within its chat.
-    pub message_id: i64,
-    /// Sender (absent in channels).
-    #[serde(default)]
-    pub from: Option<User>,
-    /// Where it was sent.
-    pub chat: Chat,
-    /// Unix seconds.
-    #[serde(default)]
-    pub date: i64,
-    /// Text of a text message.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Caption of a media message.
-    #[serde(default)]
-    pub caption: Option<String>,
-    /// The message this one replies to.
-    #[serde(default)]
-    pub reply_to_message: Option<Box<Message>>,
-}
-
-/// A user or bot.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct User {
-    /// User id.
-    pub id: i64,
-    /// Whether it is a bot.
-    #[serde(default)]
-    pub is_bot: bool,
-    /// First name.
-    #[serde(default)]
-    pub first_name: String,
-    /// @username without the @.
-    #[serde(default)]
-    pub username: Option<String>,
-}
-
-/// A chat.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct Chat {
-    /// Chat id (negative for groups).
-    pub id: i64,
-    /// `private`, `group`, `supergroup` or `channel`.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// Group title.
-    #[serde(default)]
-    pub title: Option<String>,
-}
-
-impl Chat {
-    /// A group or supergroup (slower pacing, mention rules).
-    pub fn is_group(&self) -> bool {
-        self.kind != "private"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,8 +341,31 @@ mod tests {
     #[test]
     fn token_never_prints() {
         let t = Token::new("123:SECRET");
-        let api = Api::new("http://x", t.clone());
+        let api = Api::new("http://x", t.clone()).expect("a url");
         assert!(!format!("{t:?} {t} {api:?}").contains("SECRET"));
         assert_eq!(t.bot_id(), "123");
+        assert!(Api::new("not a url", t).is_err());
+    }
+
+    #[test]
+    fn teloxide_errors_keep_what_the_policies_need() {
+        let t = Token::new("123:SECRET");
+        let api = |d: &str| {
+            let e: teloxide::ApiError = serde_json::from_value(Value::String(d.into())).unwrap();
+            ApiError::from_teloxide(RequestError::Api(e), &t)
+        };
+        assert!(matches!(
+            api("Unauthorized"),
+            ApiError::Refused { status: 401, .. }
+        ));
+        assert!(matches!(
+            api(
+                "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+            ),
+            ApiError::Refused { status: 409, .. }
+        ));
+        assert!(api("Internal Server Error").is_transient());
+        assert!(api("Bad Request: can't parse entities: x").is_parse_error());
+        assert!(!api("Forbidden: bot was blocked by the user").is_transient());
     }
 }

@@ -88,18 +88,50 @@ impl Chats {
         keys: &[String],
         opts: TurnOptions,
     ) -> Reply {
-        let key = answering_key(chat);
-        let stored_before = self
-            .state
-            .get(&key)
-            .ok()
-            .flatten()
-            .filter(|a| a.session == session && a.keys == keys)
-            .is_some_and(|a| self.question_stored(&a, text));
-        if stored_before {
+        if self.stored_before(chat, session, keys, Some(text)) {
             tracing::info!(chat, "answering a message stored before the restart");
             return self.bot.regenerate(session, opts);
         }
+        self.mark(chat, session, keys);
+        self.bot.turn_with(session, text, opts)
+    }
+
+    /// Start the turn answering a pressed "did you mean" button (pending key `keys`) with FAQ
+    /// entry `entry` ([`Bot::choose`]), resumed like [`Chats::start_turn`] after a restart.
+    pub fn start_choice(
+        &self,
+        chat: i64,
+        session: SessionId,
+        entry: &str,
+        keys: &[String],
+    ) -> Reply {
+        if self.stored_before(chat, session, keys, None) {
+            tracing::info!(chat, "answering a choice stored before the restart");
+            return self.bot.regenerate(session, TurnOptions::default());
+        }
+        self.mark(chat, session, keys);
+        self.bot.choose(session, entry)
+    }
+
+    /// Whether the turn for `keys` was under way before a restart and stored its question
+    /// (`text`; `None`: whatever the user message was).
+    fn stored_before(
+        &self,
+        chat: i64,
+        session: SessionId,
+        keys: &[String],
+        text: Option<&str>,
+    ) -> bool {
+        self.state
+            .get(&answering_key(chat))
+            .ok()
+            .flatten()
+            .filter(|a| a.session == session && a.keys == keys)
+            .is_some_and(|a| self.question_stored(&a, text))
+    }
+
+    /// Mark the turn for `keys` as under way.
+    fn mark(&self, chat: i64, session: SessionId, keys: &[String]) {
         let after_seq = self
             .bot
             .recent_messages(session, 1)
@@ -113,10 +145,9 @@ impl Chats {
         };
         // Not flushed here: the turn flushes the user message right after, and one flush makes
         // everything written before it durable (sled has one log), so the mark never lags it.
-        if let Err(e) = self.state.put(&key, &mark) {
+        if let Err(e) = self.state.put(&answering_key(chat), &mark) {
             tracing::error!(chat, error = %e, "could not mark the turn as under way");
         }
-        self.bot.turn_with(session, text, opts)
     }
 
     /// The chat's pending messages (oldest first) and the keys of a turn cut by a stop, if any.
@@ -144,14 +175,15 @@ impl Chats {
         removed.and(flushed)
     }
 
-    /// Whether the first message stored after the mark is the question `text`.
-    fn question_stored(&self, a: &Answering, text: &str) -> bool {
+    /// Whether the first message stored after the mark is the question `text` (`None`: any
+    /// user message).
+    fn question_stored(&self, a: &Answering, text: Option<&str>) -> bool {
         // One turn per chat: after the mark there is the question and at most a cut reply.
         let recent = self.bot.recent_messages(a.session, 4).unwrap_or_default();
         recent
             .iter()
             .find(|m| m.seq > a.after_seq)
-            .is_some_and(|m| m.role == Role::User && m.text == text)
+            .is_some_and(|m| m.role == Role::User && text.is_none_or(|t| m.text == t))
     }
 }
 

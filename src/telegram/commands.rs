@@ -1,7 +1,7 @@
 //! Bot commands: `/start`, `/help`, `/reset`, `/export`, `/forget` (with confirmation) and
 //! `/human`. `/stop` acts at once in the dispatcher, not here.
 
-use super::api::Message;
+use super::incoming::{first_name, sender_id};
 use super::outbox::Target;
 use super::service::Shared;
 use super::state::{forget_key, now_ms};
@@ -10,6 +10,39 @@ use crate::bot::Erased;
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
+use teloxide::macros::BotCommands;
+use teloxide::types::Message;
+use teloxide::utils::command::BotCommands as _;
+
+/// The commands registered with `setMyCommands` at start (teloxide's `BotCommands`), in the
+/// order Telegram's menu shows them. `/stop` acts at once in the dispatcher; the others are
+/// answered in turn by the chat's worker. Parsing is [`parse`]'s: it also knows `/bot` (the
+/// operators') and answers unknown commands.
+#[derive(BotCommands, Debug, Clone, Copy, PartialEq, Eq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    /// `/start`
+    #[command(description = "Say hello")]
+    Start,
+    /// `/help`
+    #[command(description = "What I can do")]
+    Help,
+    /// `/reset`
+    #[command(description = "Start a new conversation")]
+    Reset,
+    /// `/stop`
+    #[command(description = "Stop the reply being written")]
+    Stop,
+    /// `/export`
+    #[command(description = "Download this conversation")]
+    Export,
+    /// `/forget`
+    #[command(description = "Delete your data")]
+    Forget,
+    /// `/human`
+    #[command(description = "Talk to a person")]
+    Human,
+}
 
 /// How long a `/forget` confirmation stays valid.
 const FORGET_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -28,10 +61,22 @@ pub fn parse(text: &str) -> Option<(String, String)> {
 /// The default `/help` text.
 pub fn default_help() -> String {
     let mut s = String::from("I answer questions here. Commands:\n");
-    for (c, d) in super::service::COMMANDS {
-        s.push_str(&format!("/{c} - {d}\n"));
+    for c in registered() {
+        s.push_str(&format!("/{} - {}\n", c.command, c.description));
     }
     s
+}
+
+/// The commands as `setMyCommands` takes them: teloxide's list with its `/` prefix removed
+/// (Telegram's rule: 1-32 lowercase letters, digits and underscores).
+pub fn registered() -> Vec<teloxide::types::BotCommand> {
+    Command::bot_commands()
+        .into_iter()
+        .map(|mut c| {
+            c.command = c.command.trim_start_matches('/').to_string();
+            c
+        })
+        .collect()
 }
 
 /// Handle one command (except `/stop`).
@@ -43,13 +88,10 @@ pub async fn handle(
     cmd: &str,
     args: &str,
 ) {
-    let user = msg.from.as_ref();
     match cmd {
         "start" => {
             let ctx = MacroContext {
-                user: user
-                    .map(|u| u.first_name.clone())
-                    .unwrap_or_else(|| "there".into()),
+                user: first_name(msg).unwrap_or("there").to_string(),
                 ..Default::default()
             };
             let greeting = s
@@ -58,7 +100,7 @@ pub async fn handle(
                 .greeting(&ctx)
                 .or_else(|| s.cfg.start.clone())
                 .unwrap_or_else(|| "Hello! How can I help you?".into());
-            super::stream::deliver(s, target, None, &greeting, None).await;
+            super::stream::deliver(s, target, None, &greeting, None, None).await;
         }
         "help" => {
             let help = s.cfg.help.clone().unwrap_or_else(default_help);
@@ -120,7 +162,11 @@ pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::
         let when = chrono::DateTime::from_timestamp_millis(m.time)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        md.push_str(&format!("**{who}** ({when}):\n\n{}\n\n", m.text));
+        let rated = m
+            .rating
+            .map(|r| format!(", you rated it {}", r.emoji()))
+            .unwrap_or_default();
+        md.push_str(&format!("**{who}** ({when}{rated}):\n\n{}\n\n", m.text));
     }
     Ok(md)
 }
@@ -151,7 +197,7 @@ async fn export(s: &Shared, target: Target) {
 }
 
 async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
-    let user = msg.from.as_ref().map_or(0, |u| u.id);
+    let user = sender_id(msg);
     if target.group && !s.access.is_admin(user) {
         s.say(target, "Only an admin can delete this group's data.")
             .await;

@@ -9,8 +9,8 @@
 //! [`Handoffs::start`] is the one entry point: `/human` calls it, and so can a persona rule whose action
 //! is a handoff.
 
-use super::api::Message;
 use super::chats::Chats;
+use super::incoming::{chat_id, first_name, message_id};
 use super::metrics::Metrics;
 use super::outbox::Outbox;
 use super::outbox::{Author, SendError, Target};
@@ -22,6 +22,7 @@ use crate::chat::Role;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use teloxide::types::Message;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -132,14 +133,40 @@ impl Handoffs {
         };
         let transcript = self.recent_transcript(chat);
         let post = format!(
-            "Chat {chat} asked for a human ({reason}). Reply to this message to answer the customer; reply /bot to hand the chat back to the bot.\n\n{transcript}"
+            "Chat {chat} asked for a human ({reason}). Reply to this message to answer the customer; reply /bot or press \"Hand back to bot\" to hand the chat back to the bot.\n\n{transcript}"
         );
-        self.post_to_operators(ops, chat, &post).await;
+        let buttons = super::buttons::for_handoff(&self.state, ops, chat);
+        self.post_to_operators(ops, chat, &post, buttons.as_ref())
+            .await;
         true
+    }
+
+    /// Close `chat`'s handoff for good (an operator's "Close"): the chat is back with the bot
+    /// and its next message starts a new conversation.
+    pub async fn close(&self, chat: i64) {
+        if let Err(e) = self.chats.new_session(chat) {
+            tracing::error!(chat, error = %e, "could not start a new conversation after closing");
+        }
+        self.finish(
+            chat,
+            "closed by an operator",
+            "This conversation is closed. Write again any time to start a new one.",
+        )
+        .await;
     }
 
     /// Give `chat` back to the bot.
     pub async fn end(&self, chat: i64, why: &str) {
+        self.finish(
+            chat,
+            why,
+            "You are talking to the bot again. How can I help?",
+        )
+        .await;
+    }
+
+    /// End `chat`'s handoff for `why`, telling the customer `note`.
+    async fn finish(&self, chat: i64, why: &str, note: &str) {
         if self.state.get(&handoff_key(chat)).ok().flatten().is_none() {
             return;
         }
@@ -152,9 +179,7 @@ impl Handoffs {
             return;
         }
         tracing::info!(chat, why, "chat handed back to the bot");
-        let _ = self
-            .tell(chat, "You are talking to the bot again. How can I help?")
-            .await;
+        let _ = self.tell(chat, note).await;
         if let Some(ops) = self.operators_chat {
             let _ = self
                 .tell(ops, &format!("Chat {chat} is back with the bot ({why})."))
@@ -183,11 +208,34 @@ impl Handoffs {
         out
     }
 
-    async fn post_to_operators(&self, ops: i64, chat: i64, text: &str) {
-        for chunk in split_markdown(text, CHUNK_BUDGET) {
-            match self.tell(ops, &chunk).await {
+    async fn post_to_operators(
+        &self,
+        ops: i64,
+        chat: i64,
+        text: &str,
+        buttons: Option<&super::buttons::Made>,
+    ) {
+        let chunks = split_markdown(text, CHUNK_BUDGET);
+        let last = chunks.len().saturating_sub(1);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let made = buttons.filter(|_| i == last);
+            let sent = self
+                .out
+                .send_with(
+                    target(ops),
+                    Author::Service,
+                    None,
+                    chunk,
+                    None,
+                    made.map(|m| &m.markup),
+                )
+                .await;
+            match sent {
                 Ok(id) => {
                     let _ = self.state.put(&relay_key(id), &chat);
+                    if let Some(m) = made {
+                        m.sent_as(&self.state, id);
+                    }
                 }
                 Err(e) => tracing::error!(chat, error = %e, "could not post to the operators chat"),
             }
@@ -210,17 +258,13 @@ impl Handoffs {
     /// Customer messages during a handoff (`text`: the burst ending with `last`, joined as for a
     /// turn): stored in the session, then forwarded to the operators.
     pub async fn forward_to_operators(&self, last: &Message, text: &str) {
-        let chat = last.chat.id;
+        let chat = chat_id(last);
         self.record(chat, Role::User, text, None);
         let Some(ops) = self.operators_chat else {
             return;
         };
-        let name = last
-            .from
-            .as_ref()
-            .map(|u| u.first_name.as_str())
-            .unwrap_or("customer");
-        self.post_to_operators(ops, chat, &format!("Chat {chat} ({name}): {text}"))
+        let name = first_name(last).unwrap_or("customer");
+        self.post_to_operators(ops, chat, &format!("Chat {chat} ({name}): {text}"), None)
             .await;
     }
 
@@ -228,9 +272,8 @@ impl Handoffs {
     pub async fn from_operator(&self, msg: &Message) {
         let text = text_of(msg).trim();
         let relayed: Option<i64> = msg
-            .reply_to_message
-            .as_ref()
-            .and_then(|r| self.state.get(&relay_key(r.message_id)).ok().flatten());
+            .reply_to_message()
+            .and_then(|r| self.state.get(&relay_key(message_id(r))).ok().flatten());
         if let Some((cmd, args)) = super::commands::parse(text)
             && cmd == "bot"
         {
@@ -239,7 +282,7 @@ impl Handoffs {
                 None => {
                     let _ = self
                         .tell(
-                            msg.chat.id,
+                            chat_id(msg),
                             "Reply /bot to a customer's message, or send /bot <chat id>.",
                         )
                         .await;
@@ -254,19 +297,14 @@ impl Handoffs {
         match self.tell(chat, text).await {
             Ok(_) => {
                 tracing::info!(chat, "operator reply relayed");
-                let operator = msg
-                    .from
-                    .as_ref()
-                    .map(|u| u.first_name.clone())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| "Operator".into());
+                let operator = first_name(msg).unwrap_or("Operator").to_string();
                 self.record(chat, Role::Assistant, text, Some(operator));
             }
             Err(e) => {
                 tracing::error!(chat, error = %e, "could not relay an operator reply");
                 let _ = self
                     .tell(
-                        msg.chat.id,
+                        chat_id(msg),
                         &format!("Could not deliver that to chat {chat}: {e}"),
                     )
                     .await;

@@ -2,7 +2,7 @@
 //! `/metrics` (with `/healthz`, "not ready" until Telegram was reached) when
 //! `telegram.metrics_addr` is set.
 //!
-//! The exposition is written here rather than with a metrics crate: fifteen fixed series and
+//! The exposition is written here rather than with a metrics crate: two dozen fixed series and
 //! two histograms are a few dozen lines, and the format is tested below and end to end.
 
 mod histogram;
@@ -35,6 +35,23 @@ pub struct Metrics {
     pub handoffs: AtomicU64,
     /// Panics caught while handling an update.
     pub panics: AtomicU64,
+    /// Messages without text (photos without caption, voice, stickers, ...), answered with
+    /// what the bot can read.
+    pub media_in: AtomicU64,
+    /// Edits of messages still waiting, answered as edited.
+    pub edits_in: AtomicU64,
+    /// Edits of messages already answered (ignored).
+    pub edits_ignored: AtomicU64,
+    /// Times the bot was removed from a chat or blocked.
+    pub removed: AtomicU64,
+    /// Button presses answered (expired ones included).
+    pub button_presses: AtomicU64,
+    /// Presses of expired, foreign or unreadable buttons.
+    pub buttons_expired: AtomicU64,
+    /// "Did this help?" answered with 👍.
+    pub ratings_up: AtomicU64,
+    /// "Did this help?" answered with 👎.
+    pub ratings_down: AtomicU64,
     /// Time from the start of a turn to its first token, seconds.
     pub first_token: Histogram,
     /// Time from the start of a turn to the end of its reply, seconds.
@@ -130,6 +147,46 @@ impl Metrics {
             "panics_total",
             "Panics caught while handling updates.",
             self.panics.load(Relaxed),
+        );
+        s += &c(
+            "media_in_total",
+            "Messages without text, answered with what the bot reads.",
+            self.media_in.load(Relaxed),
+        );
+        s += &c(
+            "edits_in_total",
+            "Edits of waiting messages, answered as edited.",
+            self.edits_in.load(Relaxed),
+        );
+        s += &c(
+            "edits_ignored_total",
+            "Edits of messages already answered.",
+            self.edits_ignored.load(Relaxed),
+        );
+        s += &c(
+            "removed_total",
+            "Times the bot was removed from a chat or blocked.",
+            self.removed.load(Relaxed),
+        );
+        s += &c(
+            "button_presses_total",
+            "Button presses answered.",
+            self.button_presses.load(Relaxed),
+        );
+        s += &c(
+            "buttons_expired_total",
+            "Presses of expired, foreign or unreadable buttons.",
+            self.buttons_expired.load(Relaxed),
+        );
+        s += &c(
+            "ratings_up_total",
+            "Answers rated helpful.",
+            self.ratings_up.load(Relaxed),
+        );
+        s += &c(
+            "ratings_down_total",
+            "Answers rated not helpful.",
+            self.ratings_down.load(Relaxed),
         );
         s += &c(
             "startup_failures_total",

@@ -3,16 +3,28 @@
 //! cannot parse the HTML. It also enforces human handoff: bot-authored text to a chat in
 //! `human` state is not sent, whatever the caller wanted.
 
-use super::api::{Api, ApiError};
+use super::api::{Api, ApiError, SendMessageDraft};
 use super::config::Pacing;
 use super::limits::Pacer;
 use super::metrics::Metrics;
 use super::state::{handoff_key, now_ms};
 use crate::bot::FrontState;
-use serde_json::{Value, json};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use teloxide::payloads::{
+    AnswerCallbackQuery, EditMessageReplyMarkup, EditMessageText, SendChatAction,
+    SendDocumentSetters, SendMessage,
+};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    CallbackQueryId, ChatAction, ChatId, InlineKeyboardMarkup, InputFile, MessageId, ParseMode,
+    ReplyParameters,
+};
+
+/// How long one delivery call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Who wrote what is being sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,17 +111,25 @@ impl Outbox {
         })
     }
 
-    /// Call `method` for `target` (paced per chat when `per_chat`), with retries per `delivery`.
-    pub async fn call(
+    /// Make one call for `target` (paced per chat when `per_chat`) with parlor's policies:
+    /// every attempt waits for its slot in the shared pacer, a 429 pauses every sender, 5xx
+    /// and network errors are retried with doubling back-off when `delivery` is
+    /// [`Delivery::Must`]. `attempt` makes the request (teloxide's `Requester` or
+    /// [`Api::request`]); `method` names it in logs.
+    pub async fn call<T, F, Fut>(
         &self,
         target: Option<Target>,
         per_chat: bool,
-        method: &str,
-        params: &Value,
+        method: &'static str,
         delivery: Delivery,
-    ) -> Result<Value, ApiError> {
+        attempt: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
         let max_wait = Duration::from_millis(self.pacing.max_wait_ms);
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
         let mut floods = 0u32;
         loop {
             let chat = target
@@ -121,7 +141,7 @@ impl Outbox {
             // them and draw 429s for everyone.
             self.pacer.wait_turn(chat).await;
             tracing::debug!(method, chat = target.map(|t| t.chat), "telegram call");
-            match self.api.call(method, params, Duration::from_secs(30)).await {
+            match attempt().await {
                 Ok(v) => return Ok(v),
                 Err(ApiError::RetryAfter(d)) => {
                     self.metrics.flood_waits.fetch_add(1, Relaxed);
@@ -143,18 +163,18 @@ impl Outbox {
                     }
                 }
                 Err(e) if e.is_transient() => {
-                    attempt += 1;
-                    if delivery == Delivery::BestEffort || attempt >= self.pacing.max_attempts {
+                    failures += 1;
+                    if delivery == Delivery::BestEffort || failures >= self.pacing.max_attempts {
                         return Err(e);
                     }
                     self.metrics.retries.fetch_add(1, Relaxed);
                     let backoff = Duration::from_millis(
                         self.pacing
                             .retry_base_ms
-                            .saturating_mul(1 << (attempt - 1).min(10)),
+                            .saturating_mul(1 << (failures - 1).min(10)),
                     )
                     .min(max_wait);
-                    tracing::warn!(method, attempt, backoff_ms = backoff.as_millis() as u64, error = %e, "retrying telegram call");
+                    tracing::warn!(method, attempt = failures, backoff_ms = backoff.as_millis() as u64, error = %e, "retrying telegram call");
                     tokio::time::sleep(backoff).await;
                 }
                 Err(e) => return Err(e),
@@ -181,23 +201,42 @@ impl Outbox {
         plain: &str,
         reply_to: Option<i64>,
     ) -> Result<i64, SendError> {
+        self.send_with(target, author, html, plain, reply_to, None)
+            .await
+    }
+
+    /// [`Outbox::send`] with inline buttons under the message.
+    pub async fn send_with(
+        &self,
+        target: Target,
+        author: Author,
+        html: Option<&str>,
+        plain: &str,
+        reply_to: Option<i64>,
+        buttons: Option<&InlineKeyboardMarkup>,
+    ) -> Result<i64, SendError> {
         self.guard(target, author)?;
-        let mut params = json!({"chat_id": target.chat, "text": plain});
-        if let Some(r) = reply_to {
-            params["reply_parameters"] =
-                json!({"message_id": r, "allow_sending_without_reply": true});
-        }
+        let mut params = SendMessage::new(ChatId(target.chat), plain);
+        params.reply_parameters = reply_to.and_then(message_ref).map(|id| ReplyParameters {
+            allow_sending_without_reply: Some(true),
+            ..ReplyParameters::new(id)
+        });
+        params.reply_markup = buttons.cloned().map(Into::into);
+        let attempt = |p: SendMessage| async move {
+            let p = &p;
+            self.call(Some(target), true, "sendMessage", Delivery::Must, || {
+                self.api.request(p, CALL_TIMEOUT)
+            })
+            .await
+        };
         if let Some(h) = html {
             let mut p = params.clone();
-            p["text"] = json!(h);
-            p["parse_mode"] = json!("HTML");
-            match self
-                .call(Some(target), true, "sendMessage", &p, Delivery::Must)
-                .await
-            {
-                Ok(v) => {
+            p.text = h.to_string();
+            p.parse_mode = Some(ParseMode::Html);
+            match attempt(p).await {
+                Ok(m) => {
                     self.metrics.messages_out.fetch_add(1, Relaxed);
-                    return Ok(message_id(&v));
+                    return Ok(i64::from(m.id.0));
                 }
                 Err(e) if e.is_parse_error() => {
                     tracing::warn!(chat = target.chat, error = %e, "telegram rejected the HTML; sending plain text");
@@ -206,15 +245,15 @@ impl Outbox {
                 Err(e) => return Err(e.into()),
             }
         }
-        let v = self
-            .call(Some(target), true, "sendMessage", &params, Delivery::Must)
-            .await?;
+        let m = attempt(params).await?;
         self.metrics.messages_out.fetch_add(1, Relaxed);
-        Ok(message_id(&v))
+        Ok(i64::from(m.id.0))
     }
 
-    /// Replace a message's text (HTML with plain fallback, like [`Outbox::send`]). "message is
-    /// not modified" counts as success.
+    /// Replace a message's text (HTML with plain fallback, like [`Outbox::send`]), and its
+    /// buttons (`buttons`: the new ones; none removes them). "message is not modified" counts
+    /// as success.
+    #[allow(clippy::too_many_arguments)]
     pub async fn edit(
         &self,
         target: Target,
@@ -223,12 +262,23 @@ impl Outbox {
         html: Option<&str>,
         plain: &str,
         delivery: Delivery,
+        buttons: Option<&InlineKeyboardMarkup>,
     ) -> Result<(), SendError> {
         self.guard(target, author)?;
-        let params = json!({"chat_id": target.chat, "message_id": message_id, "text": plain});
-        let attempt = |p: Value| async move {
+        let Some(id) = message_ref(message_id) else {
+            return Err(SendError::Api(ApiError::Refused {
+                status: 400,
+                description: format!("no message {message_id} to edit"),
+            }));
+        };
+        let mut params = EditMessageText::new(ChatId(target.chat), id, plain);
+        params.reply_markup = buttons.cloned();
+        let attempt = |p: EditMessageText| async move {
+            let p = &p;
             match self
-                .call(Some(target), true, "editMessageText", &p, delivery)
+                .call(Some(target), true, "editMessageText", delivery, || {
+                    self.api.request(p, CALL_TIMEOUT)
+                })
                 .await
             {
                 Ok(_) => Ok(()),
@@ -238,8 +288,8 @@ impl Outbox {
         };
         if let Some(h) = html {
             let mut p = params.clone();
-            p["text"] = json!(h);
-            p["parse_mode"] = json!("HTML");
+            p.text = h.to_string();
+            p.parse_mode = Some(ParseMode::Html);
             match attempt(p).await {
                 Ok(()) => {
                     self.metrics.edits_out.fetch_add(1, Relaxed);
@@ -257,16 +307,65 @@ impl Outbox {
         Ok(())
     }
 
+    /// Replace (or with `None` remove) the buttons under a message, keeping its text. Sent by
+    /// the service (a pressed button's keyboard goes away whoever wrote the message).
+    pub async fn set_buttons(
+        &self,
+        target: Target,
+        message_id: i64,
+        buttons: Option<&InlineKeyboardMarkup>,
+    ) -> Result<(), ApiError> {
+        let Some(id) = message_ref(message_id) else {
+            return Ok(());
+        };
+        let mut p = EditMessageReplyMarkup::new(ChatId(target.chat), id);
+        p.reply_markup = buttons.cloned();
+        let p = &p;
+        match self
+            .call(
+                Some(target),
+                true,
+                "editMessageReplyMarkup",
+                Delivery::Must,
+                || self.api.request(p, CALL_TIMEOUT),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_modified() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Answer a button press (`answerCallbackQuery`), with a short notice when `text` is given.
+    /// Telegram shows a spinner on the button until this arrives. Not paced per chat: it is not
+    /// a message.
+    pub async fn answer_callback(&self, id: &str, text: Option<&str>) -> Result<(), ApiError> {
+        let mut p = AnswerCallbackQuery::new(CallbackQueryId(id.to_string()));
+        p.text = text.map(str::to_string);
+        let p = &p;
+        self.call(None, false, "answerCallbackQuery", Delivery::Must, || {
+            self.api.request(p, CALL_TIMEOUT)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Stream a draft (`sendMessageDraft`, Bot API 9.3+, private chats).
     pub async fn draft(&self, target: Target, draft_id: i64, text: &str) -> Result<(), SendError> {
         self.guard(target, Author::Bot)?;
-        let p = json!({"chat_id": target.chat, "draft_id": draft_id, "text": text});
+        let p = SendMessageDraft {
+            chat_id: ChatId(target.chat).into(),
+            draft_id,
+            text: text.to_string(),
+        };
+        let p = &p;
         self.call(
             Some(target),
             true,
             "sendMessageDraft",
-            &p,
             Delivery::BestEffort,
+            || self.api.request(p, CALL_TIMEOUT),
         )
         .await?;
         self.metrics.edits_out.fetch_add(1, Relaxed);
@@ -276,19 +375,20 @@ impl Outbox {
     /// Show "typing…" (lasts about 5 s). Not paced per chat: it does not count as a message.
     pub async fn typing(&self, target: Target) -> Result<(), SendError> {
         self.guard(target, Author::Bot)?;
-        let p = json!({"chat_id": target.chat, "action": "typing"});
+        let p = SendChatAction::new(ChatId(target.chat), ChatAction::Typing);
+        let p = &p;
         self.call(
             Some(target),
             false,
             "sendChatAction",
-            &p,
             Delivery::BestEffort,
+            || self.api.request(p, CALL_TIMEOUT),
         )
         .await?;
         Ok(())
     }
 
-    /// Upload a Markdown document.
+    /// Upload a Markdown document (teloxide's `sendDocument`, multipart).
     pub async fn document(
         &self,
         target: Target,
@@ -297,32 +397,22 @@ impl Outbox {
         caption: &str,
     ) -> Result<(), SendError> {
         self.guard(target, Author::Bot)?;
-        let mut attempt = 0;
-        loop {
-            self.pacer
-                .wait_turn(Some((target.chat, self.interval(target))))
-                .await;
-            match self
+        self.call(Some(target), true, "sendDocument", Delivery::Must, || {
+            let file = InputFile::memory(bytes.clone()).file_name(file_name.to_string());
+            let req = self
                 .api
-                .send_document(target.chat, file_name, bytes.clone(), caption)
-                .await
-            {
-                Ok(_) => {
-                    self.metrics.messages_out.fetch_add(1, Relaxed);
-                    return Ok(());
-                }
-                Err(ApiError::RetryAfter(d)) if attempt < 5 => self.pacer.pause_all(d),
-                Err(e) if e.is_transient() && attempt < 5 => {
-                    tokio::time::sleep(Duration::from_millis(self.pacing.retry_base_ms << attempt))
-                        .await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-            attempt += 1;
-        }
+                .bot()
+                .send_document(ChatId(target.chat), file)
+                .caption(caption);
+            async move { req.await.map(|_| ()).map_err(|e| self.api.map_err(e)) }
+        })
+        .await?;
+        self.metrics.messages_out.fetch_add(1, Relaxed);
+        Ok(())
     }
 }
 
-fn message_id(v: &Value) -> i64 {
-    v.get("message_id").and_then(Value::as_i64).unwrap_or(0)
+/// A message id as teloxide types it (Telegram's ids fit in 32 bits).
+pub fn message_ref(id: i64) -> Option<MessageId> {
+    i32::try_from(id).ok().map(MessageId)
 }

@@ -3,28 +3,37 @@
 //! chat's worker), and a graceful stop that lets in-flight replies finish within the grace time.
 //! Dispatch also serves the webhook, where deliveries arrive concurrently and out of order.
 
-use super::access::{Access, Me, Verdict};
-use super::api::{Api, ApiError, Token, Update};
+use super::access::{Access, Me};
+use super::api::{Api, ApiError, BadUrl, Token};
 use super::chats::Chats;
 use super::config::TelegramConfig;
 use super::handoff::Handoffs;
 use super::metrics::Metrics;
 use super::outbox::{Author, Outbox, SendError, Target};
-use super::state::{
-    Pending, SEEN_WINDOW, all_pending, chat_of_pending_key, now_ms, offset_key, pending_key,
-    seen_key,
-};
+use super::state::{SEEN_WINDOW, all_pending, chat_of_pending_key, now_ms, offset_key, seen_key};
 use super::worker::ChatWorker;
 use crate::bot::{Bot, BotError, FrontState};
 use futures::FutureExt;
-use serde_json::json;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use teloxide::payloads::GetUpdatesSetters;
+use teloxide::requests::Requester;
+use teloxide::types::{AllowedUpdate, Update};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The updates the bot asks for (polling and webhook alike).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::EditedMessage,
+    AllowedUpdate::CallbackQuery,
+    AllowedUpdate::MyChatMember,
+    AllowedUpdate::ChannelPost,
+    AllowedUpdate::EditedChannelPost,
+];
 
 /// Errors that stop the Telegram front end.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +52,12 @@ pub enum TelegramError {
     /// The webhook secret is missing or not one Telegram accepts.
     #[error("{0}")]
     Secret(String),
+    /// `webhook.url` is not a URL.
+    #[error("webhook.url \"{0}\" is not a URL")]
+    WebhookUrl(String),
+    /// `telegram.api_url` (or `TELOXIDE_API_URL`) is not a URL.
+    #[error(transparent)]
+    Url(#[from] BadUrl),
     /// The metrics or webhook listener could not start.
     #[error("could not listen on \"{addr}\": {source}")]
     Listen {
@@ -52,17 +67,6 @@ pub enum TelegramError {
         source: std::io::Error,
     },
 }
-
-/// Commands registered with setMyCommands.
-pub const COMMANDS: &[(&str, &str)] = &[
-    ("start", "Say hello"),
-    ("help", "What I can do"),
-    ("reset", "Start a new conversation"),
-    ("stop", "Stop the reply being written"),
-    ("export", "Download this conversation"),
-    ("forget", "Delete your data"),
-    ("human", "Talk to a person"),
-];
 
 /// State shared by the poller, the chat workers and the handoff machinery.
 pub struct Shared {
@@ -102,12 +106,17 @@ pub struct Service {
 
 impl Service {
     /// A service for `bot` with `cfg`, talking to the Bot API at `api_url` with `token`.
-    pub fn new(bot: Bot, cfg: TelegramConfig, api_url: &str, token: Token) -> Self {
+    pub fn new(
+        bot: Bot,
+        cfg: TelegramConfig,
+        api_url: &str,
+        token: Token,
+    ) -> Result<Self, TelegramError> {
         let state = bot.front_state(super::state::SPACE);
         let chats = Chats::new(bot.clone(), state.clone());
         let metrics = Arc::new(Metrics::default());
         let out = Outbox::new(
-            Api::new(api_url, token),
+            Api::new(api_url, token)?,
             cfg.pacing.clone(),
             state.clone(),
             metrics.clone(),
@@ -120,7 +129,7 @@ impl Service {
             metrics.clone(),
             &cfg,
         );
-        Self {
+        Ok(Self {
             shared: Arc::new(Shared {
                 bot,
                 access: Access::new(&cfg),
@@ -137,7 +146,7 @@ impl Service {
                 workers: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
             }),
-        }
+        })
     }
 
     /// The shared state (handoff, tests, benchmarks).
@@ -153,37 +162,29 @@ impl Service {
     /// Connect: getMe, and register commands. Returns the bot's identity.
     pub async fn connect(&self) -> Result<Me, TelegramError> {
         let s = &self.shared;
-        let me = s
-            .out
-            .api()
-            .call("getMe", &json!({}), Duration::from_secs(30))
-            .await
-            .map_err(|e| match e {
-                ApiError::Refused {
-                    status: 401 | 404, ..
-                } => TelegramError::Unauthorized(e),
-                e => TelegramError::Api(e),
-            })?;
+        let api = s.out.api();
+        let me = api.bot().get_me().await.map_err(|e| match api.map_err(e) {
+            e @ ApiError::Refused {
+                status: 401 | 404, ..
+            } => TelegramError::Unauthorized(e),
+            e => TelegramError::Api(e),
+        })?;
         let me = Me {
-            id: me.get("id").and_then(|v| v.as_i64()).unwrap_or(0),
-            username: me
-                .get("username")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string(),
+            id: i64::try_from(me.user.id.0).unwrap_or(0),
+            username: me.user.username.clone().unwrap_or_default(),
         };
         *s.me.write().unwrap_or_else(|e| e.into_inner()) = me.clone();
-        let commands: Vec<_> = COMMANDS
-            .iter()
-            .map(|(c, d)| json!({"command": c, "description": d}))
-            .collect();
+        let commands = super::commands::registered();
         s.out
             .call(
                 None,
                 false,
                 "setMyCommands",
-                &json!({"commands": commands}),
                 super::outbox::Delivery::Must,
+                || async {
+                    let req = api.bot().set_my_commands(commands.clone());
+                    req.await.map(|_| ()).map_err(|e| api.map_err(e))
+                },
             )
             .await?;
         tracing::info!(bot = %me.username, id = me.id, "connected to telegram");
@@ -244,51 +245,42 @@ impl Service {
 
     async fn poll(&self, stop: CancellationToken) -> Result<(), TelegramError> {
         let s = &self.shared;
+        let api = s.out.api();
         s.out
             .call(
                 None,
                 false,
                 "deleteWebhook",
-                &json!({"drop_pending_updates": false}),
                 super::outbox::Delivery::Must,
+                || async {
+                    let req = api.bot().delete_webhook();
+                    req.await.map(|_| ()).map_err(|e| api.map_err(e))
+                },
             )
             .await?;
         let mut offset: i64 = s.state.get(&offset_key())?.unwrap_or(0);
         let timeout = s.cfg.poll_timeout_secs;
         let mut backoff = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
         loop {
-            let params =
-                json!({"offset": offset + 1, "timeout": timeout, "allowed_updates": ["message"]});
-            let call = s
-                .out
-                .api()
-                .call("getUpdates", &params, Duration::from_secs(timeout + 15));
+            // teloxide's getUpdates has no request timeout of its own: bound the long poll.
+            let req = api
+                .bot()
+                .get_updates()
+                .offset(i32::try_from(offset + 1).unwrap_or(i32::MAX))
+                .timeout(u32::try_from(timeout).unwrap_or(u32::MAX))
+                .allowed_updates(ALLOWED_UPDATES);
+            let call = tokio::time::timeout(Duration::from_secs(timeout + 15), req.into_future());
             let got = tokio::select! {
                 _ = stop.cancelled() => break,
-                r = call => r,
+                r = call => match r {
+                    Ok(r) => r.map_err(|e| api.map_err(e)),
+                    Err(_) => Err(ApiError::Network("getUpdates timed out".into())),
+                },
             };
             let updates: Vec<Update> = match got {
-                Ok(v) => {
+                Ok(updates) => {
                     backoff = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
-                    match serde_json::from_value::<Vec<serde_json::Value>>(v) {
-                        Ok(raw) => raw
-                            .into_iter()
-                            .filter_map(|u| match serde_json::from_value::<Update>(u.clone()) {
-                                Ok(u) => Some(u),
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "skipping an update that could not be read");
-                                    if let Some(id) = u.get("update_id").and_then(|v| v.as_i64()) {
-                                        offset = offset.max(id);
-                                    }
-                                    None
-                                }
-                            })
-                            .collect(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "getUpdates returned something unexpected");
-                            Vec::new()
-                        }
-                    }
+                    updates
                 }
                 Err(e) => {
                     let wait = match &e {
@@ -331,14 +323,17 @@ impl Service {
         let mut last: i64 = s.state.get(&offset_key())?.unwrap_or(0);
         let mut wake = Vec::new();
         for u in updates {
-            if !self.claim(u.update_id)? {
-                tracing::debug!(update = u.update_id, "duplicate update ignored");
+            let id = i64::from(u.id.0);
+            if !self.claim(id)? {
+                tracing::debug!(update = id, "duplicate update ignored");
                 continue;
             }
             // The polling offset; only polling reads it, and it polls one batch at a time.
-            last = last.max(u.update_id);
+            last = last.max(id);
             s.state.put(&offset_key(), &last)?;
-            let handled = AssertUnwindSafe(self.handle_update(u)).catch_unwind().await;
+            let handled = AssertUnwindSafe(super::dispatch::handle_update(self, u))
+                .catch_unwind()
+                .await;
             match handled {
                 Ok(Ok(Some(chat))) => wake.push(chat),
                 Ok(Ok(None)) => {}
@@ -369,73 +364,6 @@ impl Service {
         Ok(true)
     }
 
-    /// One update: returns the chat to wake when a message was stored as pending.
-    async fn handle_update(&self, u: Update) -> Result<Option<i64>, TelegramError> {
-        let s = &self.shared;
-        let Some(msg) = u.message else {
-            return Ok(None);
-        };
-        if msg.from.as_ref().is_some_and(|f| f.is_bot) {
-            return Ok(None);
-        }
-        if Some(msg.chat.id) == s.cfg.operators_chat {
-            s.handoffs.from_operator(&msg).await;
-            return Ok(None);
-        }
-        let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let target = Target {
-            chat: msg.chat.id,
-            group: msg.chat.is_group(),
-        };
-        match s.access.check(&msg, &me) {
-            Verdict::Answer => {}
-            Verdict::NotAddressed => return Ok(None),
-            Verdict::Refused => {
-                s.metrics.refused.fetch_add(1, Relaxed);
-                tracing::info!(
-                    chat = msg.chat.id,
-                    user = msg.from.as_ref().map(|u| u.id),
-                    "refused a message (not allowed)"
-                );
-                if !s.cfg.refusal.is_empty() {
-                    s.say(target, &s.cfg.refusal).await;
-                }
-                return Ok(None);
-            }
-            Verdict::RateLimited { notify } => {
-                s.metrics.refused.fetch_add(1, Relaxed);
-                if notify {
-                    s.say(target, &s.cfg.rate_limit.notice).await;
-                }
-                return Ok(None);
-            }
-        }
-        let text = msg.text.as_deref().or(msg.caption.as_deref()).unwrap_or("");
-        if let Some((cmd, _)) = super::commands::parse(text)
-            && cmd == "stop"
-        {
-            // Acts at once, even while a reply is being written.
-            self.worker(msg.chat.id).cancel_turn();
-            s.say(target, "Stopped.").await;
-            return Ok(None);
-        }
-        if text.trim().is_empty() {
-            s.say(target, "I can only read text messages.").await;
-            return Ok(None);
-        }
-        s.metrics.messages_in.fetch_add(1, Relaxed);
-        s.metrics.queue_depth.fetch_add(1, Relaxed);
-        let chat = msg.chat.id;
-        s.state.put(
-            &pending_key(chat, u.update_id),
-            &Pending {
-                update_id: u.update_id,
-                message: msg,
-            },
-        )?;
-        Ok(Some(chat))
-    }
-
     /// Answer what is pending from before a restart.
     fn resume_pending(&self) -> Result<(), TelegramError> {
         let pending = self.shared.state.scan(&all_pending())?;
@@ -461,7 +389,8 @@ impl Service {
         Ok(())
     }
 
-    fn worker(&self, chat: i64) -> Arc<ChatWorker> {
+    /// The worker of `chat`, started if there is none.
+    pub(super) fn worker(&self, chat: i64) -> Arc<ChatWorker> {
         let s = &self.shared;
         let mut map = s.workers.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(chat)

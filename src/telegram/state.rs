@@ -5,10 +5,10 @@
 //!
 //! [`Bot::front_state`]: crate::bot::Bot::front_state
 
-use super::api::Message;
 use crate::bot::{BotError, FrontState, StateKey};
 use crate::chat::SessionId;
 use serde::{Deserialize, Serialize};
+use teloxide::types::Message;
 
 /// The space of the Telegram front end's keys.
 pub const SPACE: &str = "tg/";
@@ -50,13 +50,17 @@ pub struct ChatRecord {
     pub resets: u32,
 }
 
-/// An incoming message stored before it is answered.
+/// An incoming message (or button press) stored before it is answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     /// Update that carried it.
     pub update_id: i64,
-    /// The message.
+    /// The message (teloxide's type, stored as the Bot API sent it). For a pressed "did you
+    /// mean" button: the bot's message that carried the button.
     pub message: Message,
+    /// A "did you mean" button pressed: the FAQ entry chosen ([`crate::bot::Bot::choose`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 /// A turn under way for some of a chat's pending messages: their text is stored as one user
@@ -116,6 +120,16 @@ pub fn all_handoffs() -> StateKey<Handoff> {
 /// Key of a chat's handoff state.
 pub fn handoff_key(chat: i64) -> StateKey<Handoff> {
     StateKey::new(format!("tg/handoff/{chat}"))
+}
+
+/// Key of a keyboard the bot sent to `chat` ([`Keyboard`](super::buttons::Keyboard)).
+pub fn keyboard_key(chat: i64, nonce: &str) -> StateKey<super::buttons::Keyboard> {
+    StateKey::new(format!("tg/keyboard/{chat}/{nonce}"))
+}
+
+/// Prefix of the keyboards the bot sent to `chat`.
+pub fn keyboards_of(chat: i64) -> StateKey<super::buttons::Keyboard> {
+    StateKey::new(format!("tg/keyboard/{chat}/"))
 }
 
 /// Key of an operator-chat post that relays to a customer chat (value: the chat).

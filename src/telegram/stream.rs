@@ -9,6 +9,7 @@ use super::render::markdown_to_html;
 use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown, utf16_len};
 use crate::bot::{Reply, ReplyEvent};
+use crate::chat::SessionId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -48,6 +49,7 @@ const PREVIEW_LIMIT: usize = 4000;
 pub async fn stream_reply(
     s: &Arc<Shared>,
     target: Target,
+    session: SessionId,
     reply_to: Option<i64>,
     mut reply: Reply,
     stop: CancellationToken,
@@ -110,8 +112,10 @@ pub async fn stream_reply(
     shown.cancel();
     typing.abort();
     let streamed = display.await.unwrap_or(None);
+    let mut buttons = None;
     let (final_text, result) = match end {
         End::Done(o) => {
+            buttons = super::buttons::for_reply(s, target.chat, session, &o);
             s.metrics.replies.fetch_add(1, Relaxed);
             s.metrics.first_token.observe(o.stats.ttft_ms / 1000.0);
             s.metrics
@@ -145,20 +149,23 @@ pub async fn stream_reply(
         End::Failed(m) => (format!("{text}\n\n_(cut short: {m})_"), Streamed::Failed),
     };
     if !final_text.is_empty() {
-        deliver(s, target, streamed, &final_text, reply_to).await;
+        deliver(s, target, streamed, &final_text, reply_to, buttons.as_ref()).await;
     }
     result
 }
 
-/// Send the final text: rendered, split, the first chunk replacing the streamed message.
+/// Send the final text: rendered, split, the first chunk replacing the streamed message, the
+/// `buttons` (if any) under the last chunk.
 pub async fn deliver(
     s: &Shared,
     target: Target,
     streamed: Option<i64>,
     text: &str,
     reply_to: Option<i64>,
+    buttons: Option<&super::buttons::Made>,
 ) {
     let chunks = split_markdown(text, CHUNK_BUDGET);
+    let last = chunks.len().saturating_sub(1);
     tracing::debug!(
         chat = target.chat,
         chunks = chunks.len(),
@@ -167,6 +174,8 @@ pub async fn deliver(
     for (i, chunk) in chunks.iter().enumerate() {
         let html = markdown_to_html(chunk);
         let html = (!html.trim().is_empty()).then_some(html);
+        let made = buttons.filter(|_| i == last);
+        let markup = made.map(|m| &m.markup);
         let sent = match (i, streamed) {
             (0, Some(id)) => {
                 match s
@@ -178,33 +187,46 @@ pub async fn deliver(
                         html.as_deref(),
                         chunk,
                         super::outbox::Delivery::Must,
+                        markup,
                     )
                     .await
                 {
+                    Ok(()) => Ok(id),
                     Err(SendError::Api(e)) => {
                         tracing::warn!(chat = target.chat, error = %e, "could not finish the streamed message; sending it anew");
                         s.out
-                            .send(target, Author::Bot, html.as_deref(), chunk, reply_to)
+                            .send_with(
+                                target,
+                                Author::Bot,
+                                html.as_deref(),
+                                chunk,
+                                reply_to,
+                                markup,
+                            )
                             .await
-                            .map(|_| ())
                     }
-                    r => r,
+                    Err(e) => Err(e),
                 }
             }
-            _ => s
-                .out
-                .send(
-                    target,
-                    Author::Bot,
-                    html.as_deref(),
-                    chunk,
-                    if i == 0 { reply_to } else { None },
-                )
-                .await
-                .map(|_| ()),
+            _ => {
+                s.out
+                    .send_with(
+                        target,
+                        Author::Bot,
+                        html.as_deref(),
+                        chunk,
+                        if i == 0 { reply_to } else { None },
+                        markup,
+                    )
+                    .await
+            }
         };
         match sent {
-            Ok(()) => {}
+            Ok(id) => {
+                if let Some(m) = made {
+                    m.sent_as(&s.state, id);
+                }
+            }
             Err(SendError::Handoff(_)) => return,
             Err(e) => {
                 tracing::error!(chat = target.chat, error = %e, "could not send a reply chunk");
@@ -301,6 +323,7 @@ async fn display_loop(
                                 None,
                                 &text,
                                 super::outbox::Delivery::BestEffort,
+                                None,
                             )
                             .await
                     }

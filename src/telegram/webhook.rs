@@ -4,18 +4,19 @@
 //! secret (configured, or random per start and given to `setWebhook`) in
 //! `X-Telegram-Bot-Api-Secret-Token`; others get 401 and are never processed.
 
-use super::api::Update;
 use super::config::WebhookConfig;
 use super::outbox::Delivery;
-use super::service::{Service, TelegramError};
+use super::service::{ALLOWED_UPDATES, Service, TelegramError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use rand::Rng;
-use serde_json::json;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use teloxide::payloads::SetWebhookSetters;
+use teloxide::requests::Requester;
+use teloxide::types::Update;
 use tokio_util::sync::CancellationToken;
 
 /// The header in which Telegram echoes the secret given to `setWebhook`.
@@ -81,11 +82,18 @@ pub async fn serve(
             addr: w.listen.clone(),
             source,
         })?;
-    let params = json!({"url": w.url, "allowed_updates": ["message"], "secret_token": secret});
-    svc.shared()
-        .out
-        .call(None, false, "setWebhook", &params, Delivery::Must)
-        .await?;
+    let url = reqwest::Url::parse(&w.url).map_err(|_| TelegramError::WebhookUrl(w.url.clone()))?;
+    let out = &svc.shared().out;
+    let api = out.api();
+    out.call(None, false, "setWebhook", Delivery::Must, || {
+        let req = api
+            .bot()
+            .set_webhook(url.clone())
+            .allowed_updates(ALLOWED_UPDATES)
+            .secret_token(secret.clone());
+        async move { req.await.map(|_| ()).map_err(|e| api.map_err(e)) }
+    })
+    .await?;
     let path = url_path(&w.url);
     tracing::info!(listen = %w.listen, path = %path, secret = if w.secret_env.is_some() { "configured" } else { "random" }, "webhook registered");
     let app = axum::Router::new()
@@ -100,8 +108,10 @@ pub async fn serve(
         })
 }
 
-/// One delivery. The secret is checked before the body is even parsed: a request without it
-/// gets 401 and is never processed.
+/// One delivery: our own handler, not teloxide's webhook listener, which acknowledges an update
+/// before its handler runs. Here the update is stored and flushed before the 200. The secret is
+/// checked before the body is even parsed: a request without it gets 401 and is never
+/// processed.
 async fn receive(
     State((svc, secret)): State<(Service, Arc<str>)>,
     headers: HeaderMap,

@@ -4,7 +4,8 @@
 //! is answered again after the restart without storing its question twice. After a turn, the
 //! persona rules' `handoff` and `end_session` actions take effect here.
 
-use super::api::Message;
+pub use super::incoming::text_of;
+use super::incoming::{first_name, message_id, target_of};
 use super::outbox::Target;
 use super::service::{Shared, panic_text};
 use super::state::Pending;
@@ -14,6 +15,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use teloxide::types::Message;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -111,8 +113,9 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
             return;
         }
         let keys: Vec<String> = group.iter().map(|(k, _)| k.clone()).collect();
+        let choice = group.last().and_then(|(_, p)| p.choice.clone());
         let msgs: Vec<Message> = group.into_iter().map(|(_, p)| p.message).collect();
-        let done = AssertUnwindSafe(handle_group(s, w, &keys, msgs))
+        let done = AssertUnwindSafe(handle_group(s, w, &keys, msgs, choice))
             .catch_unwind()
             .await;
         let finished = match done {
@@ -145,14 +148,14 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
 }
 
 /// Split a chat's pending messages (in arrival order) into what is answered together: each
-/// command alone, each run of text messages as one turn, except that the messages of a turn
+/// command and each pressed choice alone, each run of text messages as one turn, except that the messages of a turn
 /// cut by a stop (`resumed`) stay a turn of their own, as their question was stored.
 fn plan(items: Vec<(String, Pending)>, resumed: &[String]) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     // Some(r) while the last group is a run of text that can take more (r: it is resumed).
     let mut open: Option<bool> = None;
     for (key, p) in items {
-        let is_cmd = super::commands::parse(text_of(&p.message)).is_some();
+        let is_cmd = p.choice.is_some() || super::commands::parse(text_of(&p.message)).is_some();
         let is_resumed = resumed.contains(&key);
         match groups.last_mut() {
             Some(g) if !is_cmd && open == Some(is_resumed) => g.push((key, p)),
@@ -163,25 +166,20 @@ fn plan(items: Vec<(String, Pending)>, resumed: &[String]) -> Vec<Group> {
     groups
 }
 
-/// The text of a message (or its caption).
-pub fn text_of(m: &Message) -> &str {
-    m.text.as_deref().or(m.caption.as_deref()).unwrap_or("")
-}
-
-/// Handle one command or one burst of text (`keys`: their pending keys). Returns false when
-/// cut by shutdown.
+/// Handle one command, one pressed choice or one burst of text (`keys`: their pending keys).
+/// Returns false when cut by shutdown.
 async fn handle_group(
     s: &Arc<Shared>,
     w: &ChatWorker,
     keys: &[String],
     msgs: Vec<Message>,
+    choice: Option<String>,
 ) -> bool {
     let Some(last) = msgs.last() else { return true };
-    let target = Target {
-        chat: last.chat.id,
-        group: last.chat.is_group(),
-    };
-    if let Some((cmd, args)) = super::commands::parse(text_of(last)) {
+    let target = target_of(last);
+    if choice.is_none()
+        && let Some((cmd, args)) = super::commands::parse(text_of(last))
+    {
         super::commands::handle(s, w, target, last, &cmd, &args).await;
         return true;
     }
@@ -191,7 +189,7 @@ async fn handle_group(
         .map(|m| super::access::strip_mention(text_of(m), &me))
         .collect::<Vec<_>>()
         .join("\n");
-    if s.handoffs.active(target.chat) {
+    if s.handoffs.active(target.chat) && choice.is_none() {
         s.handoffs.forward_to_operators(last, &text).await;
         return true;
     }
@@ -207,19 +205,18 @@ async fn handle_group(
             return true;
         }
     };
-    let name = last
-        .from
-        .as_ref()
-        .map(|u| u.first_name.clone())
-        .filter(|n| !n.is_empty());
     let opts = crate::bot::TurnOptions {
-        user_name: name,
+        user_name: first_name(last).map(str::to_string),
         ..Default::default()
     };
-    let reply = s.chats.start_turn(target.chat, session, &text, keys, opts);
+    let reply = match &choice {
+        Some(entry) => s.chats.start_choice(target.chat, session, entry, keys),
+        None => s.chats.start_turn(target.chat, session, &text, keys, opts),
+    };
     let stop = w.begin_turn();
-    let reply_to = target.group.then_some(last.message_id);
-    let result = super::stream::stream_reply(s, target, reply_to, reply, stop).await;
+    // A pressed choice answers under the message that offered it.
+    let reply_to = (target.group && choice.is_none()).then(|| message_id(last));
+    let result = super::stream::stream_reply(s, target, session, reply_to, reply, stop).await;
     w.end_turn();
     match result {
         super::stream::Streamed::Cut => return false,
@@ -278,6 +275,7 @@ mod tests {
                     Pending {
                         update_id: id,
                         message,
+                        choice: None,
                     },
                 )
             })

@@ -1,6 +1,8 @@
 //! A fake Bot API server on 127.0.0.1 for tests and benchmarks: getMe, getUpdates (long poll),
-//! sendMessage, editMessageText, sendMessageDraft, sendChatAction, setMyCommands,
-//! deleteWebhook, setWebhook, sendDocument. Method names are case-insensitive (teloxide sends
+//! sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery, sendMessageDraft,
+//! sendChatAction, setMyCommands, deleteWebhook, setWebhook, getWebhookInfo, sendDocument. It
+//! keeps the inline keyboards of the bot's messages and makes updates of every kind the bot
+//! reads (messages, media, edits, button presses, membership changes, channel posts). Method names are case-insensitive (teloxide sends
 //! `SendMessage`). It records every call with a timestamp, checks HTML the way Telegram does
 //! (balanced known tags, length after parsing), answers "message is not modified" for edits
 //! that change nothing, and can be scripted to fail the next call of a method (429 with
@@ -9,8 +11,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 mod html;
+mod methods;
 pub use html::visible_text;
+use methods::{answer, bot_message, err, failure, ok};
 
 /// One recorded call.
 #[derive(Debug, Clone)]
@@ -82,6 +86,8 @@ struct Inner {
     texts: HashMap<(i64, i64), String>,
     /// Bot message ids per chat in send order.
     order: HashMap<i64, Vec<i64>>,
+    /// (chat, message id) -> the inline keyboard under a message the bot sent.
+    markups: HashMap<(i64, i64), Value>,
     no_drafts: bool,
     /// Chats whose user blocked the bot: every call to them gets a 403.
     blocked: std::collections::HashSet<i64>,
@@ -175,6 +181,76 @@ impl FakeBotApi {
         };
         self.state.updates_added.notify_waiters();
         id
+    }
+
+    /// Queue an update of `kind` (`edited_message`, `callback_query`, `my_chat_member`,
+    /// `channel_post`, ...) holding `value`; returns its update id.
+    pub fn push_update(&self, kind: &str, value: Value) -> i64 {
+        let id = {
+            let mut g = self.lock();
+            let id = g.next_update;
+            g.next_update += 1;
+            g.updates.push_back(json!({"update_id": id, kind: value}));
+            id
+        };
+        self.state.updates_added.notify_waiters();
+        id
+    }
+
+    /// Queue a press by `user` of the button with `data` under the bot's message `message_id`
+    /// in `chat`; returns the update id. The callback query's id is `cb<update id>`.
+    pub fn push_callback(&self, chat: i64, user: i64, message_id: i64, data: &str) -> i64 {
+        let text = self
+            .lock()
+            .texts
+            .get(&(chat, message_id))
+            .cloned()
+            .unwrap_or_default();
+        let next = self.lock().next_update;
+        let query = json!({
+            "id": format!("cb{next}"),
+            "from": {"id": user, "is_bot": false, "first_name": format!("User{user}")},
+            "message": bot_message(chat, message_id, &text),
+            "chat_instance": format!("ci{chat}"),
+            "data": data,
+        });
+        self.push_update("callback_query", query)
+    }
+
+    /// The buttons under the bot's message `message_id` in `chat`: (label, callback data), row
+    /// after row.
+    pub fn buttons(&self, chat: i64, message_id: i64) -> Vec<(String, String)> {
+        let g = self.lock();
+        let Some(m) = g.markups.get(&(chat, message_id)) else {
+            return Vec::new();
+        };
+        m["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .map(|b| {
+                (
+                    b["text"].as_str().unwrap_or("").to_string(),
+                    b["callback_data"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A photo message (with `caption` when given) from `user` in a private chat with them.
+    pub fn photo(&self, user: i64, caption: Option<&str>) -> Value {
+        let mut m = self.message(user, user, "");
+        let obj = m.as_object_mut().expect("a message object");
+        obj.remove("text");
+        obj.insert(
+            "photo".into(),
+            json!([{"file_id": "ph1", "file_unique_id": "u1", "width": 640, "height": 480, "file_size": 1000}]),
+        );
+        if let Some(c) = caption {
+            obj.insert("caption".into(), json!(c));
+        }
+        m
     }
 
     /// Queue a raw update as given (duplicates, odd kinds).
@@ -288,22 +364,6 @@ impl FakeBotApi {
     }
 }
 
-fn ok(result: Value) -> Response {
-    axum::Json(json!({"ok": true, "result": result})).into_response()
-}
-
-fn err(status: u16, description: &str, retry_after: Option<u64>) -> Response {
-    let mut body = json!({"ok": false, "error_code": status, "description": description});
-    if let Some(r) = retry_after {
-        body["parameters"] = json!({"retry_after": r});
-    }
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        axum::Json(body),
-    )
-        .into_response()
-}
-
 async fn handle(
     State(st): State<Arc<FakeState>>,
     Path((bot, method)): Path<(String, String)>,
@@ -318,7 +378,7 @@ async fn handle(
     let params: Value = if is_json {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     } else {
-        json!({"raw": String::from_utf8_lossy(&body)})
+        methods::multipart_params(&String::from_utf8_lossy(&body))
     };
     if bot.strip_prefix("bot") != Some(st.token.as_str()) {
         return err(401, "Unauthorized", None);
@@ -351,152 +411,6 @@ async fn handle(
     let _ = ok_flag;
     st.changed.notify_waiters();
     resp
-}
-
-/// The reply for a scripted failure.
-fn failure(f: &Failure) -> Response {
-    match f {
-        Failure::RetryAfter(s) => err(
-            429,
-            &format!("Too Many Requests: retry after {s}"),
-            Some(*s),
-        ),
-        Failure::Status(code) => err(*code, "Internal Server Error", None),
-        Failure::ParseEntities => err(
-            400,
-            "Bad Request: can't parse entities: unsupported start tag",
-            None,
-        ),
-        Failure::Blocked => err(403, BLOCKED, None),
-        Failure::Conflict => err(
-            409,
-            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
-            None,
-        ),
-    }
-}
-
-fn answer(g: &mut Inner, method: &str, p: &Value) -> (Response, bool) {
-    let chat = p
-        .get("chat_id")
-        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
-        .unwrap_or(0);
-    let text = p.get("text").and_then(Value::as_str).unwrap_or("");
-    let html = p.get("parse_mode").and_then(Value::as_str) == Some("HTML");
-    let check = |text: &str| -> Result<(), Box<Response>> {
-        let visible = if html {
-            visible_text(text).map_err(|e| {
-                Box::new(err(
-                    400,
-                    &format!("Bad Request: can't parse entities: {e}"),
-                    None,
-                ))
-            })?
-        } else {
-            text.to_string()
-        };
-        if visible.trim().is_empty() {
-            return Err(Box::new(err(
-                400,
-                "Bad Request: message text is empty",
-                None,
-            )));
-        }
-        if visible.encode_utf16().count() > 4096 {
-            return Err(Box::new(err(400, "Bad Request: message is too long", None)));
-        }
-        Ok(())
-    };
-    match method {
-        "getme" => (
-            ok(
-                json!({"id": BOT_ID, "is_bot": true, "first_name": "Acme Support", "username": BOT_USERNAME}),
-            ),
-            true,
-        ),
-        "setmycommands" | "deletewebhook" | "setwebhook" | "sendchataction" => {
-            (ok(json!(true)), true)
-        }
-        "getwebhookinfo" => (
-            ok(
-                json!({"url": "", "has_custom_certificate": false, "pending_update_count": g.updates.len()}),
-            ),
-            true,
-        ),
-        "sendmessagedraft" => {
-            if g.no_drafts {
-                return (err(404, "Not Found: method not found", None), false);
-            }
-            match check(text) {
-                Ok(()) => (ok(json!(true)), true),
-                Err(r) => (*r, false),
-            }
-        }
-        "sendmessage" | "senddocument" => {
-            if method == "sendmessage"
-                && let Err(r) = check(text)
-            {
-                return (*r, false);
-            }
-            g.next_message += 1;
-            let id = g.next_message;
-            let chat = if method == "senddocument" {
-                raw_field(p, "chat_id").unwrap_or(chat)
-            } else {
-                chat
-            };
-            g.texts.insert(
-                (chat, id),
-                visible_text(text).unwrap_or_else(|_| text.to_string()),
-            );
-            g.order.entry(chat).or_default().push(id);
-            let msg = json!({"message_id": id, "from": {"id": BOT_ID, "is_bot": true, "first_name": "Acme Support"},
-                "chat": {"id": chat, "type": if chat < 0 {"supergroup"} else {"private"}}, "date": chrono::Utc::now().timestamp(), "text": text});
-            (ok(msg), true)
-        }
-        "editmessagetext" => {
-            let id = p.get("message_id").and_then(Value::as_i64).unwrap_or(0);
-            if let Err(r) = check(text) {
-                return (*r, false);
-            }
-            let new = visible_text(text).unwrap_or_else(|_| text.to_string());
-            match g.texts.get(&(chat, id)) {
-                None => (
-                    err(400, "Bad Request: message to edit not found", None),
-                    false,
-                ),
-                Some(old) if *old == new && !(html && text.contains('<')) => (
-                    err(
-                        400,
-                        "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
-                        None,
-                    ),
-                    false,
-                ),
-                Some(_) => {
-                    g.texts.insert((chat, id), new);
-                    (
-                        ok(json!({"message_id": id, "chat": {"id": chat}, "text": text})),
-                        true,
-                    )
-                }
-            }
-        }
-        _ => (err(404, "Not Found: method not found", None), false),
-    }
-}
-
-fn raw_field(p: &Value, name: &str) -> Option<i64> {
-    let raw = p.get("raw")?.as_str()?;
-    let i = raw.find(&format!("name=\"{name}\""))?;
-    raw[i..]
-        .split("\r\n\r\n")
-        .nth(1)?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 async fn get_updates(st: &FakeState, p: &Value) -> Response {

@@ -97,7 +97,7 @@ fn unknown_top_level_field_lists_known_fields() {
     assert_fixture(
         "unknown-top-field.yaml",
         &[
-            "4:1: personality: unknown field; known fields: name, description, system, greeting, examples, model, sampling, stop, context, faq, knowledge, grounding, rules, extensions",
+            "4:1: personality: unknown field; known fields: name, description, system, greeting, examples, model, sampling, stop, context, faq, knowledge, grounding, ratings, rules, extensions",
         ],
     );
 }

@@ -5,11 +5,13 @@ mod bench;
 mod cli;
 mod failures;
 mod handoff;
+mod interactive;
 mod operator;
 mod ops;
 mod real;
 mod reliability;
 mod scenarios;
+mod storm;
 
 use parlor::bot::Bot;
 use parlor::chat::ChatMessage;
@@ -257,7 +259,7 @@ impl Harness {
         } else {
             "getupdates"
         };
-        let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN));
+        let svc = Service::new(bot, cfg, &fake.url(), Token::new(TOKEN)).expect("a url");
         let stop = CancellationToken::new();
         let run = tokio::spawn({
             let svc = svc.clone();

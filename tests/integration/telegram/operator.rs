@@ -119,7 +119,7 @@ async fn start_up_retries_an_unreachable_bot_api_until_it_answers() {
     cfg.metrics_addr = Some(metrics.clone());
     // Nothing listens here yet: every connection is refused.
     let api = free_addr();
-    let svc = Service::new(bot, cfg, &format!("http://{api}"), Token::new(TOKEN));
+    let svc = Service::new(bot, cfg, &format!("http://{api}"), Token::new(TOKEN)).expect("a url");
     let stop = CancellationToken::new();
     let run = tokio::spawn({
         let (svc, stop) = (svc.clone(), stop.clone());
@@ -165,7 +165,8 @@ async fn start_up_retries_an_unreachable_bot_api_until_it_answers() {
 async fn a_refused_token_stops_start_up_at_once() {
     let (_dir, bot, _store) = bot_and_store();
     let fake = FakeBotApi::start(TOKEN).await.unwrap();
-    let svc = Service::new(bot, test_config(), &fake.url(), Token::new("999:wrong"));
+    let svc =
+        Service::new(bot, test_config(), &fake.url(), Token::new("999:wrong")).expect("a url");
     let err = tokio::time::timeout(WAIT, svc.run(CancellationToken::new()))
         .await
         .expect("start-up ends")
