@@ -7,6 +7,7 @@
 
 pub mod derived;
 pub mod gguf;
+mod install;
 mod pull;
 pub mod q8;
 mod source;

@@ -123,20 +123,9 @@ pub fn ensure(
 /// Convert `original` to Q8_0 at `target` through a hidden temporary file (fsync, rename),
 /// returning the new file's digest. Nothing is left behind on failure.
 pub fn convert(original: &Path, dir: &Path, target: &Path) -> Result<Digested, ModelError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ModelError::Io {
-            path,
-            action,
-            source,
-        }
-    };
+    let io = super::install::io_error;
     let name = target.file_name().unwrap_or_default().to_string_lossy();
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file in", dir))?;
+    let temp = super::install::temp_beside(dir, &name)?;
     let made = {
         let mut out = Hashing {
             inner: std::io::BufWriter::new(temp.as_file()),
@@ -160,18 +149,7 @@ pub fn convert(original: &Path, dir: &Path, target: &Path) -> Result<Digested, M
         }
     };
     temp.as_file().sync_all().map_err(io("write", target))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io("set permissions of", target))?;
-    }
-    temp.persist(target).map_err(|e| ModelError::Io {
-        path: target.to_path_buf(),
-        action: "move the re-encoded file into place at",
-        source: e.error,
-    })?;
+    super::install::install(temp, target, "move the re-encoded file into place at")?;
     Ok(made)
 }
 

@@ -98,20 +98,9 @@ async fn fetch_one(
     opts: &PullOptions,
     target: &Path,
 ) -> Result<(u64, String), ModelError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ModelError::Io {
-            path,
-            action,
-            source,
-        }
-    };
+    let io = super::install::io_error;
     // Hidden name in the same directory: the rename below is atomic, and `model list` skips it.
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", spec.file))
-        .suffix(".part")
-        .tempfile_in(models_dir)
-        .map_err(io("create a temporary file in", models_dir))?;
+    let temp = super::install::temp_beside(models_dir, &spec.file)?;
     let sink = Sink::new(temp, &spec.file, spec.size, opts.progress);
     let sink = source.fetch(sink, opts).await.map_err(ModelError::Source)?;
     let (temp, size, sha256) = sink
@@ -119,23 +108,7 @@ async fn fetch_one(
         .map_err(io("write the temporary file for", target))?;
     let digest = Digested { size, sha256 };
     verify_digest(spec, &digest)?;
-    // Temporary files are private (0600); an installed model is readable like any other file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io("set permissions of the temporary file for", target))?;
-    }
-    temp.persist(target).map_err(|e| ModelError::Io {
-        path: target.to_path_buf(),
-        action: "move the downloaded file into place at",
-        source: e.error,
-    })?;
-    // The rename is durable only once the directory entry is on disk.
-    if let Ok(dir) = std::fs::File::open(models_dir) {
-        let _ = dir.sync_all();
-    }
+    super::install::install(temp, target, "move the downloaded file into place at")?;
     Ok((digest.size, digest.sha256))
 }
 
