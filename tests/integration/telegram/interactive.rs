@@ -46,6 +46,20 @@ fn answers(calls: &[Call]) -> Vec<&Call> {
 }
 
 /// The id of the bot's last message in `chat` that carries buttons, and its buttons.
+/// Send `text` in `chat` and wait for the reply that carries buttons (the rating); its message
+/// id and buttons.
+async fn rated_reply(h: &Harness, chat: i64, text: &str) -> (i64, Vec<(String, String)>) {
+    h.fake.push_text(chat, text);
+    h.until("the rated reply", |_| {
+        h.fake
+            .sent_message_ids(chat)
+            .iter()
+            .any(|id| !h.fake.buttons(chat, *id).is_empty())
+    })
+    .await;
+    with_buttons(h, chat)
+}
+
 fn with_buttons(h: &Harness, chat: i64) -> (i64, Vec<(String, String)>) {
     h.fake
         .sent_message_ids(chat)
@@ -131,15 +145,7 @@ async fn expired_foreign_and_tampered_buttons_act_on_nothing() {
     let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     bot.set_persona(acme_rated());
     let h = Harness::start(bot, test_config()).await;
-    h.fake.push_text(311, "hello there");
-    h.until("the rated reply", |_| {
-        h.fake
-            .sent_message_ids(311)
-            .iter()
-            .any(|id| !h.fake.buttons(311, *id).is_empty())
-    })
-    .await;
-    let (msg, buttons) = with_buttons(&h, 311);
+    let (msg, buttons) = rated_reply(&h, 311, "hello there").await;
     let up = buttons
         .iter()
         .find(|b| b.0.starts_with('👍'))
@@ -206,15 +212,7 @@ async fn a_rating_is_stored_counted_and_exported() {
     let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
     bot.set_persona(acme_rated());
     let h = Harness::start(bot, test_config()).await;
-    h.fake.push_text(321, "my router blinks red");
-    h.until("the rated reply", |_| {
-        h.fake
-            .sent_message_ids(321)
-            .iter()
-            .any(|id| !h.fake.buttons(321, *id).is_empty())
-    })
-    .await;
-    let (msg, buttons) = with_buttons(&h, 321);
+    let (msg, buttons) = rated_reply(&h, 321, "my router blinks red").await;
     let labels: Vec<&str> = buttons.iter().map(|b| b.0.as_str()).collect();
     assert_eq!(labels, ["👍 Helped", "👎 Didn't help"]);
     h.fake.push_callback(321, 321, msg, &buttons[1].1);
