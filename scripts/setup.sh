@@ -118,12 +118,13 @@ check_disk() {
 # build PROFILE: `debug` or `release`.
 build() {
     local profile="$1"
+    shift
     check_disk "$profile"
-    say "building parlor ($profile)"
+    say "building parlor ($profile${*:+ $*})"
     if [ "$profile" = release ]; then
-        (cd "$PARLOR_ROOT" && cargo build --release) || die "cargo build --release failed"
+        (cd "$PARLOR_ROOT" && cargo build --release "$@") || die "cargo build --release failed"
     else
-        (cd "$PARLOR_ROOT" && cargo build) || die "cargo build failed"
+        (cd "$PARLOR_ROOT" && cargo build "$@") || die "cargo build failed"
     fi
 }
 
