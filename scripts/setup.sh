@@ -96,8 +96,8 @@ check_rust() {
 }
 
 # check_disk PROFILE: refuse to start a build that cannot fit. A first debug build with the
-# test binaries takes about 6 GiB in target/ (llama.cpp's objects, debug info), a release build
-# about 2; a full disk otherwise shows up minutes later as a linker or test failure that does
+# test binaries takes about 4.2 GiB in target/ (mostly debug info of the Rust crates), a release
+# build about 2; a full disk otherwise shows up minutes later as a linker or test failure that does
 # not say why.
 check_disk() {
     local profile="$1" need_gib have_kib
@@ -106,7 +106,7 @@ check_disk() {
     elif [ "$profile" = release ]; then
         need_gib=3
     else
-        need_gib=7
+        need_gib=5
     fi
     have_kib=$(df -Pk "$PARLOR_ROOT" 2>/dev/null | awk 'NR == 2 { print $4 }')
     [ -n "$have_kib" ] || return 0
@@ -115,7 +115,7 @@ check_disk() {
     fi
 }
 
-# build PROFILE: `debug` or `release`.
+# build PROFILE [CARGO_ARGS...]: `debug` or `release`, with extra arguments for cargo build.
 build() {
     local profile="$1"
     shift
