@@ -169,6 +169,9 @@ mod tests {
         assert!(semantic_asks(0.70, 0.40));
         assert!(!semantic_asks(0.60, 0.10), "below the threshold");
         assert!(!semantic_asks(0.70, 0.68), "as close to an FAQ entry");
-        assert!(semantic_asks(SEMANTIC_THRESHOLD, SEMANTIC_THRESHOLD - SEMANTIC_MARGIN));
+        assert!(semantic_asks(
+            SEMANTIC_THRESHOLD,
+            SEMANTIC_THRESHOLD - SEMANTIC_MARGIN
+        ));
     }
 }
