@@ -44,6 +44,9 @@ pub struct MatchInfo {
     /// The message asked for a person.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub asks_for_person: bool,
+    /// Cosine with the closest "asks for a person" prototype, when embeddings were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<f32>,
     /// Specifics of a generated reply that the facts do not contain (the reply was replaced
     /// by the "not sure" text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -76,4 +79,6 @@ pub struct Ranking {
     pub signal: retrieval::Signal,
     /// The message asks for a person (words, or the semantic signal).
     pub asks_for_person: bool,
+    /// Cosine with the closest person prototype, when embeddings were used.
+    pub person: Option<f32>,
 }

@@ -314,6 +314,7 @@ fn ranked(scores: &[(usize, f32)]) -> crate::matching::Ranking {
             .collect(),
         signal: crate::matching::retrieval::Signal::Hybrid,
         asks_for_person: false,
+        person: None,
     }
 }
 

@@ -118,10 +118,12 @@ pub fn decide(ranked: &[Scored], p: &Policy) -> Decision {
             Decision::Inject(best)
         };
     }
+    // An entry as close to the best as the margin is as likely to be meant, also when it
+    // scores just under `relevant` ("how do I get in touch": custom-cake 0.33, contact 0.30).
     let choices: Vec<Scored> = ranked
         .iter()
         .copied()
-        .filter(|s| s.score >= p.relevant)
+        .filter(|s| s.score >= p.relevant || best.score - s.score < p.margin)
         .take(p.max_choices.max(2))
         .collect();
     if choices.len() >= 2 {
@@ -186,6 +188,14 @@ mod tests {
             decide(&ranked(&[0.5, 0.46]), &no_choices),
             Decision::Inject(_)
         ));
+    }
+
+    #[test]
+    fn an_entry_within_the_margin_of_the_best_is_a_choice_even_below_relevant() {
+        let Decision::Choices(c) = decide(&ranked(&[0.47, 0.44, 0.40]), &P) else {
+            panic!("expected choices")
+        };
+        assert_eq!(c.iter().map(|s| s.entry).collect::<Vec<_>>(), vec![0, 1]);
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl Persona {
             scored: retrieval::blend(faq.entries().len(), &lexical, None),
             signal: Signal::Lexical,
             asks_for_person: crate::matching::intent::asks_for_person(text),
+            person: None,
         }
     }
 
@@ -322,6 +323,7 @@ impl Persona {
             best: ranking.scored.first().map(score),
             runner_up: ranking.scored.get(1).map(score),
             asks_for_person: ranking.asks_for_person,
+            person: ranking.person,
             ..Default::default()
         }
     }

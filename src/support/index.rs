@@ -14,7 +14,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const MAGIC: &[u8; 8] = b"PLREMB01";
+/// Cache format: bumped whenever what is embedded changes (02: more handoff prototypes), so an
+/// older file is a miss and gets rebuilt.
+const MAGIC: &[u8; 8] = b"PLREMB02";
 
 /// Embeddings of one persona version's texts.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,15 +224,20 @@ impl Retriever {
             Some(v.scores(&e.embed(text), entries))
         });
         match semantic {
-            Some((cos, person)) => Ranking {
-                scored: blend(entries, &lexical, Some(&cos)),
-                signal: Signal::Hybrid,
-                asks_for_person: words_ask || person >= intent::SEMANTIC_THRESHOLD,
-            },
+            Some((cos, person)) => {
+                let best_faq = cos.iter().copied().fold(0.0f32, f32::max);
+                Ranking {
+                    scored: blend(entries, &lexical, Some(&cos)),
+                    signal: Signal::Hybrid,
+                    asks_for_person: words_ask || intent::semantic_asks(person, best_faq),
+                    person: Some(person),
+                }
+            }
             None => Ranking {
                 scored: blend(entries, &lexical, None),
                 signal: Signal::Lexical,
                 asks_for_person: words_ask,
+                person: None,
             },
         }
     }
