@@ -3,7 +3,8 @@
 //! retrying sends ([`outbox`], [`limits`]), long polling or a webhook that store every update
 //! before acknowledging it ([`service`], [`webhook`]), each update by kind ([`dispatch`],
 //! [`incoming`], [`buttons`]), one worker per chat ([`worker`]) streaming replies ([`stream`])
-//! rendered to HTML ([`render`]) and split under the length limit ([`split`]), commands, access
+//! rendered to HTML ([`render`]) and split under the length limit ([`split`]), final replies
+//! kept through an outage and sent later ([`undelivered`]), commands, access
 //! rules, human handoff and metrics. The fake Bot API server the tests and `parlor bench` run
 //! it against is in `testkit`.
 
@@ -26,6 +27,7 @@ pub mod split;
 pub mod startup;
 pub mod state;
 pub mod stream;
+pub mod undelivered;
 pub mod webhook;
 pub mod worker;
 

@@ -2,7 +2,7 @@
 //! of every value is its tree and key, so a sealed value cannot be moved to another record.
 //!
 //! Owners: a session is `s<id>` (its record, its messages, its `session/<id>/...` state in
-//! `kv`); a Telegram chat's own state (`tg/chat|pending|answering|handoff|forget/<chat>...`) is
+//! `kv`); a Telegram chat's own state (`tg/chat|pending|answering|handoff|forget|undelivered/<chat>...`) is
 //! `tg:<chat>`; the terminal's input history is `tui`. Other `kv` values (update offsets, ids
 //! seen, relay posts, the last session shown) hold no conversation text and stay plain.
 //!
@@ -27,6 +27,7 @@ const CHAT_KINDS: &[&str] = &[
     "tg/answering/",
     "tg/handoff/",
     "tg/forget/",
+    "tg/undelivered/",
 ];
 
 /// The terminal's input history (typed lines, recalled with Up).
@@ -148,6 +149,7 @@ mod tests {
             ("tg/answering/7", Some("tg:7")),
             ("tg/handoff/7", Some("tg:7")),
             ("tg/forget/7", Some("tg:7")),
+            ("tg/undelivered/-5/00000000000000000001-0000", Some("tg:-5")),
             ("tui.input_history", Some("tui")),
             ("tg/offset", None),
             ("tg/seen/00000000000000000001", None),

@@ -8,12 +8,12 @@
 //! answered with `answerCallbackQuery`, or Telegram keeps a spinner on the button.
 //!
 //! The buttons: "did you mean" choices (answered through [`crate::bot::Bot::choose`] by the
-//! chat's worker, like a message), "Talk to a human" under "not sure", "Did this help?" (👍 👎,
-//! per the persona's `ratings:`), and take / hand back / close under handoff posts in the
-//! operators' chat.
+//! chat's worker, like a message), "Talk to a human" under "not sure", 👍 👎 under a short
+//! "Did this help?" follow-up (per the persona's `ratings:`; thanked for once answered), and
+//! take / hand back / close under handoff posts in the operators' chat.
 
 use super::incoming::{chat_id, message_id};
-use super::outbox::Target;
+use super::outbox::{Author, Delivery, Target};
 use super::service::{Service, Shared, TelegramError};
 use super::state::{Pending, keyboard_key, keyboards_of, now_ms, pending_key};
 use crate::bot::{BotError, FrontState, TurnOutcome};
@@ -24,6 +24,12 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup}
 
 /// What a press of a button the bot no longer knows gets.
 pub const EXPIRED: &str = "This button has expired.";
+
+/// The short follow-up under an answer that carries the rating buttons.
+pub const RATING_QUESTION: &str = "Did this help?";
+
+/// What the follow-up reads once it was answered (its buttons go with the edit).
+pub const RATING_THANKS: &str = "Thanks for your feedback!";
 
 /// Buttons older than this are expired (a week).
 pub const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -77,13 +83,29 @@ pub struct Keyboard {
     pub made_ms: i64,
     /// What each button does, in callback-data order.
     pub actions: Vec<Action>,
+    /// The text the message takes once a button was used (the rating follow-up); none: only
+    /// the buttons go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_text: Option<String>,
+}
+
+/// The buttons of a finished reply.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyButtons {
+    /// Under the reply's last chunk: "did you mean" choices, "Talk to a human".
+    pub under: Option<Made>,
+    /// 👍 / 👎, under a short follow-up asking [`RATING_QUESTION`]: a question of its own
+    /// rather than buttons under the answer, so it is clear what they rate, the answer's text
+    /// stays as stored, and the question can be thanked for once answered.
+    pub rating: Option<Made>,
 }
 
 /// One button to make: its label and action.
 pub type Button = (String, Action);
 
-/// A keyboard made and stored, not yet attached to a message.
-#[derive(Debug, Clone)]
+/// A keyboard made and stored, not yet attached to a message (kept with an undelivered reply
+/// until it is sent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Made {
     /// The markup to send.
     pub markup: InlineKeyboardMarkup,
@@ -108,13 +130,15 @@ impl Made {
     }
 }
 
-/// Store `rows` of buttons for `chat` (about `session`, for customers) and make their markup.
-/// Keyboards of this chat older than [`MAX_AGE_MS`] are dropped meanwhile.
+/// Store `rows` of buttons for `chat` (about `session`, for customers) and make their markup;
+/// once one is used, the message reads `used_text` (none: only the buttons go). Keyboards of
+/// this chat older than [`MAX_AGE_MS`] are dropped meanwhile.
 pub fn make(
     state: &FrontState,
     chat: i64,
     session: Option<SessionId>,
     rows: Vec<Vec<Button>>,
+    used_text: Option<&str>,
 ) -> Result<Made, BotError> {
     let nonce = format!("{:016x}", rand::random::<u64>());
     let now = now_ms();
@@ -139,6 +163,7 @@ pub fn make(
         session,
         made_ms: now,
         actions,
+        used_text: used_text.map(str::to_string),
     };
     state.put(&keyboard_key(chat, &nonce), &record)?;
     Ok(Made {
@@ -148,9 +173,10 @@ pub fn make(
     })
 }
 
-/// The buttons under a finished reply in `chat`: its "did you mean" choices, "Talk to a human"
-/// under "not sure", and "Did this help?" when the persona's `ratings:` asks for it.
-pub fn for_reply(s: &Shared, chat: i64, session: SessionId, o: &TurnOutcome) -> Option<Made> {
+/// The buttons of a finished reply in `chat`: its "did you mean" choices and "Talk to a human"
+/// under "not sure" under it, and "Did this help?" after it when the persona's `ratings:` asks
+/// for it.
+pub fn for_reply(s: &Shared, chat: i64, session: SessionId, o: &TurnOutcome) -> ReplyButtons {
     let mut rows: Vec<Vec<Button>> = o
         .choices
         .iter()
@@ -167,26 +193,29 @@ pub fn for_reply(s: &Shared, chat: i64, session: SessionId, o: &TurnOutcome) -> 
     if o.offer_handoff {
         rows.push(vec![("Talk to a human".into(), Action::Human)]);
     }
+    let stored = |rows: Vec<Vec<Button>>, used_text| {
+        if rows.is_empty() {
+            return None;
+        }
+        make(&s.state, chat, Some(session), rows, used_text)
+            .inspect_err(|e| tracing::error!(chat, error = %e, "could not store a reply's buttons; sending it without"))
+            .ok()
+    };
+    let mut rating = Vec::new();
     if s.bot
         .session_persona(session)
         .ratings()
         .asks_after(&o.source)
     {
         let rate = |rating| Action::Rate { seq: o.seq, rating };
-        rows.push(vec![
+        rating.push(vec![
             ("👍 Helped".into(), rate(Rating::Up)),
             ("👎 Didn't help".into(), rate(Rating::Down)),
         ]);
     }
-    if rows.is_empty() {
-        return None;
-    }
-    match make(&s.state, chat, Some(session), rows) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::error!(chat, error = %e, "could not store a reply's buttons; sending it without");
-            None
-        }
+    ReplyButtons {
+        under: stored(rows, None),
+        rating: stored(rating, Some(RATING_THANKS)),
     }
 }
 
@@ -197,7 +226,7 @@ pub fn for_handoff(state: &FrontState, operators: i64, chat: i64) -> Option<Made
         ("Hand back to bot".into(), Action::HandBack { chat }),
         ("Close".into(), Action::Close { chat }),
     ];
-    make(state, operators, None, vec![row])
+    make(state, operators, None, vec![row], None)
         .inspect_err(
             |e| tracing::error!(chat, error = %e, "could not store the operators' buttons"),
         )
@@ -280,13 +309,13 @@ pub async fn on_press(
             s.metrics.messages_in.fetch_add(1, Relaxed);
             s.metrics.queue_depth.fetch_add(1, Relaxed);
             answer(s, &q, None).await;
-            clear(s, target, msg_id).await;
+            clear(s, target, msg_id, kb.used_text.as_deref()).await;
             Ok(Some(chat))
         }
         Action::Human => {
             used(s);
             answer(s, &q, None).await;
-            clear(s, target, msg_id).await;
+            clear(s, target, msg_id, kb.used_text.as_deref()).await;
             s.hand_to_human(chat, "button").await;
             Ok(None)
         }
@@ -304,8 +333,8 @@ pub async fn on_press(
                     };
                     counter.fetch_add(1, Relaxed);
                     tracing::info!(chat, seq, rating = rating.emoji(), "an answer was rated");
-                    answer(s, &q, Some("Thanks for your feedback!")).await;
-                    clear(s, target, msg_id).await;
+                    answer(s, &q, Some(RATING_THANKS)).await;
+                    clear(s, target, msg_id, kb.used_text.as_deref()).await;
                 }
                 Err(e) => {
                     tracing::error!(chat, error = %e, "could not store a rating");
@@ -344,7 +373,7 @@ pub async fn on_press(
             } else {
                 answer(s, &q, Some("That chat is already back with the bot.")).await;
             }
-            clear(s, target, msg_id).await;
+            clear(s, target, msg_id, kb.used_text.as_deref()).await;
             Ok(None)
         }
     }
@@ -357,8 +386,29 @@ async fn answer(s: &Shared, q: &CallbackQuery, text: Option<&str>) {
     }
 }
 
-/// Remove the buttons of a message whose button was used.
-async fn clear(s: &Shared, target: Target, message: i64) {
+/// Remove the buttons of a message whose button was used; with `used_text`, by editing the
+/// message to read it (the rating follow-up: "Thanks for your feedback!").
+async fn clear(s: &Shared, target: Target, message: i64, used_text: Option<&str>) {
+    if let Some(text) = used_text {
+        let edited = s
+            .out
+            .edit(
+                target,
+                Author::Bot,
+                message,
+                None,
+                text,
+                Delivery::Must,
+                None,
+            )
+            .await;
+        match edited {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(chat = target.chat, error = %e, "could not thank for a rating; removing the buttons only");
+            }
+        }
+    }
     if let Err(e) = s.out.set_buttons(target, message, None).await {
         tracing::warn!(chat = target.chat, error = %e, "could not remove used buttons");
     }

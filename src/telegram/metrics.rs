@@ -52,6 +52,10 @@ pub struct Metrics {
     pub ratings_up: AtomicU64,
     /// "Did this help?" answered with 👎.
     pub ratings_down: AtomicU64,
+    /// Final replies Telegram did not take after every attempt, kept to send later.
+    pub undelivered: AtomicU64,
+    /// Kept chunks of final replies sent later.
+    pub redelivered: AtomicU64,
     /// Time from the start of a turn to its first token, seconds.
     pub first_token: Histogram,
     /// Time from the start of a turn to the end of its reply, seconds.
@@ -127,6 +131,16 @@ impl Metrics {
             "retries_total",
             "Calls retried after 5xx or network errors.",
             self.retries.load(Relaxed),
+        );
+        s += &c(
+            "undelivered_total",
+            "Final replies Telegram did not take after every attempt (kept, sent later).",
+            self.undelivered.load(Relaxed),
+        );
+        s += &c(
+            "redelivered_total",
+            "Kept chunks of final replies sent later.",
+            self.redelivered.load(Relaxed),
         );
         s += &c(
             "plain_fallbacks_total",

@@ -217,11 +217,19 @@ impl Service {
         }
         self.resume_pending()?;
         let handoffs = tokio::spawn(s.handoffs.clone().expiry_loop(s.shutdown.clone()));
+        // Final replies kept through an outage (also from before this start) are sent by their
+        // chats' workers; this wakes them now and then.
+        let redelivery = tokio::spawn(super::undelivered::redelivery_loop(
+            self.clone(),
+            super::undelivered::every(&s.cfg.pacing),
+            s.shutdown.clone(),
+        ));
         let result = match s.cfg.webhook.clone() {
             Some(w) => super::webhook::serve(self.clone(), &w, stop.clone()).await,
             None => self.poll(stop.clone()).await,
         };
         handoffs.abort();
+        redelivery.abort();
         self.finish().await;
         result
     }

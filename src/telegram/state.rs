@@ -1,6 +1,6 @@
 //! What the Telegram front end keeps in its front-end state ([`Bot::front_state`]): chat ->
-//! session mapping, pending incoming messages, the turn under way, the update ids seen, handoff
-//! state and operator relay posts. Keys live under `tg/` and say the type of their value;
+//! session mapping, pending incoming messages, the turn under way, final replies Telegram would
+//! not take yet, the update ids seen, handoff state and operator relay posts. Keys live under `tg/` and say the type of their value;
 //! every record is JSON.
 //!
 //! [`Bot::front_state`]: crate::bot::Bot::front_state
@@ -141,6 +141,36 @@ pub fn relay_key(operator_message_id: i64) -> StateKey<i64> {
 /// destroys it).
 pub fn chat_owner(chat: i64) -> String {
     format!("tg:{chat}")
+}
+
+/// Prefix of every chat's undelivered final replies ([`Kept`](super::undelivered::Kept)).
+pub fn all_undelivered() -> StateKey<super::undelivered::Kept> {
+    StateKey::new("tg/undelivered/")
+}
+
+/// Prefix of a chat's undelivered final replies.
+pub fn undelivered_of(chat: i64) -> StateKey<super::undelivered::Kept> {
+    StateKey::new(format!("tg/undelivered/{chat}/"))
+}
+
+/// Key of one undelivered chunk of a final reply: kept at `kept_ms`, chunk `index` of its
+/// reply (zero-padded, so a chat's keys sort in the order the replies were written).
+pub fn undelivered_key(
+    chat: i64,
+    kept_ms: i64,
+    index: usize,
+) -> StateKey<super::undelivered::Kept> {
+    StateKey::new(format!("tg/undelivered/{chat}/{kept_ms:020}-{index:04}"))
+}
+
+/// Chat id from a `tg/undelivered/<chat>/...` key.
+pub fn chat_of_undelivered_key<T>(key: &StateKey<T>) -> Option<i64> {
+    key.name()
+        .strip_prefix("tg/undelivered/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Key of a pending `/forget` confirmation (value: deadline, unix ms).

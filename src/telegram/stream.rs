@@ -2,12 +2,14 @@
 //! (`sendMessageDraft`, private chats, when the server has it) or edits of one message, paced
 //! by the outbox; the display task always sends the newest text, so a slow chat skips
 //! intermediate states instead of queueing them. The final reply is rendered to HTML, split
-//! under the length limit, and replaces the streamed message.
+//! under the length limit, and replaces the streamed message; a rating question follows it.
 
+use super::buttons::{RATING_QUESTION, ReplyButtons};
 use super::outbox::{Author, SendError, Target};
 use super::render::markdown_to_html;
 use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown, utf16_len};
+use super::undelivered::Item;
 use crate::bot::{Reply, ReplyEvent};
 use crate::chat::SessionId;
 use std::sync::Arc;
@@ -112,7 +114,7 @@ pub async fn stream_reply(
     shown.cancel();
     typing.abort();
     let streamed = display.await.unwrap_or(None);
-    let mut buttons = None;
+    let mut buttons = ReplyButtons::default();
     let (final_text, result) = match end {
         End::Done(o) => {
             buttons = super::buttons::for_reply(s, target.chat, session, &o);
@@ -149,33 +151,48 @@ pub async fn stream_reply(
         End::Failed(m) => (format!("{text}\n\n_(cut short: {m})_"), Streamed::Failed),
     };
     if !final_text.is_empty() {
-        deliver(s, target, streamed, &final_text, reply_to, buttons.as_ref()).await;
+        deliver(s, target, streamed, &final_text, reply_to, &buttons).await;
     }
     result
 }
 
-/// Send the final text: rendered, split, the first chunk replacing the streamed message, the
-/// `buttons` (if any) under the last chunk.
+/// Send the final text: rendered, split, the first chunk replacing the streamed message,
+/// `buttons.under` under the last chunk, then the "Did this help?" follow-up carrying
+/// `buttons.rating`. What Telegram does not take through an outage (or all of it, when earlier
+/// replies to this chat still wait) is kept and sent later ([`super::undelivered`]).
 pub async fn deliver(
     s: &Shared,
     target: Target,
     streamed: Option<i64>,
     text: &str,
     reply_to: Option<i64>,
-    buttons: Option<&super::buttons::Made>,
+    buttons: &ReplyButtons,
 ) {
-    let chunks = split_markdown(text, CHUNK_BUDGET);
-    let last = chunks.len().saturating_sub(1);
+    let mut items: Vec<Item> = split_markdown(text, CHUNK_BUDGET)
+        .into_iter()
+        .map(|chunk| (chunk, None))
+        .collect();
+    if let Some(last) = items.last_mut() {
+        last.1 = buttons.under.clone();
+    }
+    if let Some(rating) = &buttons.rating {
+        items.push((RATING_QUESTION.to_string(), Some(rating.clone())));
+    }
     tracing::debug!(
         chat = target.chat,
-        chunks = chunks.len(),
+        messages = items.len(),
         "sending the final reply"
     );
-    for (i, chunk) in chunks.iter().enumerate() {
+    if super::undelivered::waiting(&s.state, target.chat) {
+        // Replies Telegram did not take yet come first: this one queues behind them (the
+        // chat's worker sends them in order).
+        super::undelivered::keep(s, target, &items, reply_to);
+        return;
+    }
+    for (i, (chunk, made)) in items.iter().enumerate() {
         let html = markdown_to_html(chunk);
         let html = (!html.trim().is_empty()).then_some(html);
-        let made = buttons.filter(|_| i == last);
-        let markup = made.map(|m| &m.markup);
+        let markup = made.as_ref().map(|m| &m.markup);
         let sent = match (i, streamed) {
             (0, Some(id)) => {
                 match s
@@ -228,6 +245,13 @@ pub async fn deliver(
                 }
             }
             Err(SendError::Handoff(_)) => return,
+            Err(SendError::Api(e)) if super::undelivered::retry_later(&e) => {
+                // Every attempt failed on an outage: keep the rest for later, not drop it.
+                tracing::warn!(chat = target.chat, error = %e, "could not send a reply chunk");
+                let reply_to = if i == 0 { reply_to } else { None };
+                super::undelivered::keep(s, target, &items[i..], reply_to);
+                return;
+            }
             Err(e) => {
                 tracing::error!(chat = target.chat, error = %e, "could not send a reply chunk");
                 return;

@@ -1,5 +1,6 @@
 //! One worker task per active chat: one turn at a time, messages that arrive meanwhile wait as
-//! pending; after a short quiet window a burst of messages is answered once. Pending messages
+//! pending; after a short quiet window a burst of messages is answered once. Final replies
+//! kept through an outage are sent first. Pending messages
 //! are removed (and the removal flushed) only after their answer is sent; a turn cut by a stop
 //! is answered again after the restart without storing its question twice. After a turn, the
 //! persona rules' `handoff` and `end_session` actions take effect here.
@@ -97,9 +98,12 @@ pub async fn run(s: Arc<Shared>, w: Arc<ChatWorker>) {
 /// A group of pending messages answered together: `(pending key, pending record)`.
 type Group = Vec<(String, Pending)>;
 
-/// Answer everything pending in this chat, in order: commands one by one, consecutive text
-/// messages together as one turn.
+/// Send the chat's kept replies, then answer everything pending in this chat, in order:
+/// commands one by one, consecutive text messages together as one turn.
 async fn process(s: &Arc<Shared>, w: &ChatWorker) {
+    // Replies Telegram did not take during an outage go first; if it still fails, the replies
+    // below queue behind them.
+    super::undelivered::redeliver(s, w.chat).await;
     let (items, resumed) = match s.chats.pending(w.chat) {
         Ok(v) => v,
         Err(e) => {

@@ -6,8 +6,9 @@
 //! `SendMessage`). It records every call with a timestamp, checks HTML the way Telegram does
 //! (balanced known tags, length after parsing), answers "message is not modified" for edits
 //! that change nothing, and can be scripted to fail the next call of a method (429 with
-//! `retry_after`, 5xx, "can't parse entities", 403 "bot was blocked", 409 conflict) or every
-//! call to a chat that blocked the bot.
+//! `retry_after`, 5xx, "can't parse entities", 403 "bot was blocked", 409 conflict), every
+//! call of a method until told to recover (an outage), or every call to a chat that blocked
+//! the bot.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -82,6 +83,8 @@ struct Inner {
     next_update: i64,
     next_message: i64,
     failures: HashMap<String, VecDeque<Failure>>,
+    /// Methods failing on every call until [`FakeBotApi::recover`] (an outage).
+    outages: HashMap<String, Failure>,
     /// (chat, message id) -> current text of messages the bot sent.
     texts: HashMap<(i64, i64), String>,
     /// Bot message ids per chat in send order.
@@ -301,6 +304,17 @@ impl FakeBotApi {
             .push_back(f);
     }
 
+    /// Fail every call of `method` (case-insensitive) with `f` from now until
+    /// [`FakeBotApi::recover`]: an outage longer than any number of retries.
+    pub fn fail_all(&self, method: &str, f: Failure) {
+        self.lock().outages.insert(method.to_lowercase(), f);
+    }
+
+    /// End the outage of `method` started by [`FakeBotApi::fail_all`].
+    pub fn recover(&self, method: &str) {
+        self.lock().outages.remove(&method.to_lowercase());
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
@@ -388,7 +402,11 @@ async fn handle(
     }
     let (resp, ok_flag) = {
         let mut g = st.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let scripted = g.failures.get_mut(&method).and_then(|q| q.pop_front());
+        let scripted = g
+            .failures
+            .get_mut(&method)
+            .and_then(|q| q.pop_front())
+            .or_else(|| g.outages.get(&method).cloned());
         let (resp, ok_flag) = match scripted {
             Some(f) => (failure(&f), false),
             None if params

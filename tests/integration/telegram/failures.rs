@@ -1,5 +1,5 @@
 //! Failure paths: `/forget` in a group by a non-admin and with an expired confirmation, a user
-//! who blocked the bot (403), giving up after `max_attempts`, a 409 conflict on getUpdates,
+//! who blocked the bot (403), giving up after `max_attempts` (the reply is sent later), a 409 conflict on getUpdates,
 //! and streaming by edits when the server has no `sendMessageDraft`.
 
 use super::{Harness, Relay, TOKEN, bot, bot_with_store, eventually, test_config, to_chat};
@@ -133,7 +133,7 @@ async fn a_user_who_blocked_the_bot_costs_one_try_and_the_others_are_served() {
 }
 
 #[tokio::test]
-async fn a_send_that_keeps_failing_is_given_up_after_max_attempts() {
+async fn a_send_that_keeps_failing_is_given_up_after_max_attempts_and_sent_again_later() {
     let (_dir, bot) = bot(Arc::new(ScriptedEngine::new([])));
     let mut cfg = test_config();
     cfg.pacing.max_attempts = 3;
@@ -147,7 +147,8 @@ async fn a_send_that_keeps_failing_is_given_up_after_max_attempts() {
         to_chat(c, "sendmessage", 203).len() == 3
     })
     .await;
-    // The next message is answered: the chat's worker gave up and moved on.
+    // The next message is answered: the chat's worker gave up and moved on, after sending the
+    // kept reply once Telegram took calls again.
     h.fake.push_text(203, "second");
     let calls = h.until_final(203, "echo: second").await;
     let sends = to_chat(&calls, "sendmessage", 203);
@@ -157,9 +158,10 @@ async fn a_send_that_keeps_failing_is_given_up_after_max_attempts() {
             ("echo: first", false),
             ("echo: first", false),
             ("echo: first", false),
+            ("echo: first", true),
             ("echo: second", true)
         ],
-        "three attempts, no fourth"
+        "three attempts, then the kept reply once, in order"
     );
     // Backoff doubles: 20 ms, then 40 ms.
     assert!(sends[1].at.duration_since(sends[0].at) >= Duration::from_millis(20));

@@ -1,11 +1,14 @@
 //! Human handoff: `/human` stops the bot in that chat (enforced when sending), the transcript
-//! goes to the operators, operator replies are relayed, `/bot` hands back, and the state
-//! survives a restart.
+//! goes to the operators, operator replies are relayed, `/bot` or the operators' buttons (Take,
+//! Hand back, Close) hand back, and the state survives a restart.
 
 use super::{Harness, Hooked, bot, bot_with_store, finals, test_config, to_chat};
 use parlor::chat::{ChatMessage, Role};
 use parlor::engine::{Engine, ScriptedEngine};
+use parlor::telegram::buttons::EXPIRED;
+use parlor::testkit::fake_telegram::Call;
 use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -244,5 +247,151 @@ async fn handoff_messages_are_stored_exported_and_in_the_bots_history_after_a_re
         })
         .collect();
     assert!(at.is_sorted(), "in this order: {order:?}\n{raw}");
+    h.stop().await;
+}
+
+/// Answers to button presses so far.
+fn answers(h: &Harness) -> Vec<Call> {
+    h.fake.calls_to("answercallbackquery")
+}
+
+/// Ask for a human in `CUSTOMER` and wait for the operators' post with its buttons: its message
+/// id and the callback data of Take, Hand back and Close.
+async fn handoff_post(h: &Harness) -> (i64, [String; 3]) {
+    let with_buttons = || {
+        h.fake
+            .sent_message_ids(OPS)
+            .into_iter()
+            .filter(|id| !h.fake.buttons(OPS, *id).is_empty())
+            .count()
+    };
+    let before = with_buttons();
+    h.fake.push_text(CUSTOMER, "/human");
+    h.until("the operators' post with buttons", |_| {
+        with_buttons() > before
+    })
+    .await;
+    let post = *h
+        .fake
+        .sent_message_ids(OPS)
+        .iter()
+        .rev()
+        .find(|id| !h.fake.buttons(OPS, **id).is_empty())
+        .expect("a post with buttons");
+    let buttons = h.fake.buttons(OPS, post);
+    let labels: Vec<&str> = buttons.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(labels, ["Take", "Hand back to bot", "Close"]);
+    let data = |i: usize| buttons[i].1.clone();
+    (post, [data(0), data(1), data(2)])
+}
+
+/// Press `data` under the operators' post `post` as the operator; wait for the press to be
+/// answered and return the answer's notice (None: none).
+async fn press(h: &Harness, post: i64, data: &str) -> Option<String> {
+    let before = answers(h).len();
+    let update = h.fake.push_callback(OPS, OPERATOR, post, data);
+    let calls = h
+        .until("the press answered", |c| {
+            c.iter()
+                .filter(|c| c.method == "answercallbackquery")
+                .count()
+                > before
+        })
+        .await;
+    let answer = calls
+        .iter()
+        .filter(|c| c.method == "answercallbackquery")
+        .nth(before)
+        .expect("the answer");
+    assert_eq!(answer.params["callback_query_id"], format!("cb{update}"));
+    answer.params["text"].as_str().map(String::from)
+}
+
+#[tokio::test]
+async fn operators_take_hand_back_and_close_with_the_buttons_under_the_handoff_post() {
+    let (_dir, bot, store) = bot_with_store(Arc::new(ScriptedEngine::new([])));
+    let mut cfg = test_config();
+    cfg.operators_chat = Some(OPS);
+    let h = Harness::start(bot, cfg).await;
+    let handoffs = &h.svc.shared().handoffs;
+    h.fake.push_text(CUSTOMER, "my router is on fire");
+    h.until_final(CUSTOMER, "echo: my router is on fire").await;
+    let (post, [take, hand_back, close]) = handoff_post(&h).await;
+    assert!(handoffs.active(CUSTOMER));
+
+    // Take: the operators hear who has the chat; it stays with the humans, buttons and all.
+    let notice = press(&h, post, &take).await;
+    assert_eq!(
+        notice.as_deref(),
+        Some("You have chat 101. Reply to its messages to answer.")
+    );
+    h.until_text(OPS, "who took the chat", |t| {
+        t == "User777 is taking chat 101."
+    })
+    .await;
+    assert!(handoffs.active(CUSTOMER));
+    assert_eq!(h.fake.buttons(OPS, post).len(), 3, "the buttons stay");
+
+    // Hand back: the press is answered, the buttons go, and the bot answers the customer.
+    assert_eq!(press(&h, post, &hand_back).await, None);
+    back_with_the_bot(&h, "thanks").await;
+    assert!(!handoffs.active(CUSTOMER));
+    h.until_text(OPS, "the operators told", |t| {
+        t == "Chat 101 is back with the bot (operator)."
+    })
+    .await;
+    h.until("the used buttons removed", |_| {
+        h.fake.buttons(OPS, post).is_empty()
+    })
+    .await;
+
+    // The used post's buttons are expired now: pressing one changes nothing.
+    let ops_before = h.fake.chat_texts(OPS).len();
+    assert_eq!(
+        press(&h, post, &take).await.as_deref(),
+        Some(EXPIRED),
+        "Take on a used post"
+    );
+    assert!(!handoffs.active(CUSTOMER));
+    assert_eq!(h.fake.chat_texts(OPS).len(), ops_before, "nothing said");
+
+    // Close, on a second handoff: the chat is back with the bot in a new conversation.
+    let (post2, [_, hand_back2, close2]) = handoff_post(&h).await;
+    assert_ne!(post2, post);
+    assert_eq!(press(&h, post2, &close2).await, None);
+    h.until_text(CUSTOMER, "the closing notice", |t| {
+        t == "This conversation is closed. Write again any time to start a new one."
+    })
+    .await;
+    assert!(!handoffs.active(CUSTOMER));
+    h.fake.push_text(CUSTOMER, "new question");
+    h.until_final(CUSTOMER, "echo: new question").await;
+    let first = store.find_session("tg-101").unwrap().unwrap().id;
+    let second = store
+        .find_session("tg-101-2")
+        .unwrap()
+        .expect("a new one")
+        .id;
+    let texts = |sid| -> Vec<String> {
+        store
+            .messages(sid)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    };
+    assert_eq!(texts(second), ["new question", "echo: new question"]);
+    assert!(!texts(first).contains(&"new question".to_string()));
+
+    // Expired too: Hand back and Close of the closed post, and Close of the first one.
+    let sessions = store.sessions().unwrap().len();
+    for (p, data) in [(post2, &hand_back2), (post2, &close2), (post, &close)] {
+        assert_eq!(press(&h, p, data).await.as_deref(), Some(EXPIRED));
+    }
+    assert_eq!(store.sessions().unwrap().len(), sessions, "no new session");
+    assert!(!handoffs.active(CUSTOMER));
+    let m = h.svc.metrics();
+    assert_eq!(m.buttons_expired.load(Relaxed), 4);
+    assert_eq!(m.button_presses.load(Relaxed), 7);
     h.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Buttons, ratings and every kind of update, against the fake Bot API: a "did you mean"
 //! button answers with its entry and is acknowledged; expired, foreign and tampered buttons do
-//! nothing but say so; a rating is stored, counted and exported; photos with and without a
+//! nothing but say so; a rating asked by a "Did this help?" follow-up is stored, counted,
+//! thanked for and exported; photos with and without a
 //! caption; an edited message; the bot removed from a group, channel posts and service
 //! messages.
 
@@ -15,7 +16,7 @@ use parlor::engine::ScriptedEngine;
 use parlor::persona::Persona;
 use parlor::store::Store;
 use parlor::support::index::Retriever;
-use parlor::telegram::buttons::EXPIRED;
+use parlor::telegram::buttons::{EXPIRED, RATING_QUESTION, RATING_THANKS};
 use parlor::testkit::fake_telegram::{Call, FakeBotApi};
 use serde_json::json;
 use std::path::Path;
@@ -45,9 +46,8 @@ fn answers(calls: &[Call]) -> Vec<&Call> {
         .collect()
 }
 
-/// The id of the bot's last message in `chat` that carries buttons, and its buttons.
-/// Send `text` in `chat` and wait for the reply that carries buttons (the rating); its message
-/// id and buttons.
+/// Send `text` in `chat` and wait for the reply and the follow-up asking "Did this help?" with
+/// the rating buttons; the follow-up's message id and buttons. The answer itself carries none.
 async fn rated_reply(h: &Harness, chat: i64, text: &str) -> (i64, Vec<(String, String)>) {
     h.fake.push_text(chat, text);
     h.until("the rated reply", |_| {
@@ -57,7 +57,18 @@ async fn rated_reply(h: &Harness, chat: i64, text: &str) -> (i64, Vec<(String, S
             .any(|id| !h.fake.buttons(chat, *id).is_empty())
     })
     .await;
-    with_buttons(h, chat)
+    let (id, buttons) = with_buttons(h, chat);
+    let ids = h.fake.sent_message_ids(chat);
+    let texts = h.fake.chat_texts(chat);
+    let at = ids.iter().position(|i| *i == id).expect("sent");
+    assert_eq!(texts[at], RATING_QUESTION, "the buttons ask a question");
+    assert!(at > 0, "the answer comes first: {texts:?}");
+    assert_eq!(texts[at - 1], format!("echo: {text}"));
+    assert!(
+        h.fake.buttons(chat, ids[at - 1]).is_empty(),
+        "no buttons under the answer itself"
+    );
+    (id, buttons)
 }
 
 fn with_buttons(h: &Harness, chat: i64) -> (i64, Vec<(String, String)>) {
@@ -153,9 +164,7 @@ async fn expired_foreign_and_tampered_buttons_act_on_nothing() {
         .1
         .clone();
     // Another chat presses a copy of chat 311's button; then tampered and foreign data.
-    h.fake.push_text(312, "hi");
-    h.until_final(312, "echo: hi").await;
-    let other = h.fake.sent_message_ids(312)[0];
+    let (other, _) = rated_reply(&h, 312, "hi").await;
     h.fake.push_callback(312, 312, other, &up);
     h.fake.push_callback(311, 311, msg, "k:0000000000000000:0");
     h.fake.push_callback(311, 311, msg, "something else");
@@ -203,7 +212,10 @@ async fn expired_foreign_and_tampered_buttons_act_on_nothing() {
         (5, 5)
     );
     let sends = to_chat(&h.fake.calls(), "sendmessage", 312).len();
-    assert_eq!(sends, 1, "the foreign press sent nothing");
+    assert_eq!(
+        sends, 2,
+        "the foreign press sent nothing (an answer, its question)"
+    );
     h.stop().await;
 }
 
@@ -217,13 +229,16 @@ async fn a_rating_is_stored_counted_and_exported() {
     assert_eq!(labels, ["👍 Helped", "👎 Didn't help"]);
     h.fake.push_callback(321, 321, msg, &buttons[1].1);
     let calls = h
-        .until("the thanks and the buttons removed", |c| {
-            !answers(c).is_empty() && c.iter().any(|c| c.method == "editmessagereplymarkup")
+        .until("the thanks, and the question edited to say it", |c| {
+            !answers(c).is_empty()
+                && h.fake.chat_texts(321).last().map(String::as_str) == Some(RATING_THANKS)
         })
         .await;
+    assert_eq!(answers(&calls)[0].params["text"], RATING_THANKS);
     assert_eq!(
-        answers(&calls)[0].params["text"],
-        "Thanks for your feedback!"
+        h.fake.chat_texts(321),
+        ["echo: my router blinks red", RATING_THANKS],
+        "the answer stays as it was"
     );
     let sid = store.find_session("tg-321").unwrap().unwrap().id;
     let msgs = store.messages(sid).unwrap();

@@ -8,6 +8,7 @@ mod handoff;
 mod interactive;
 mod operator;
 mod ops;
+mod outage;
 mod real;
 mod reliability;
 mod scenarios;
