@@ -100,7 +100,15 @@ pub async fn handle(
                 .greeting(&ctx)
                 .or_else(|| s.cfg.start.clone())
                 .unwrap_or_else(|| "Hello! How can I help you?".into());
-            super::stream::deliver(s, target, None, &greeting, None, &Default::default()).await;
+            super::stream::deliver(
+                s,
+                target,
+                None,
+                &greeting,
+                None,
+                &super::buttons::ReplyButtons::default(),
+            )
+            .await;
         }
         "help" => {
             let help = s.cfg.help.clone().unwrap_or_else(default_help);

@@ -173,7 +173,7 @@ pub async fn deliver(
         .map(|chunk| (chunk, None))
         .collect();
     if let Some(last) = items.last_mut() {
-        last.1 = buttons.under.clone();
+        last.1.clone_from(&buttons.under);
     }
     if let Some(rating) = &buttons.rating {
         items.push((RATING_QUESTION.to_string(), Some(rating.clone())));
