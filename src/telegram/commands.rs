@@ -1,12 +1,12 @@
 //! Bot commands: `/start`, `/help`, `/reset`, `/export`, `/forget` (with confirmation) and
 //! `/human`. `/stop` acts at once in the dispatcher, not here.
 
+use super::chats::Chats;
+use super::context::{ChatWorker, Context};
 use super::incoming::{first_name, sender_id};
 use super::outbox::Target;
-use super::service::Shared;
 use super::state::{forget_key, now_ms};
-use super::worker::ChatWorker;
-use crate::bot::Erased;
+use crate::bot::{Bot, Erased};
 use crate::chat::Role;
 use crate::persona::MacroContext;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use teloxide::utils::command::BotCommands as _;
 
 /// The commands registered with `setMyCommands` at start (teloxide's `BotCommands`), in the
 /// order Telegram's menu shows them. `/stop` acts at once in the dispatcher; the others are
-/// answered in turn by the chat's worker. Parsing is [`parse`]'s: it also knows `/bot` (the
+/// answered in turn by the chat's worker. Parsing is
+/// [`super::incoming::parse_command`]'s: it also knows `/bot` (the
 /// operators') and answers unknown commands.
 #[derive(BotCommands, Debug, Clone, Copy, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
@@ -47,17 +48,6 @@ pub enum Command {
 /// How long a `/forget` confirmation stays valid.
 const FORGET_WINDOW_MS: i64 = 5 * 60 * 1000;
 
-/// `/cmd@bot args` -> (`cmd` lowercased, `args`). None when the text is not a command.
-pub fn parse(text: &str) -> Option<(String, String)> {
-    let rest = text.trim().strip_prefix('/')?;
-    let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let cmd = head.split('@').next().unwrap_or("");
-    if cmd.is_empty() || !cmd.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return None;
-    }
-    Some((cmd.to_ascii_lowercase(), args.trim().to_string()))
-}
-
 /// The default `/help` text.
 pub fn default_help() -> String {
     let mut s = String::from("I answer questions here. Commands:\n");
@@ -81,7 +71,7 @@ pub fn registered() -> Vec<teloxide::types::BotCommand> {
 
 /// Handle one command (except `/stop`).
 pub async fn handle(
-    s: &Arc<Shared>,
+    s: &Arc<Context>,
     w: &ChatWorker,
     target: Target,
     msg: &Message,
@@ -98,10 +88,10 @@ pub async fn handle(
                 .bot
                 .persona()
                 .greeting(&ctx)
-                .or_else(|| s.cfg.start.clone())
+                .or_else(|| s.cfg().start.clone())
                 .unwrap_or_else(|| "Hello! How can I help you?".into());
             super::stream::deliver(
-                s,
+                &s.send,
                 target,
                 None,
                 &greeting,
@@ -111,7 +101,7 @@ pub async fn handle(
             .await;
         }
         "help" => {
-            let help = s.cfg.help.clone().unwrap_or_else(default_help);
+            let help = s.cfg().help.clone().unwrap_or_else(default_help);
             s.say(target, &help).await;
         }
         "reset" => match s.chats.new_session(target.chat) {
@@ -152,15 +142,19 @@ pub async fn handle(
 }
 
 /// The chat's current conversation as Markdown.
-pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::BotError> {
-    let sid = s.chats.session_of(chat)?;
-    let info = s.bot.session(sid)?;
-    let persona = s.bot.persona();
+pub fn transcript_markdown(
+    bot: &Bot,
+    chats: &Chats,
+    chat: i64,
+) -> Result<String, crate::bot::BotError> {
+    let sid = chats.session_of(chat)?;
+    let info = bot.session(sid)?;
+    let persona = bot.persona();
     let mut md = format!(
         "# Conversation {}\n\n",
         info.as_ref().map(|i| i.name.as_str()).unwrap_or("")
     );
-    for m in s.bot.transcript(sid)? {
+    for m in bot.transcript(sid)? {
         let who = match (m.role, &m.operator) {
             (Role::User, _) => "You".to_string(),
             (Role::Assistant, Some(name)) => format!("{name} (staff)"),
@@ -179,11 +173,12 @@ pub fn transcript_markdown(s: &Shared, chat: i64) -> Result<String, crate::bot::
     Ok(md)
 }
 
-async fn export(s: &Shared, target: Target) {
-    match transcript_markdown(s, target.chat) {
+async fn export(s: &Context, target: Target) {
+    match transcript_markdown(&s.bot, &s.chats, target.chat) {
         Ok(md) => {
             let name = format!("conversation-{}.md", target.chat);
             if let Err(e) = s
+                .send
                 .out
                 .document(target, &name, md.into_bytes(), "Your conversation")
                 .await
@@ -204,7 +199,7 @@ async fn export(s: &Shared, target: Target) {
     }
 }
 
-async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
+async fn forget(s: &Context, target: Target, msg: &Message, args: &str) {
     let user = sender_id(msg);
     if target.group && !s.access.is_admin(user) {
         s.say(target, "Only an admin can delete this group's data.")
@@ -213,15 +208,15 @@ async fn forget(s: &Arc<Shared>, target: Target, msg: &Message, args: &str) {
     }
     let key = forget_key(target.chat);
     let confirm = matches!(args.to_ascii_lowercase().as_str(), "yes" | "confirm");
-    let armed: Option<i64> = s.state.get(&key).ok().flatten();
+    let armed: Option<i64> = s.state().get(&key).ok().flatten();
     if !confirm || armed.is_none_or(|deadline| deadline < now_ms()) {
-        let _ = s.state.put(&key, &(now_ms() + FORGET_WINDOW_MS));
-        let _ = s.state.flush();
+        let _ = s.state().put(&key, &(now_ms() + FORGET_WINDOW_MS));
+        let _ = s.state().flush();
         s.say(target, "This deletes every conversation you had with me here. To confirm, send /forget yes within 5 minutes.").await;
         return;
     }
-    let (shared, chat) = (s.clone(), target.chat);
-    let result = tokio::task::spawn_blocking(move || shared.chats.forget(chat)).await;
+    let (chats, chat) = (s.chats.clone(), target.chat);
+    let result = tokio::task::spawn_blocking(move || chats.forget(chat)).await;
     match result {
         Ok(Ok(e)) => {
             tracing::info!(
@@ -263,7 +258,7 @@ fn confirmation(e: &Erased) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use crate::telegram::incoming::parse_command as parse;
 
     #[test]
     fn the_confirmation_says_what_was_erased() {

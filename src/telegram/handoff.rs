@@ -10,13 +10,12 @@
 //! is a handoff.
 
 use super::chats::Chats;
-use super::incoming::{chat_id, first_name, message_id};
+use super::incoming::{chat_id, first_name, message_id, text_of};
 use super::metrics::Metrics;
 use super::outbox::Outbox;
 use super::outbox::{Author, SendError, Target};
 use super::split::{CHUNK_BUDGET, split_markdown};
 use super::state::{Handoff, all_handoffs, handoff_key, now_ms, relay_key};
-use super::worker::text_of;
 use crate::bot::{Bot, FrontState};
 use crate::chat::Role;
 use std::sync::Arc;
@@ -213,7 +212,7 @@ impl Handoffs {
         ops: i64,
         chat: i64,
         text: &str,
-        buttons: Option<&super::buttons::Made>,
+        buttons: Option<&super::state::Made>,
     ) {
         let chunks = split_markdown(text, CHUNK_BUDGET);
         let last = chunks.len().saturating_sub(1);
@@ -274,7 +273,7 @@ impl Handoffs {
         let relayed: Option<i64> = msg
             .reply_to_message()
             .and_then(|r| self.state.get(&relay_key(message_id(r))).ok().flatten());
-        if let Some((cmd, args)) = super::commands::parse(text)
+        if let Some((cmd, args)) = super::incoming::parse_command(text)
             && cmd == "bot"
         {
             match relayed.or_else(|| args.parse().ok()) {

@@ -3,7 +3,28 @@
 //! the reply that names it and says what the bot can read.
 
 use super::outbox::Target;
-use teloxide::types::{Message, MessageKind};
+use teloxide::types::{AllowedUpdate, Message, MessageKind};
+
+/// The updates the bot asks for (polling and webhook alike).
+pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::EditedMessage,
+    AllowedUpdate::CallbackQuery,
+    AllowedUpdate::MyChatMember,
+    AllowedUpdate::ChannelPost,
+    AllowedUpdate::EditedChannelPost,
+];
+
+/// `/cmd@bot args` -> (`cmd` lowercased, `args`). None when the text is not a command.
+pub fn parse_command(text: &str) -> Option<(String, String)> {
+    let rest = text.trim().strip_prefix('/')?;
+    let (head, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let cmd = head.split('@').next().unwrap_or("");
+    if cmd.is_empty() || !cmd.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((cmd.to_ascii_lowercase(), args.trim().to_string()))
+}
 
 /// The chat id.
 pub fn chat_id(m: &Message) -> i64 {

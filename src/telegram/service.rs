@@ -4,104 +4,32 @@
 //! Dispatch also serves the webhook, where deliveries arrive concurrently and out of order.
 
 use super::access::{Access, Me};
-use super::api::{Api, ApiError, BadUrl, Token};
+use super::api::{Api, ApiError, Token};
 use super::chats::Chats;
 use super::config::TelegramConfig;
+use super::context::{Context, Sender};
+pub use super::error::TelegramError;
+use super::error::panic_text;
 use super::handoff::Handoffs;
+use super::incoming::ALLOWED_UPDATES;
 use super::metrics::Metrics;
-use super::outbox::{Author, Outbox, SendError, Target};
+use super::outbox::Outbox;
 use super::state::{SEEN_WINDOW, all_pending, chat_of_pending_key, now_ms, offset_key, seen_key};
-use super::worker::ChatWorker;
-use crate::bot::{Bot, BotError, FrontState};
+use crate::bot::Bot;
 use futures::FutureExt;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use teloxide::payloads::GetUpdatesSetters;
 use teloxide::requests::Requester;
-use teloxide::types::{AllowedUpdate, Update};
+use teloxide::types::Update;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-/// The updates the bot asks for (polling and webhook alike).
-pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
-    AllowedUpdate::Message,
-    AllowedUpdate::EditedMessage,
-    AllowedUpdate::CallbackQuery,
-    AllowedUpdate::MyChatMember,
-    AllowedUpdate::ChannelPost,
-    AllowedUpdate::EditedChannelPost,
-];
-
-/// Errors that stop the Telegram front end.
-#[derive(Debug, thiserror::Error)]
-pub enum TelegramError {
-    /// The token was refused.
-    #[error(
-        "telegram refused the bot token (check the environment variable named by `telegram.token_env`): {0}"
-    )]
-    Unauthorized(ApiError),
-    /// A Bot API call failed at start-up.
-    #[error("telegram start-up failed: {0}")]
-    Api(#[from] ApiError),
-    /// The bot's store failed.
-    #[error(transparent)]
-    Bot(#[from] BotError),
-    /// The webhook secret is missing or not one Telegram accepts.
-    #[error("{0}")]
-    Secret(String),
-    /// `webhook.url` is not a URL.
-    #[error("webhook.url \"{0}\" is not a URL")]
-    WebhookUrl(String),
-    /// `telegram.api_url` (or `TELOXIDE_API_URL`) is not a URL.
-    #[error(transparent)]
-    Url(#[from] BadUrl),
-    /// The metrics or webhook listener could not start.
-    #[error("could not listen on \"{addr}\": {source}")]
-    Listen {
-        /// The address.
-        addr: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
-
-/// State shared by the poller, the chat workers and the handoff machinery.
-pub struct Shared {
-    /// The core bot.
-    pub bot: Bot,
-    /// The `telegram:` section.
-    pub cfg: TelegramConfig,
-    /// Paced sender.
-    pub out: Outbox,
-    /// The Telegram front end's own saved state (chats, pending messages, handoffs).
-    pub state: FrontState,
-    /// Chats and their sessions.
-    pub chats: Chats,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// Access rules.
-    pub access: Access,
-    /// The bot's identity (after getMe).
-    pub me: RwLock<Me>,
-    /// 0 = untested, 1 = the server has sendMessageDraft, 2 = it does not.
-    pub drafts: AtomicU8,
-    /// Fires when the bot stops taking updates.
-    pub shutdown: CancellationToken,
-    /// Fires when in-flight replies must be cut (grace time over).
-    pub hard_stop: CancellationToken,
-    /// Human handoff.
-    pub handoffs: Handoffs,
-    workers: Mutex<HashMap<i64, Arc<ChatWorker>>>,
-    tracker: TaskTracker,
-}
 
 /// A Telegram bot serving one [`Bot`].
 #[derive(Clone)]
 pub struct Service {
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
 }
 
 impl Service {
@@ -129,39 +57,34 @@ impl Service {
             metrics.clone(),
             &cfg,
         );
+        let send = Sender {
+            out,
+            state,
+            metrics,
+            cfg: Arc::new(cfg),
+            drafts: Arc::new(AtomicU8::new(0)),
+            shutdown: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+        };
+        let access = Access::new(&send.cfg);
         Ok(Self {
-            shared: Arc::new(Shared {
-                bot,
-                access: Access::new(&cfg),
-                cfg,
-                out,
-                chats,
-                handoffs,
-                state,
-                metrics,
-                me: RwLock::new(Me::default()),
-                drafts: AtomicU8::new(0),
-                shutdown: CancellationToken::new(),
-                hard_stop: CancellationToken::new(),
-                workers: Mutex::new(HashMap::new()),
-                tracker: TaskTracker::new(),
-            }),
+            ctx: Arc::new(Context::new(bot, chats, handoffs, access, send)),
         })
     }
 
-    /// The shared state (handoff, tests, benchmarks).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// What the service's tasks share (handoff, tests, benchmarks).
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
     }
 
     /// Counters of this service.
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.shared.metrics.clone()
+        self.ctx.send.metrics.clone()
     }
 
     /// Connect: getMe, and register commands. Returns the bot's identity.
     pub async fn connect(&self) -> Result<Me, TelegramError> {
-        let s = &self.shared;
+        let s = &self.ctx.send;
         let api = s.out.api();
         let me = api.bot().get_me().await.map_err(|e| match api.map_err(e) {
             e @ ApiError::Refused {
@@ -173,7 +96,7 @@ impl Service {
             id: i64::try_from(me.user.id.0).unwrap_or(0),
             username: me.user.username.clone().unwrap_or_default(),
         };
-        *s.me.write().unwrap_or_else(|e| e.into_inner()) = me.clone();
+        *self.ctx.me.write().unwrap_or_else(|e| e.into_inner()) = me.clone();
         let commands = super::commands::registered();
         s.out
             .call(
@@ -195,7 +118,7 @@ impl Service {
     /// [`super::startup`]), long polling (or the webhook when configured), then a graceful
     /// stop. Returns after everything is flushed.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), TelegramError> {
-        let s = self.shared.clone();
+        let s = self.ctx.send.clone();
         // Metrics first: while Telegram is unreachable, `/healthz` says "not ready".
         if let Some(addr) = s.cfg.metrics_addr.clone() {
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -210,22 +133,30 @@ impl Service {
                 s.shutdown.clone(),
             ));
         }
-        if super::startup::connect(self, &stop).await?.is_none() {
+        let base = Duration::from_millis(s.cfg.pacing.retry_base_ms.max(50));
+        let connected = super::startup::connect(&s.metrics, base, &stop, || self.connect()).await?;
+        if connected.is_none() {
             // Stopped before Telegram was ever reached.
             self.finish().await;
             return Ok(());
         }
         self.resume_pending()?;
-        let handoffs = tokio::spawn(s.handoffs.clone().expiry_loop(s.shutdown.clone()));
+        let handoffs = tokio::spawn(self.ctx.handoffs.clone().expiry_loop(s.shutdown.clone()));
         // Final replies kept through an outage (also from before this start) are sent by their
         // chats' workers; this wakes them now and then.
-        let redelivery = tokio::spawn(super::undelivered::redelivery_loop(
-            self.clone(),
-            super::undelivered::every(&s.cfg.pacing),
-            s.shutdown.clone(),
-        ));
+        let redelivery = tokio::spawn(
+            self.clone()
+                .redelivery_loop(super::undelivered::every(&s.cfg.pacing), s.shutdown.clone()),
+        );
         let result = match s.cfg.webhook.clone() {
-            Some(w) => super::webhook::serve(self.clone(), &w, stop.clone()).await,
+            Some(w) => {
+                let svc = self.clone();
+                let handle: super::webhook::Handler = Arc::new(move |u| {
+                    let svc = svc.clone();
+                    Box::pin(async move { svc.handle_batch(vec![u]).await.map(|_| ()) })
+                });
+                super::webhook::serve(&s.out, handle, &w, stop.clone()).await
+            }
             None => self.poll(stop.clone()).await,
         };
         handoffs.abort();
@@ -236,14 +167,15 @@ impl Service {
 
     /// Stop taking updates, give in-flight replies the grace time, cut the rest, flush.
     async fn finish(&self) {
-        let s = &self.shared;
+        let s = &self.ctx.send;
         s.shutdown.cancel();
-        s.tracker.close();
+        let tasks = self.ctx.tasks();
+        tasks.close();
         let grace = Duration::from_millis(s.cfg.shutdown_grace_ms);
-        if tokio::time::timeout(grace, s.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
             tracing::info!("grace time over: cutting in-flight replies");
             s.hard_stop.cancel();
-            let _ = tokio::time::timeout(Duration::from_millis(800), s.tracker.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(800), tasks.wait()).await;
         }
         if let Err(e) = s.state.flush() {
             tracing::error!(error = %e, "flush on shutdown failed");
@@ -252,7 +184,7 @@ impl Service {
     }
 
     async fn poll(&self, stop: CancellationToken) -> Result<(), TelegramError> {
-        let s = &self.shared;
+        let s = &self.ctx.send;
         let api = s.out.api();
         s.out
             .call(
@@ -327,7 +259,7 @@ impl Service {
     /// Safe to call concurrently (webhook deliveries): an update is handled by the one call
     /// that claims its id ([`seen_key`]), whatever the order the updates arrive in.
     pub async fn handle_batch(&self, updates: Vec<Update>) -> Result<i64, TelegramError> {
-        let s = &self.shared;
+        let s = &self.ctx.send;
         let mut last: i64 = s.state.get(&offset_key())?.unwrap_or(0);
         let mut wake = Vec::new();
         for u in updates {
@@ -339,7 +271,7 @@ impl Service {
             // The polling offset; only polling reads it, and it polls one batch at a time.
             last = last.max(id);
             s.state.put(&offset_key(), &last)?;
-            let handled = AssertUnwindSafe(super::dispatch::handle_update(self, u))
+            let handled = AssertUnwindSafe(super::dispatch::handle_update(&self.ctx, u))
                 .catch_unwind()
                 .await;
             match handled {
@@ -362,7 +294,7 @@ impl Service {
     /// Claim an update id: true for the first call with this id, false for every later one,
     /// racing or not (one compare-and-swap). Claims older than [`SEEN_WINDOW`] ids are dropped.
     fn claim(&self, update_id: i64) -> Result<bool, TelegramError> {
-        let state = &self.shared.state;
+        let state = &self.ctx.send.state;
         if !state.insert_new(&seen_key(update_id), &now_ms())? {
             return Ok(false);
         }
@@ -374,7 +306,7 @@ impl Service {
 
     /// Answer what is pending from before a restart.
     fn resume_pending(&self) -> Result<(), TelegramError> {
-        let pending = self.shared.state.scan(&all_pending())?;
+        let pending = self.ctx.send.state.scan(&all_pending())?;
         let mut chats: Vec<i64> = pending
             .iter()
             .filter_map(|(k, _)| chat_of_pending_key(k))
@@ -387,7 +319,8 @@ impl Service {
                 "answering messages pending from before the restart"
             );
         }
-        self.shared
+        self.ctx
+            .send
             .metrics
             .queue_depth
             .fetch_add(pending.len() as i64, Relaxed);
@@ -398,79 +331,35 @@ impl Service {
     }
 
     /// The worker of `chat`, started if there is none.
-    pub(super) fn worker(&self, chat: i64) -> Arc<ChatWorker> {
-        let s = &self.shared;
-        let mut map = s.workers.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(chat)
-            .or_insert_with(|| {
-                let w = Arc::new(ChatWorker::new(chat));
-                s.metrics.active_chats.fetch_add(1, Relaxed);
-                s.tracker
-                    .spawn(super::worker::run(self.shared.clone(), w.clone()));
-                w
-            })
-            .clone()
+    pub(super) fn worker(&self, chat: i64) -> Arc<super::context::ChatWorker> {
+        let ctx = self.ctx.clone();
+        self.ctx.worker(chat, move |w| super::worker::run(ctx, w))
+    }
+
+    /// Wake the workers of chats with kept replies now and every `every` until `shutdown`
+    /// ([`super::undelivered`]).
+    async fn redelivery_loop(self, every: Duration, shutdown: CancellationToken) {
+        loop {
+            match super::undelivered::chats(&self.ctx.send.state) {
+                Ok(chats) => {
+                    for chat in chats {
+                        self.wake(chat);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not read the undelivered replies"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
     }
 
     /// Wake (or start) the worker of `chat`.
     pub fn wake(&self, chat: i64) {
-        if self.shared.shutdown.is_cancelled() {
+        if self.ctx.send.shutdown.is_cancelled() {
             return;
         }
         self.worker(chat).notify();
     }
-}
-
-impl Shared {
-    /// Hand `chat` to a human (`/human`, a persona rule) and stop a reply being written there.
-    pub async fn hand_to_human(&self, chat: i64, reason: &str) {
-        if self.handoffs.start(chat, reason).await
-            && let Some(w) = self.running_worker(chat)
-        {
-            w.cancel_turn();
-        }
-    }
-
-    /// Send the bot's `text` to `target` (notices, command answers). Nothing is sent to a chat
-    /// in human handoff; another failure is logged.
-    pub async fn say(&self, target: Target, text: &str) {
-        match self.out.send(target, Author::Bot, None, text, None).await {
-            Ok(_) | Err(SendError::Handoff(_)) => {}
-            Err(e) => tracing::warn!(chat = target.chat, error = %e, "could not send a notice"),
-        }
-    }
-
-    /// Remove a chat's worker if nothing is pending for it (called by the worker when idle,
-    /// under the same lock the dispatcher takes, so no wake-up is lost).
-    pub fn retire_worker(&self, chat: i64) -> bool {
-        let mut map = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        let pending = self
-            .state
-            .scan(&super::state::pending_prefix(chat))
-            .map(|v| v.len())
-            .unwrap_or(0);
-        if pending > 0 {
-            return false;
-        }
-        map.remove(&chat);
-        self.metrics.active_chats.fetch_sub(1, Relaxed);
-        true
-    }
-
-    /// The running worker of a chat, if any.
-    pub fn running_worker(&self, chat: i64) -> Option<Arc<ChatWorker>> {
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&chat)
-            .cloned()
-    }
-}
-
-/// The text of a caught panic.
-pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }

@@ -3,9 +3,10 @@
 //! ready" meanwhile, instead of exiting and leaving the restart to systemd. A refused token
 //! (401/404) or any other refusal stops at once: retrying would not change the answer.
 
-use super::access::Me;
 use super::api::ApiError;
-use super::service::{Service, TelegramError};
+use super::error::TelegramError;
+use super::metrics::Metrics;
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -29,16 +30,24 @@ pub fn backoff(base: Duration, failures: u32) -> Duration {
         .min(BACKOFF_CAP)
 }
 
-/// Connect (getMe, setMyCommands), retrying an unreachable API until it answers or `stop`
-/// fires (then `Ok(None)`). Marks the service ready on success.
-pub async fn connect(svc: &Service, stop: &CancellationToken) -> Result<Option<Me>, TelegramError> {
-    let metrics = svc.metrics();
-    let base = Duration::from_millis(svc.shared().cfg.pacing.retry_base_ms.max(50));
+/// Run `attempt` (the service's connect: getMe, setMyCommands), retrying an unreachable API
+/// (first pause `base`) until it answers or `stop` fires (then `Ok(None)`). Marks the service
+/// ready in `metrics` on success.
+pub async fn connect<T, F, Fut>(
+    metrics: &Metrics,
+    base: Duration,
+    stop: &CancellationToken,
+    mut attempt: F,
+) -> Result<Option<T>, TelegramError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TelegramError>>,
+{
     let mut failures = 0u32;
     loop {
         let attempt = tokio::select! {
             _ = stop.cancelled() => return Ok(None),
-            r = svc.connect() => r,
+            r = attempt() => r,
         };
         let e = match attempt {
             Ok(me) => {

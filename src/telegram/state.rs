@@ -1,14 +1,17 @@
 //! What the Telegram front end keeps in its front-end state ([`Bot::front_state`]): chat ->
 //! session mapping, pending incoming messages, the turn under way, final replies Telegram would
-//! not take yet, the update ids seen, handoff state and operator relay posts. Keys live under `tg/` and say the type of their value;
-//! every record is JSON.
+//! not take yet ([`Kept`]), the keyboards the bot sent ([`Keyboard`]), the update ids seen,
+//! handoff state and operator relay posts. Keys live under `tg/` and say the type of their
+//! value; every record is JSON. The records are defined here with their keys, so the modules
+//! that write them ([`super::buttons`], [`super::undelivered`]) and the ones that only read
+//! them import this leaf, not each other.
 //!
 //! [`Bot::front_state`]: crate::bot::Bot::front_state
 
 use crate::bot::{BotError, FrontState, StateKey};
-use crate::chat::SessionId;
+use crate::chat::{Rating, SessionId};
 use serde::{Deserialize, Serialize};
-use teloxide::types::Message;
+use teloxide::types::{InlineKeyboardMarkup, Message};
 
 /// The space of the Telegram front end's keys.
 pub const SPACE: &str = "tg/";
@@ -122,13 +125,13 @@ pub fn handoff_key(chat: i64) -> StateKey<Handoff> {
     StateKey::new(format!("tg/handoff/{chat}"))
 }
 
-/// Key of a keyboard the bot sent to `chat` ([`Keyboard`](super::buttons::Keyboard)).
-pub fn keyboard_key(chat: i64, nonce: &str) -> StateKey<super::buttons::Keyboard> {
+/// Key of a keyboard the bot sent to `chat` ([`Keyboard`]).
+pub fn keyboard_key(chat: i64, nonce: &str) -> StateKey<Keyboard> {
     StateKey::new(format!("tg/keyboard/{chat}/{nonce}"))
 }
 
 /// Prefix of the keyboards the bot sent to `chat`.
-pub fn keyboards_of(chat: i64) -> StateKey<super::buttons::Keyboard> {
+pub fn keyboards_of(chat: i64) -> StateKey<Keyboard> {
     StateKey::new(format!("tg/keyboard/{chat}/"))
 }
 
@@ -143,23 +146,19 @@ pub fn chat_owner(chat: i64) -> String {
     format!("tg:{chat}")
 }
 
-/// Prefix of every chat's undelivered final replies ([`Kept`](super::undelivered::Kept)).
-pub fn all_undelivered() -> StateKey<super::undelivered::Kept> {
+/// Prefix of every chat's undelivered final replies ([`Kept`]).
+pub fn all_undelivered() -> StateKey<Kept> {
     StateKey::new("tg/undelivered/")
 }
 
 /// Prefix of a chat's undelivered final replies.
-pub fn undelivered_of(chat: i64) -> StateKey<super::undelivered::Kept> {
+pub fn undelivered_of(chat: i64) -> StateKey<Kept> {
     StateKey::new(format!("tg/undelivered/{chat}/"))
 }
 
 /// Key of one undelivered chunk of a final reply: kept at `kept_ms`, chunk `index` of its
 /// reply (zero-padded, so a chat's keys sort in the order the replies were written).
-pub fn undelivered_key(
-    chat: i64,
-    kept_ms: i64,
-    index: usize,
-) -> StateKey<super::undelivered::Kept> {
+pub fn undelivered_key(chat: i64, kept_ms: i64, index: usize) -> StateKey<Kept> {
     StateKey::new(format!("tg/undelivered/{chat}/{kept_ms:020}-{index:04}"))
 }
 
@@ -191,6 +190,102 @@ pub fn chat_of_pending_key(key: &StateKey<Pending>) -> Option<i64> {
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// What a button does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Action {
+    /// "Did you mean": answer with this FAQ entry.
+    Choose {
+        /// The FAQ entry id.
+        entry: String,
+    },
+    /// Hand the chat to a human.
+    Human,
+    /// Rate the bot's reply `seq`.
+    Rate {
+        /// The reply's sequence number in the session.
+        seq: u64,
+        /// 👍 or 👎.
+        rating: Rating,
+    },
+    /// Operators: take the customer chat.
+    Take {
+        /// The customer chat.
+        chat: i64,
+    },
+    /// Operators: give the customer chat back to the bot.
+    HandBack {
+        /// The customer chat.
+        chat: i64,
+    },
+    /// Operators: end the customer's conversation (the next message starts a new one).
+    Close {
+        /// The customer chat.
+        chat: i64,
+    },
+}
+
+/// A keyboard the bot sent, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyboard {
+    /// The message carrying it (set once it is sent).
+    pub message: Option<i64>,
+    /// Customers' buttons: the session they act on.
+    pub session: Option<SessionId>,
+    /// Unix milliseconds when it was made.
+    pub made_ms: i64,
+    /// What each button does, in callback-data order.
+    pub actions: Vec<Action>,
+    /// The text the message takes once a button was used (the rating follow-up); none: only
+    /// the buttons go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_text: Option<String>,
+}
+
+/// A keyboard made and stored, not yet attached to a message (kept with an undelivered reply
+/// until it is sent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Made {
+    /// The markup to send.
+    pub markup: InlineKeyboardMarkup,
+    /// The chat it is stored for.
+    pub(super) chat: i64,
+    /// Its key among the chat's keyboards (the callback data names it).
+    pub(super) nonce: String,
+}
+
+impl Made {
+    /// Record which message carries the keyboard (a press from any other is expired).
+    pub fn sent_as(&self, state: &FrontState, message: i64) {
+        let key = keyboard_key(self.chat, &self.nonce);
+        let stored = state.get(&key).and_then(|k| match k {
+            Some(mut k) => {
+                k.message = Some(message);
+                state.put(&key, &k)
+            }
+            None => Ok(()),
+        });
+        if let Err(e) = stored {
+            tracing::warn!(chat = self.chat, error = %e, "could not record a keyboard's message");
+        }
+    }
+}
+
+/// One chunk of a final reply not delivered yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    /// The chunk's Markdown (rendered to HTML when sent).
+    pub text: String,
+    /// A group chat (paced as one).
+    pub group: bool,
+    /// The message it answers (groups).
+    pub reply_to: Option<i64>,
+    /// The buttons under it (the reply's last chunk).
+    pub buttons: Option<Made>,
+    /// Unix milliseconds when it was kept.
+    pub kept_ms: i64,
 }
 
 #[cfg(test)]

@@ -5,14 +5,12 @@
 //! under the length limit, and replaces the streamed message; a rating question follows it.
 
 use super::buttons::{RATING_QUESTION, ReplyButtons};
+use super::context::Sender;
 use super::outbox::{Author, SendError, Target};
 use super::render::markdown_to_html;
-use super::service::Shared;
 use super::split::{CHUNK_BUDGET, split_markdown, utf16_len};
 use super::undelivered::Item;
-use crate::bot::{Reply, ReplyEvent};
-use crate::chat::SessionId;
-use std::sync::Arc;
+use crate::bot::{Reply, ReplyEvent, TurnOutcome};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -47,14 +45,15 @@ enum Mode {
 /// Longest partial text shown while streaming (the final reply is split properly).
 const PREVIEW_LIMIT: usize = 4000;
 
-/// Stream `reply` into `target`. `stop` cancels the turn (the partial reply is kept).
+/// Stream `reply` into `target`. `stop` cancels the turn (the partial reply is kept). A
+/// finished reply gets the buttons `buttons` makes for its outcome.
 pub async fn stream_reply(
-    s: &Arc<Shared>,
+    s: &Sender,
     target: Target,
-    session: SessionId,
     reply_to: Option<i64>,
     mut reply: Reply,
     stop: CancellationToken,
+    buttons: impl FnOnce(&TurnOutcome) -> ReplyButtons,
 ) -> Streamed {
     use super::config::Streaming;
     let mode = match s.cfg.streaming {
@@ -79,7 +78,7 @@ pub async fn stream_reply(
     let mut text = String::new();
     let mut told_queue = false;
     enum End {
-        Done(crate::bot::TurnOutcome),
+        Done(TurnOutcome),
         Failed(String),
         Stopped,
         Cut,
@@ -114,10 +113,10 @@ pub async fn stream_reply(
     shown.cancel();
     typing.abort();
     let streamed = display.await.unwrap_or(None);
-    let mut buttons = ReplyButtons::default();
+    let mut made = ReplyButtons::default();
     let (final_text, result) = match end {
         End::Done(o) => {
-            buttons = super::buttons::for_reply(s, target.chat, session, &o);
+            made = buttons(&o);
             s.metrics.replies.fetch_add(1, Relaxed);
             s.metrics.first_token.observe(o.stats.ttft_ms / 1000.0);
             s.metrics
@@ -151,7 +150,7 @@ pub async fn stream_reply(
         End::Failed(m) => (format!("{text}\n\n_(cut short: {m})_"), Streamed::Failed),
     };
     if !final_text.is_empty() {
-        deliver(s, target, streamed, &final_text, reply_to, &buttons).await;
+        deliver(s, target, streamed, &final_text, reply_to, &made).await;
     }
     result
 }
@@ -161,7 +160,7 @@ pub async fn stream_reply(
 /// `buttons.rating`. What Telegram does not take through an outage (or all of it, when earlier
 /// replies to this chat still wait) is kept and sent later ([`super::undelivered`]).
 pub async fn deliver(
-    s: &Shared,
+    s: &Sender,
     target: Target,
     streamed: Option<i64>,
     text: &str,
@@ -263,7 +262,7 @@ pub async fn deliver(
 /// Show the newest partial text whenever the pacer allows. Returns the streamed message id
 /// (edit mode).
 async fn display_loop(
-    s: Arc<Shared>,
+    s: Sender,
     target: Target,
     mut mode: Mode,
     mut rx: watch::Receiver<String>,
@@ -366,7 +365,7 @@ async fn display_loop(
 }
 
 /// "typing…" every `typing_interval_ms` until text shows.
-async fn typing_loop(s: Arc<Shared>, target: Target, shown: CancellationToken) {
+async fn typing_loop(s: Sender, target: Target, shown: CancellationToken) {
     let every = Duration::from_millis(s.cfg.pacing.typing_interval_ms);
     loop {
         if shown.is_cancelled()

@@ -2,39 +2,21 @@
 //! reply fails with a 5xx, a network error or flood control ([`Delivery::Must`] gave up), the
 //! rest of the reply is kept in the front end's state, sealed with the chat's key, and sent
 //! later by the chat's worker: before it answers anything else in that chat, when the
-//! [`redelivery_loop`] wakes it (every [`every`]) and after a restart. A later
+//! service's redelivery loop wakes it (every [`every`]) and after a restart. A later
 //! reply in a chat with kept chunks queues behind them, so the chat reads in order. A chunk is
 //! removed (flushed) right after Telegram took it, so it is sent once; only a crash between the
 //! two could send it again.
 //!
 //! [`Delivery::Must`]: super::outbox::Delivery::Must
 
-use super::buttons::Made;
+use super::context::Sender;
 use super::outbox::{Author, SendError, Target};
 use super::render::markdown_to_html;
-use super::service::{Service, Shared};
 use super::state::{
-    all_undelivered, chat_of_undelivered_key, now_ms, undelivered_key, undelivered_of,
+    Kept, Made, all_undelivered, chat_of_undelivered_key, now_ms, undelivered_key, undelivered_of,
 };
 use crate::bot::{BotError, FrontState};
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering::Relaxed;
-use tokio_util::sync::CancellationToken;
-
-/// One chunk of a final reply not delivered yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Kept {
-    /// The chunk's Markdown (rendered to HTML when sent).
-    pub text: String,
-    /// A group chat (paced as one).
-    pub group: bool,
-    /// The message it answers (groups).
-    pub reply_to: Option<i64>,
-    /// The buttons under it (the reply's last chunk).
-    pub buttons: Option<Made>,
-    /// Unix milliseconds when it was kept.
-    pub kept_ms: i64,
-}
 
 /// Whether `chat` has kept chunks (a new reply then queues behind them).
 pub fn waiting(state: &FrontState, chat: i64) -> bool {
@@ -59,7 +41,7 @@ pub type Item = (String, Option<Made>);
 
 /// Keep `items` (in order) of a final reply to `target` for later, the first one answering
 /// `reply_to`; flushed. Logged and counted.
-pub fn keep(s: &Shared, target: Target, items: &[Item], reply_to: Option<i64>) {
+pub fn keep(s: &Sender, target: Target, items: &[Item], reply_to: Option<i64>) {
     // After whatever the chat already has kept, even within the same millisecond: the keys
     // give the order.
     let newest = s
@@ -99,7 +81,7 @@ pub fn keep(s: &Shared, target: Target, items: &[Item], reply_to: Option<i64>) {
 
 /// Send what is kept for `chat`, oldest first, until done or Telegram fails again. Called by
 /// the chat's worker only, so no two tasks send one chunk. Returns true when nothing is left.
-pub async fn redeliver(s: &Shared, chat: i64) -> bool {
+pub async fn redeliver(s: &Sender, chat: i64) -> bool {
     let kept = match s.state.scan(&undelivered_of(chat)) {
         Ok(v) => v,
         Err(e) => {
@@ -173,26 +155,4 @@ pub fn every(p: &super::config::Pacing) -> std::time::Duration {
         .saturating_mul(1 << p.max_attempts.min(16))
         .clamp(p.retry_base_ms.max(10), 30_000);
     std::time::Duration::from_millis(ms)
-}
-
-/// Wake the workers of chats with kept replies now and every `every` until `shutdown`.
-pub async fn redelivery_loop(
-    svc: Service,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        match chats(&svc.shared().state) {
-            Ok(chats) => {
-                for chat in chats {
-                    svc.wake(chat);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not read the undelivered replies"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
 }

@@ -5,12 +5,14 @@
 //! `X-Telegram-Bot-Api-Secret-Token`; others get 401 and are never processed.
 
 use super::config::WebhookConfig;
-use super::outbox::Delivery;
-use super::service::{ALLOWED_UPDATES, Service, TelegramError};
+use super::error::TelegramError;
+use super::incoming::ALLOWED_UPDATES;
+use super::outbox::{Delivery, Outbox};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use futures::future::BoxFuture;
 use rand::Rng;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -69,9 +71,15 @@ fn secret_matches(given: Option<&[u8]>, secret: &[u8]) -> bool {
     given.is_some_and(|g| bool::from(g.ct_eq(secret)))
 }
 
-/// Register the webhook and serve it until `stop`.
+/// What takes one delivered update: stores it (flushed) before it returns, so the 200 that
+/// follows acknowledges only what is kept (the service's `handle_batch`).
+pub type Handler =
+    Arc<dyn Fn(Update) -> BoxFuture<'static, Result<(), TelegramError>> + Send + Sync>;
+
+/// Register the webhook (through `out`) and serve it until `stop`, each update to `handle`.
 pub async fn serve(
-    svc: Service,
+    out: &Outbox,
+    handle: Handler,
     w: &WebhookConfig,
     stop: CancellationToken,
 ) -> Result<(), TelegramError> {
@@ -83,7 +91,6 @@ pub async fn serve(
             source,
         })?;
     let url = reqwest::Url::parse(&w.url).map_err(|_| TelegramError::WebhookUrl(w.url.clone()))?;
-    let out = &svc.shared().out;
     let api = out.api();
     out.call(None, false, "setWebhook", Delivery::Must, || {
         let req = api
@@ -98,7 +105,7 @@ pub async fn serve(
     tracing::info!(listen = %w.listen, path = %path, secret = if w.secret_env.is_some() { "configured" } else { "random" }, "webhook registered");
     let app = axum::Router::new()
         .route(&path, post(receive))
-        .with_state((svc.clone(), Arc::<str>::from(secret)));
+        .with_state((handle, Arc::<str>::from(secret)));
     axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
@@ -113,7 +120,7 @@ pub async fn serve(
 /// checked before the body is even parsed: a request without it gets 401 and is never
 /// processed.
 async fn receive(
-    State((svc, secret)): State<(Service, Arc<str>)>,
+    State((handle, secret)): State<(Handler, Arc<str>)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
@@ -129,7 +136,7 @@ async fn receive(
             return StatusCode::BAD_REQUEST;
         }
     };
-    match svc.handle_batch(vec![update]).await {
+    match handle(update).await {
         Ok(_) => StatusCode::OK,
         // Not acknowledged: Telegram delivers it again.
         Err(e) => {

@@ -5,90 +5,48 @@
 //! is answered again after the restart without storing its question twice. After a turn, the
 //! persona rules' `handoff` and `end_session` actions take effect here.
 
-pub use super::incoming::text_of;
-use super::incoming::{first_name, message_id, target_of};
+use super::context::{ChatWorker, Context};
+use super::error::panic_text;
+use super::incoming::{first_name, message_id, parse_command, target_of, text_of};
 use super::outbox::Target;
-use super::service::{Shared, panic_text};
 use super::state::Pending;
 use crate::chat::SessionId;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use teloxide::types::Message;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 /// How long a worker with nothing to do stays alive.
 const IDLE: Duration = Duration::from_secs(300);
 
-/// Handle to a chat's worker.
-pub struct ChatWorker {
-    chat: i64,
-    wake: Notify,
-    turn: Mutex<Option<CancellationToken>>,
-}
-
-impl ChatWorker {
-    /// A worker for `chat` (started by the service).
-    pub fn new(chat: i64) -> Self {
-        Self {
-            chat,
-            wake: Notify::new(),
-            turn: Mutex::new(None),
-        }
-    }
-
-    /// New pending messages: look again.
-    pub fn notify(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Cancel the reply being generated (`/stop`, handoff).
-    pub fn cancel_turn(&self) {
-        if let Some(t) = self.turn.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            t.cancel();
-        }
-    }
-
-    fn begin_turn(&self) -> CancellationToken {
-        let t = CancellationToken::new();
-        *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
-        t
-    }
-
-    fn end_turn(&self) {
-        *self.turn.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
 /// The worker loop of one chat.
-pub async fn run(s: Arc<Shared>, w: Arc<ChatWorker>) {
-    let burst = Duration::from_millis(s.cfg.burst_window_ms);
+pub async fn run(s: Arc<Context>, w: Arc<ChatWorker>) {
+    let burst = Duration::from_millis(s.cfg().burst_window_ms);
     loop {
         tokio::select! {
-            _ = w.wake.notified() => {}
+            _ = w.notified() => {}
             _ = tokio::time::sleep(IDLE) => {
                 if s.retire_worker(w.chat) { return; }
                 continue;
             }
-            _ = s.shutdown.cancelled() => {}
+            _ = s.send.shutdown.cancelled() => {}
         }
-        if s.shutdown.is_cancelled() {
+        if s.send.shutdown.is_cancelled() {
             s.retire_worker(w.chat);
             return;
         }
         // Quiet window: wait until the chat has been quiet for `burst`.
         loop {
             tokio::select! {
-                _ = w.wake.notified() => {}
+                _ = w.notified() => {}
                 _ = tokio::time::sleep(burst) => break,
-                _ = s.shutdown.cancelled() => break,
+                _ = s.send.shutdown.cancelled() => break,
             }
         }
         process(&s, &w).await;
-        if s.shutdown.is_cancelled() {
+        if s.send.shutdown.is_cancelled() {
             s.retire_worker(w.chat);
             return;
         }
@@ -100,10 +58,10 @@ type Group = Vec<(String, Pending)>;
 
 /// Send the chat's kept replies, then answer everything pending in this chat, in order:
 /// commands one by one, consecutive text messages together as one turn.
-async fn process(s: &Arc<Shared>, w: &ChatWorker) {
+async fn process(s: &Arc<Context>, w: &ChatWorker) {
     // Replies Telegram did not take during an outage go first; if it still fails, the replies
     // below queue behind them.
-    super::undelivered::redeliver(s, w.chat).await;
+    super::undelivered::redeliver(&s.send, w.chat).await;
     let (items, resumed) = match s.chats.pending(w.chat) {
         Ok(v) => v,
         Err(e) => {
@@ -112,7 +70,7 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
         }
     };
     for group in plan(items, &resumed) {
-        if s.shutdown.is_cancelled() {
+        if s.send.shutdown.is_cancelled() {
             // No new turns after a stop request; what is left is answered after the restart.
             return;
         }
@@ -125,7 +83,7 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
         let finished = match done {
             Ok(finished) => finished,
             Err(panic) => {
-                s.metrics.panics.fetch_add(1, Relaxed);
+                s.metrics().panics.fetch_add(1, Relaxed);
                 tracing::error!(chat = w.chat, panic = %panic_text(&panic), "panic while answering; the bot keeps serving");
                 let t = Target {
                     chat: w.chat,
@@ -147,7 +105,9 @@ async fn process(s: &Arc<Shared>, w: &ChatWorker) {
         if let Err(e) = s.chats.answered(w.chat, &keys) {
             tracing::error!(error = %e, "could not clear the answered pending messages");
         }
-        s.metrics.queue_depth.fetch_sub(keys.len() as i64, Relaxed);
+        s.metrics()
+            .queue_depth
+            .fetch_sub(keys.len() as i64, Relaxed);
     }
 }
 
@@ -159,7 +119,7 @@ fn plan(items: Vec<(String, Pending)>, resumed: &[String]) -> Vec<Group> {
     // Some(r) while the last group is a run of text that can take more (r: it is resumed).
     let mut open: Option<bool> = None;
     for (key, p) in items {
-        let is_cmd = p.choice.is_some() || super::commands::parse(text_of(&p.message)).is_some();
+        let is_cmd = p.choice.is_some() || parse_command(text_of(&p.message)).is_some();
         let is_resumed = resumed.contains(&key);
         match groups.last_mut() {
             Some(g) if !is_cmd && open == Some(is_resumed) => g.push((key, p)),
@@ -173,7 +133,7 @@ fn plan(items: Vec<(String, Pending)>, resumed: &[String]) -> Vec<Group> {
 /// Handle one command, one pressed choice or one burst of text (`keys`: their pending keys).
 /// Returns false when cut by shutdown.
 async fn handle_group(
-    s: &Arc<Shared>,
+    s: &Arc<Context>,
     w: &ChatWorker,
     keys: &[String],
     msgs: Vec<Message>,
@@ -182,12 +142,12 @@ async fn handle_group(
     let Some(last) = msgs.last() else { return true };
     let target = target_of(last);
     if choice.is_none()
-        && let Some((cmd, args)) = super::commands::parse(text_of(last))
+        && let Some((cmd, args)) = parse_command(text_of(last))
     {
         super::commands::handle(s, w, target, last, &cmd, &args).await;
         return true;
     }
-    let me = s.me.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let me = s.me();
     let text = msgs
         .iter()
         .map(|m| super::access::strip_mention(text_of(m), &me))
@@ -220,7 +180,9 @@ async fn handle_group(
     let stop = w.begin_turn();
     // A pressed choice answers under the message that offered it.
     let reply_to = (target.group && choice.is_none()).then(|| message_id(last));
-    let result = super::stream::stream_reply(s, target, session, reply_to, reply, stop).await;
+    let (bot, state, chat) = (&s.bot, s.state(), target.chat);
+    let buttons = |o: &_| super::buttons::for_reply(bot, state, chat, session, o);
+    let result = super::stream::stream_reply(&s.send, target, reply_to, reply, stop, buttons).await;
     w.end_turn();
     match result {
         super::stream::Streamed::Cut => return false,
@@ -237,7 +199,7 @@ async fn handle_group(
 /// the chat's next message start a new session, as `/reset` does.
 ///
 /// [`TurnOutcome`]: crate::bot::TurnOutcome
-async fn after_turn(s: &Shared, chat: i64, session: SessionId, ended: bool, handoff: bool) {
+async fn after_turn(s: &Context, chat: i64, session: SessionId, ended: bool, handoff: bool) {
     if handoff {
         match s.bot.take_handoff(session) {
             Ok(true) => s.hand_to_human(chat, "persona rule").await,

@@ -313,7 +313,7 @@ async fn operators_take_hand_back_and_close_with_the_buttons_under_the_handoff_p
     let mut cfg = test_config();
     cfg.operators_chat = Some(OPS);
     let h = Harness::start(bot, cfg).await;
-    let handoffs = &h.svc.shared().handoffs;
+    let handoffs = &h.svc.context().handoffs;
     h.fake.push_text(CUSTOMER, "my router is on fire");
     h.until_final(CUSTOMER, "echo: my router is on fire").await;
     let (post, [take, hand_back, close]) = handoff_post(&h).await;

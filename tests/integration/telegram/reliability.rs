@@ -222,7 +222,7 @@ async fn the_token_never_appears_in_the_logs() {
     h.fake.push_text(1, "hello");
     h.fake.push_text(2, "refuse me");
     h.until("the reply", |c| !finals(c, 1).is_empty()).await;
-    tracing::debug!(api = ?h.svc.shared().out.api(), "the client, as Debug");
+    tracing::debug!(api = ?h.svc.context().send.out.api(), "the client, as Debug");
     h.stop().await;
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
     assert!(
