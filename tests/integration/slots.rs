@@ -7,12 +7,18 @@ use crate::engine::{engine, next_event, run};
 use parlor::chat::{ChatMessage, Role};
 use parlor::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
 
-/// Open questions: their greedy replies hinge on close logits, so any leak of another chat's
-/// tokens or cache, or any difference in how a slot's attention is computed, shows.
+/// Open questions with long replies, so any leak of another chat's tokens or cache, or any
+/// difference in how a slot's attention is computed, shows. None of them meets a near tie:
+/// llama.cpp computes the Q8_0 output head with a different kernel for one row (gemv) than
+/// for several (tinyBLAS), so a chat alone and in a batch round differently in the last bits,
+/// and a near-tie token can flip (the README's "Golden tests"). Two earlier questions ("What
+/// color is the sky on a clear day?", "How many legs does a spider have?") flipped that way on
+/// an Intel Xeon in 1 of 2 batched runs each (diverging at "wisps"/"wispy" and at the first
+/// token); these four matched in every run there.
 const QUESTIONS: [&str; 4] = [
-    "What color is the sky on a clear day?",
+    "Why do birds sing?",
     "Write one sentence about cats.",
-    "How many legs does a spider have?",
+    "What is water made of?",
     "Give me a tip for learning to cook.",
 ];
 
