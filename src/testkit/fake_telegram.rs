@@ -94,6 +94,8 @@ struct Inner {
     no_drafts: bool,
     /// Chats whose user blocked the bot: every call to them gets a 403.
     blocked: std::collections::HashSet<i64>,
+    /// Methods whose answers wait (recorded, not yet answered) until [`FakeBotApi::release`].
+    held: std::collections::HashSet<String>,
 }
 
 struct FakeState {
@@ -101,6 +103,7 @@ struct FakeState {
     inner: Mutex<Inner>,
     changed: Notify,
     updates_added: Notify,
+    released: Notify,
 }
 
 /// The running fake server. Dropping it stops the server.
@@ -142,6 +145,7 @@ impl FakeBotApi {
             }),
             changed: Notify::new(),
             updates_added: Notify::new(),
+            released: Notify::new(),
         });
         let addr = listener.local_addr()?;
         let app = axum::Router::new()
@@ -315,6 +319,19 @@ impl FakeBotApi {
         self.lock().outages.remove(&method.to_lowercase());
     }
 
+    /// Hold the answers to `method` (case-insensitive): each call is recorded (and so seen by
+    /// [`FakeBotApi::wait_for`]) and done, but the bot reads the answer only after
+    /// [`FakeBotApi::release`], as when Telegram's answer is slow to come back.
+    pub fn hold(&self, method: &str) {
+        self.lock().held.insert(method.to_lowercase());
+    }
+
+    /// Let the held answers to `method` go, and answer its later calls at once.
+    pub fn release(&self, method: &str) {
+        self.lock().held.remove(&method.to_lowercase());
+        self.state.released.notify_waiters();
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
@@ -419,7 +436,7 @@ async fn handle(
             None => answer(&mut g, &method, &params),
         };
         g.calls.push(Call {
-            method,
+            method: method.clone(),
             params,
             at: Instant::now(),
             ok: ok_flag,
@@ -428,6 +445,22 @@ async fn handle(
     };
     let _ = ok_flag;
     st.changed.notify_waiters();
+    loop {
+        // Registered before the check, so a release in between is not missed.
+        let released = st.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if !st
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held
+            .contains(&method)
+        {
+            break;
+        }
+        released.await;
+    }
     resp
 }
 

@@ -1,5 +1,6 @@
 //! Buttons, ratings and every kind of update, against the fake Bot API: a "did you mean"
-//! button answers with its entry and is acknowledged; expired, foreign and tampered buttons do
+//! button answers with its entry and is acknowledged, also when pressed before the bot has read
+//! the send's answer; expired, foreign and tampered buttons do
 //! nothing but say so; a rating asked by a "Did this help?" follow-up is stored, counted,
 //! thanked for and exported; photos with and without a
 //! caption; an edited message; the bot removed from a group, channel posts and service
@@ -148,6 +149,52 @@ async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
         msgs.len(),
         "nothing else answered"
     );
+    h.stop().await;
+}
+
+/// A press that comes before the bot has read Telegram's answer to the send that carried the
+/// buttons (so before it knows the message's id) is acted on, not refused as expired: the
+/// fake holds its answers to sendMessage while the button is pressed (a full run once pressed
+/// within 3 ms of the send and got "This button has expired.").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_before_the_bot_has_read_the_sends_answer_is_acted_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("db")).expect("store");
+    let bot = Bot::new(
+        acme_with_faq(),
+        Arc::new(ScriptedEngine::new([])),
+        store.clone(),
+    );
+    bot.set_retriever(Retriever::load(
+        &embedding_model_path(),
+        Some(dir.path().join("cache")),
+    ));
+    let h = Harness::start(bot, test_config()).await;
+    h.fake.hold("sendMessage");
+    h.fake.push_text(302, "firmware");
+    // A deadline, not a speed assertion (the first turn embeds every FAQ entry).
+    h.fake
+        .wait_for(Duration::from_secs(300), |_| {
+            h.fake
+                .sent_message_ids(302)
+                .iter()
+                .any(|id| h.fake.buttons(302, *id).len() >= 2)
+        })
+        .await
+        .expect("the choices sent, their answer held");
+    let (offer, buttons) = with_buttons(&h, 302);
+    h.fake.push_callback(302, 302, offer, &buttons[1].1);
+    let calls = h
+        .until("the press answered", |c| !answers(c).is_empty())
+        .await;
+    assert!(
+        answers(&calls)[0].params.get("text").is_none(),
+        "acted on, not expired: {:?}",
+        answers(&calls)[0].params
+    );
+    h.fake.release("sendMessage");
+    h.until("the chosen entry's answer", |c| finals(c, 302).len() >= 2)
+        .await;
     h.stop().await;
 }
 
