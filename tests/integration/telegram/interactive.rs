@@ -82,8 +82,9 @@ fn with_buttons(h: &Harness, chat: i64) -> (i64, Vec<(String, String)>) {
         .expect("a message with buttons")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
+/// The shipped Acme persona on the scripted engine with the embedding retriever, as a running
+/// bot has it, served against a fresh fake server: its temp dir, store and harness.
+async fn acme_with_retrieval() -> (tempfile::TempDir, Store, Harness) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("db")).expect("store");
     let bot = Bot::new(
@@ -96,19 +97,31 @@ async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
         Some(dir.path().join("cache")),
     ));
     let h = Harness::start(bot, test_config()).await;
-    h.fake.push_text(301, "firmware");
+    (dir, store, h)
+}
+
+/// Send "firmware" (two FAQ entries match it about equally) in `chat` and wait for the "did
+/// you mean" choices: the message's id and its buttons.
+async fn choices_for_firmware(h: &Harness, chat: i64) -> (i64, Vec<(String, String)>) {
+    h.fake.push_text(chat, "firmware");
     // Generous: the first turn embeds every FAQ entry (seconds in a debug build on a busy
     // machine); a deadline, not a speed assertion.
     h.fake
         .wait_for(Duration::from_secs(300), |_| {
             h.fake
-                .sent_message_ids(301)
+                .sent_message_ids(chat)
                 .iter()
-                .any(|id| h.fake.buttons(301, *id).len() >= 2)
+                .any(|id| h.fake.buttons(chat, *id).len() >= 2)
         })
         .await
         .expect("the choices with their buttons");
-    let (offer, buttons) = with_buttons(&h, 301);
+    with_buttons(h, chat)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
+    let (_dir, store, h) = acme_with_retrieval().await;
+    let (offer, buttons) = choices_for_firmware(&h, 301).await;
     assert!(buttons[0].0.starts_with("1. "), "{buttons:?}");
     let sid = store.find_session("tg-301").unwrap().unwrap().id;
     let offered = store.messages(sid).unwrap().last().cloned().unwrap();
@@ -158,31 +171,9 @@ async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
 /// within 3 ms of the send and got "This button has expired.").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_press_before_the_bot_has_read_the_sends_answer_is_acted_on() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("db")).expect("store");
-    let bot = Bot::new(
-        acme_with_faq(),
-        Arc::new(ScriptedEngine::new([])),
-        store.clone(),
-    );
-    bot.set_retriever(Retriever::load(
-        &embedding_model_path(),
-        Some(dir.path().join("cache")),
-    ));
-    let h = Harness::start(bot, test_config()).await;
+    let (_dir, _store, h) = acme_with_retrieval().await;
     h.fake.hold("sendMessage");
-    h.fake.push_text(302, "firmware");
-    // A deadline, not a speed assertion (the first turn embeds every FAQ entry).
-    h.fake
-        .wait_for(Duration::from_secs(300), |_| {
-            h.fake
-                .sent_message_ids(302)
-                .iter()
-                .any(|id| h.fake.buttons(302, *id).len() >= 2)
-        })
-        .await
-        .expect("the choices sent, their answer held");
-    let (offer, buttons) = with_buttons(&h, 302);
+    let (offer, buttons) = choices_for_firmware(&h, 302).await;
     h.fake.push_callback(302, 302, offer, &buttons[1].1);
     let calls = h
         .until("the press answered", |c| !answers(c).is_empty())
