@@ -5,6 +5,7 @@ use clap::Parser;
 use parlor::cli::{Cli, Command};
 
 fn main() {
+    parlor::engine::llama::openmp::restart_with_spin_count();
     let cli = Cli::parse();
     let command = cli
         .command

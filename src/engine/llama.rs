@@ -6,6 +6,7 @@
 mod active;
 mod gguf;
 mod logs;
+pub mod openmp;
 mod prefix;
 mod state;
 mod worker;

@@ -395,3 +395,36 @@ async fn a_failed_decode_fails_the_reply_forgets_its_cache_and_the_engine_keeps_
     assert_eq!(stats.prompt_tokens, first.prompt_tokens);
     assert_eq!(again, expected);
 }
+
+/// The spin count libgomp settled on in a `parlor` process started with `env` (read from its
+/// own report, `OMP_DISPLAY_ENV=verbose`, the last one printed: the one after the restart).
+fn spin_count_of_parlor(env: &[(&str, &str)]) -> String {
+    let mut c = std::process::Command::new(crate::common::parlor_bin());
+    c.arg("--version")
+        .env_remove("GOMP_SPINCOUNT")
+        .env_remove("OMP_WAIT_POLICY")
+        .env("OMP_DISPLAY_ENV", "verbose");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .rfind(|l| l.trim_start().starts_with("GOMP_SPINCOUNT = "))
+        .unwrap_or_else(|| panic!("libgomp reports its spin count: {err}"));
+    line.split('\'').nth(1).unwrap_or_default().to_string()
+}
+
+/// llama.cpp's threads spin 1000 times at a barrier, not libgomp's 300 000 (which took two
+/// `parlor` processes on 2 cores to a seventh of their speed); a spin count the user set stays.
+#[test]
+fn parlor_runs_llama_threads_with_a_short_spin_unless_the_user_chose_one() {
+    assert_eq!(spin_count_of_parlor(&[]), "1000");
+    assert_eq!(spin_count_of_parlor(&[("GOMP_SPINCOUNT", "5000")]), "5000");
+    assert_eq!(
+        spin_count_of_parlor(&[("OMP_WAIT_POLICY", "active")]),
+        "30000000000"
+    );
+}

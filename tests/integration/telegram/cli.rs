@@ -199,6 +199,7 @@ async fn sigterm_during_a_real_reply_marks_the_cut_exits_0_and_the_restart_answe
         "the cut reply is marked: {cut:?}"
     );
 
+    shorter_replies(home.path());
     let mut child = bot_command(home.path(), "tiny", &fake, TOKEN)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -260,6 +261,18 @@ fn tiny_bot(home: &Path) {
     .unwrap();
 }
 
+/// Cap the [`tiny_bot`]'s replies at 40 tokens: the restarted process only has to answer the
+/// pending question once, not write the whole story again (on a slow machine, beside the
+/// other tests' engines, that took minutes).
+fn shorter_replies(home: &Path) {
+    edit(
+        home,
+        "personas/tiny.yaml",
+        "max_tokens: 400",
+        "max_tokens: 40",
+    );
+}
+
 /// `kill -9` of the bot process while the real model generates: nothing was acknowledged
 /// without being stored, so the restarted process answers the question, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,6 +300,7 @@ async fn after_kill_9_mid_reply_the_restarted_bot_answers_the_pending_question_o
         "no final message before the kill"
     );
 
+    shorter_replies(home.path());
     let mut child = tiny(&fake).spawn().unwrap();
     until(&fake, "the answer after the restart", |c| {
         !finals(c, 6).is_empty()

@@ -1,0 +1,72 @@
+//! How long llama.cpp's threads spin at a barrier before they sleep.
+//!
+//! llama.cpp runs a decode's threads under OpenMP; every operation of the graph ends at a
+//! barrier. GNU OpenMP spins 300 000 times at a barrier before it sleeps (`GOMP_SPINCOUNT`),
+//! and it only lowers that when one process has more threads than CPUs. Two processes of 2
+//! threads on 2 cores (a Telegram bot and a chat in the terminal, or a bot and anything else
+//! busy) then burn each other's time slices spinning: measured here (SmolLM2-135M, 400-token
+//! greedy replies, `parlor ask --json`), 80-83 tok/s alone, 11.4 each with two processes and
+//! 3.7-4.6 each with three. With 1000 spins: 80-83 alone (the same), 28.5 each with two and
+//! 21 each with three. Spinning 0 or 100 times (`OMP_WAIT_POLICY=passive`) costs a single
+//! process two thirds of its speed (28-32 tok/s). docs/bench.md has the table and commands.
+//!
+//! libgomp reads its environment in a constructor that runs before `main`, so setting the
+//! variable in `main` comes too late: the `parlor` binary starts itself again, once, with it set
+//! ([`restart_with_spin_count`]; `exec` keeps the process id, so signals and service managers
+//! see one process). The test scripts set it for the test binaries. A `GOMP_SPINCOUNT` or
+//! `OMP_WAIT_POLICY` the user set is left alone.
+
+use std::ffi::OsString;
+
+/// The variable libgomp reads.
+pub const SPIN_VAR: &str = "GOMP_SPINCOUNT";
+
+/// Spins at a barrier before a thread sleeps (libgomp's own value when a process has more
+/// threads than CPUs).
+pub const SPIN_COUNT: &str = "1000";
+
+/// Whether the environment (`get` reads one variable) leaves the spin count to parlor.
+pub fn spin_count_unset(get: impl Fn(&str) -> Option<OsString>) -> bool {
+    get(SPIN_VAR).is_none() && get("OMP_WAIT_POLICY").is_none()
+}
+
+/// Replace this process by the same program with the same arguments and [`SPIN_VAR`] set to
+/// [`SPIN_COUNT`], unless the user chose a spin count or wait policy. Returns only when it did
+/// not restart (nothing to do, or the program could not be started again, in which case the
+/// process goes on with libgomp's default).
+#[cfg(unix)]
+pub fn restart_with_spin_count() {
+    use std::os::unix::process::CommandExt;
+    if !spin_count_unset(|k| std::env::var_os(k)) {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // `exec` returns only on failure.
+    let _failed = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env(SPIN_VAR, SPIN_COUNT)
+        .exec();
+}
+
+/// Elsewhere llama.cpp is not built with GNU OpenMP by this crate's defaults: nothing to do.
+#[cfg(not(unix))]
+pub fn restart_with_spin_count() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spin_count_or_wait_policy_the_user_set_is_kept() {
+        assert!(spin_count_unset(|_| None));
+        assert!(!spin_count_unset(|k| (k == SPIN_VAR).then(|| "5000".into())));
+        assert!(!spin_count_unset(
+            |k| (k == "OMP_WAIT_POLICY").then(|| "active".into())
+        ));
+    }
+}
