@@ -7,16 +7,20 @@
 //! left in sled's log can be read again ([`Store::erase_session`]).
 
 mod erase;
+mod error;
 mod export;
 mod keyring;
 mod keys;
 mod kv;
+mod mark;
 mod messages;
 mod migrate;
 mod records;
 mod sealed;
 
 pub use erase::Erased;
+pub use error::StoreError;
+use error::map_sled_error;
 pub(crate) use export::format_time;
 pub use keyring::KeyFileError;
 
@@ -39,98 +43,6 @@ type Trees = (TransactionalTree, TransactionalTree, TransactionalTree);
 
 /// Result inside a sled transaction closure.
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// Errors of the store. Messages are for users.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Another process holds the database lock.
-    #[error(
-        "the database in \"{dir}\" is in use by another parlor process; stop it or use another --home / storage directory"
-    )]
-    Locked {
-        /// The storage directory.
-        dir: PathBuf,
-    },
-    /// The database files cannot be read as a sled database (damaged on disk, or not one).
-    #[error(
-        "the database in \"{dir}\" is damaged or unreadable ({reason}); restore it from a backup (`parlor history import FILE.jsonl` into a fresh storage directory) or move the directory away to start empty"
-    )]
-    Damaged {
-        /// The storage directory.
-        dir: PathBuf,
-        /// sled's words.
-        reason: String,
-    },
-    /// sled failed.
-    #[error("database error in \"{dir}\": {source}")]
-    Sled {
-        /// The storage directory.
-        dir: PathBuf,
-        /// The cause.
-        source: sled::Error,
-    },
-    /// A stored value could not be decoded.
-    #[error("corrupt record {key} in the database: {reason}")]
-    Corrupt {
-        /// Which record.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-    /// No session with this name or id.
-    #[error("no session \"{0}\"; `parlor history list` shows the sessions")]
-    NoSession(String),
-    /// The session has no message with this sequence number.
-    #[error(
-        "session \"{session}\" has no message {seq}; `parlor history show {session}` lists them"
-    )]
-    NoMessage {
-        /// The session id.
-        session: String,
-        /// The missing sequence number.
-        seq: u64,
-    },
-    /// A session name that cannot be used.
-    #[error("bad session name {name:?}: {reason}")]
-    BadName {
-        /// The name as given.
-        name: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A session with this name exists already.
-    #[error("a session named \"{0}\" exists already; pick another name")]
-    NameTaken(String),
-    /// Reading or writing an export file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// A value given to the `kv` tree could not be encoded as JSON.
-    #[error("cannot store the value of \"{key}\": {reason}")]
-    Encode {
-        /// The `kv` key.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-    /// The keys file (`<storage>/keys`) could not be read or written.
-    #[error(transparent)]
-    Keys(#[from] KeyFileError),
-    /// An import file line is not a valid record.
-    #[error("{path}:{line}: {reason}")]
-    BadImport {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-}
 
 /// A conversation's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +121,7 @@ pub struct Store {
     meta: sled::Tree,
     kv: sled::Tree,
     keys: KeyRing,
+    mark: std::sync::Arc<mark::Mark>,
     dir: PathBuf,
 }
 
@@ -268,10 +181,12 @@ impl Store {
         let db = open_sled(&dir.join(SLED_DIR), &dir)?;
         let sled_err = |e: sled::Error| map_sled_error(&dir, e);
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        let meta = tree("meta")?;
         Ok(Self {
+            mark: std::sync::Arc::new(mark::Mark::open(&dir, &meta)?),
             sessions: tree("sessions")?,
             messages: tree("messages")?,
-            meta: tree("meta")?,
+            meta,
             kv: tree("kv")?,
             keys,
             db,
@@ -291,8 +206,12 @@ impl Store {
 
     /// Make everything written so far durable against a process crash.
     pub fn flush(&self) -> Result<(), StoreError> {
-        // One log serves every tree of the database: flushing it covers them all.
-        self.db.flush().map(|_| ()).map_err(|e| self.sled_err(e))
+        // One log serves every tree of the database: flushing it covers them all, the count of
+        // flushes too (`mark`).
+        let count = self.mark.stamp(&self.meta).map_err(|e| self.sled_err(e))?;
+        self.db.flush().map_err(|e| self.sled_err(e))?;
+        self.mark.acknowledged(count);
+        Ok(())
     }
 
     /// Create a session; `name` must be unique. Its key is written to the keys file (fsynced)
@@ -498,25 +417,6 @@ fn open_sled(path: &Path, dir: &Path) -> Result<sled::Db, StoreError> {
             }
             other => return other,
         }
-    }
-}
-
-/// Turn a sled error into ours. sled reports a held directory lock only as an IO error text.
-fn map_sled_error(dir: &Path, e: sled::Error) -> StoreError {
-    match &e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked {
-                dir: dir.to_path_buf(),
-            }
-        }
-        sled::Error::Unsupported(_) | sled::Error::Corruption { .. } => StoreError::Damaged {
-            dir: dir.to_path_buf(),
-            reason: e.to_string(),
-        },
-        _ => StoreError::Sled {
-            dir: dir.to_path_buf(),
-            source: e,
-        },
     }
 }
 

@@ -58,6 +58,8 @@ pub(super) fn migrate(dir: &Path) -> Result<(), StoreError> {
     std::fs::rename(&migrating, &live).map_err(|e| io_err(&migrating, e))?;
     sync_dir(dir)?;
     std::fs::remove_dir_all(&legacy).map_err(|e| io_err(&legacy, e))?;
+    // The new database counts its flushes afresh.
+    let _ = std::fs::remove_file(dir.join(super::mark::FILE));
     tracing::info!(
         dir = %dir.display(),
         sessions,
