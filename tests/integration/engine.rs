@@ -396,9 +396,10 @@ async fn a_failed_decode_fails_the_reply_forgets_its_cache_and_the_engine_keeps_
     assert_eq!(again, expected);
 }
 
-/// The spin count libgomp settled on in a `parlor` process started with `env` (read from its
-/// own report, `OMP_DISPLAY_ENV=verbose`, the last one printed: the one after the restart).
-fn spin_count_of_parlor(env: &[(&str, &str)]) -> String {
+/// The spin count and wait policy libgomp settled on in a `parlor` process started with `env`
+/// (read from its own report, `OMP_DISPLAY_ENV=verbose`, the last one printed: the one after
+/// the restart).
+fn openmp_of_parlor(env: &[(&str, &str)]) -> (String, String) {
     let mut c = std::process::Command::new(crate::common::parlor_bin());
     c.arg("--version")
         .env_remove("GOMP_SPINCOUNT")
@@ -410,21 +411,29 @@ fn spin_count_of_parlor(env: &[(&str, &str)]) -> String {
     let out = c.output().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
-        .lines()
-        .rfind(|l| l.trim_start().starts_with("GOMP_SPINCOUNT = "))
-        .unwrap_or_else(|| panic!("libgomp reports its spin count: {err}"));
-    line.split('\'').nth(1).unwrap_or_default().to_string()
+    let last = |name: &str| {
+        let line = err
+            .lines()
+            .rfind(|l| l.trim_start().starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("libgomp reports {name}: {err}"));
+        line.split('\'').nth(1).unwrap_or_default().to_string()
+    };
+    (last("GOMP_SPINCOUNT"), last("OMP_WAIT_POLICY"))
 }
 
 /// llama.cpp's threads spin 1000 times at a barrier, not libgomp's 300 000 (which took two
-/// `parlor` processes on 2 cores to a seventh of their speed); a spin count the user set stays.
+/// `parlor` processes on 2 cores to a seventh of their speed) nor its 100 once a process has
+/// engines on several threads (the wait policy `active`); a choice the user made stays.
 #[test]
 fn parlor_runs_llama_threads_with_a_short_spin_unless_the_user_chose_one() {
-    assert_eq!(spin_count_of_parlor(&[]), "1000");
-    assert_eq!(spin_count_of_parlor(&[("GOMP_SPINCOUNT", "5000")]), "5000");
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(openmp_of_parlor(&[]), pair("1000", "ACTIVE"));
     assert_eq!(
-        spin_count_of_parlor(&[("OMP_WAIT_POLICY", "active")]),
-        "30000000000"
+        openmp_of_parlor(&[("GOMP_SPINCOUNT", "5000")]),
+        pair("5000", "PASSIVE")
+    );
+    assert_eq!(
+        openmp_of_parlor(&[("OMP_WAIT_POLICY", "passive")]),
+        pair("0", "PASSIVE")
     );
 }
