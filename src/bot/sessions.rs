@@ -251,6 +251,16 @@ impl FrontState {
         Ok(self.store.kv_insert_new(&key.name, value)?)
     }
 
+    /// Replace the value at `key` with `change(value)` if it has one, atomically (a value
+    /// removed meanwhile stays removed); true when it changed.
+    pub fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &StateKey<T>,
+        change: impl Fn(T) -> T,
+    ) -> Result<bool, BotError> {
+        Ok(self.store.kv_update(&key.name, change)?)
+    }
+
     /// Remove `key`.
     pub fn remove<T>(&self, key: &StateKey<T>) -> Result<(), BotError> {
         Ok(self.store.kv_remove(&key.name)?)

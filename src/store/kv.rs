@@ -36,6 +36,32 @@ impl Store {
     }
 
     /// Remove the `kv` values whose keys sort in `from..to`; returns how many.
+    /// Replace the value at `key` with `change(value)` if there is one, atomically: a value
+    /// removed or replaced meanwhile is never brought back or overwritten with a change of an
+    /// older one (compare-and-swap on the stored bytes, retried). Returns whether it changed.
+    pub fn kv_update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        change: impl Fn(T) -> T,
+    ) -> Result<bool, StoreError> {
+        loop {
+            let Some(old) = self.kv.get(key).map_err(|e| self.sled_err(e))? else {
+                return Ok(false);
+            };
+            let Some(value) = self.kv_decode::<T>(key, &old)? else {
+                return Ok(false);
+            };
+            let new = self.kv_bytes(key, &change(value))?;
+            let swapped = self
+                .kv
+                .compare_and_swap(key, Some(old), Some(new))
+                .map_err(|e| self.sled_err(e))?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
     pub fn kv_remove_range(&self, from: &str, to: &str) -> Result<usize, StoreError> {
         let mut removed = 0;
         for key in self.kv.range(from..to).keys() {

@@ -259,13 +259,13 @@ pub struct Made {
 impl Made {
     /// Record which message carries the keyboard (a press from any other is expired).
     pub fn sent_as(&self, state: &FrontState, message: i64) {
+        // A press can come before this (see `presses::valid`) and use the keyboard up: an
+        // atomic update, so a used keyboard is not brought back (a full run under load pressed
+        // the used button again and had it acted on instead of told "expired").
         let key = keyboard_key(self.chat, &self.nonce);
-        let stored = state.get(&key).and_then(|k| match k {
-            Some(mut k) => {
-                k.message = Some(message);
-                state.put(&key, &k)
-            }
-            None => Ok(()),
+        let stored = state.update(&key, |mut k: Keyboard| {
+            k.message = Some(message);
+            k
         });
         if let Err(e) = stored {
             tracing::warn!(chat = self.chat, error = %e, "could not record a keyboard's message");

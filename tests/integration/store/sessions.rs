@@ -171,6 +171,42 @@ fn kv_insert_new_lets_exactly_one_of_racing_writers_win() {
     );
 }
 
+/// An update never brings back a value removed while it ran, nor overwrites a newer value
+/// with a change of an older one (the removal and the write happen inside `change`, between
+/// the update's read and its write: where a Telegram keyboard used up by a press was once
+/// brought back by the late record of its message id).
+#[test]
+fn kv_update_changes_only_a_value_still_there() {
+    let (_dir, store) = temp_store();
+    assert!(!store.kv_update("kb/1", |n: u32| n + 1).unwrap(), "absent");
+    store.kv_put("kb/1", &1u32).unwrap();
+    let removed = store
+        .kv_update("kb/1", |n: u32| {
+            store.kv_remove("kb/1").unwrap();
+            n + 1
+        })
+        .unwrap();
+    assert!(!removed);
+    assert_eq!(store.kv_get::<u32>("kb/1").unwrap(), None, "stays removed");
+
+    store.kv_put("kb/2", &1u32).unwrap();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let changed = store
+        .kv_update("kb/2", |n: u32| {
+            if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                store.kv_put("kb/2", &10u32).unwrap();
+            }
+            n + 1
+        })
+        .unwrap();
+    assert!(changed);
+    assert_eq!(
+        store.kv_get::<u32>("kb/2").unwrap(),
+        Some(11),
+        "the change applied to the newer value"
+    );
+}
+
 #[test]
 fn kv_remove_range_removes_only_keys_in_the_range() {
     let (_dir, store) = temp_store();

@@ -168,7 +168,7 @@ async fn a_did_you_mean_button_answers_with_its_entry_and_is_acknowledged() {
 /// A press that comes before the bot has read Telegram's answer to the send that carried the
 /// buttons (so before it knows the message's id) is acted on, not refused as expired: the
 /// fake holds its answers to sendMessage while the button is pressed (a full run once pressed
-/// within 3 ms of the send and got "This button has expired.").
+/// within 3 ms of the send and got "This button has expired."), and only once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_press_before_the_bot_has_read_the_sends_answer_is_acted_on() {
     let (_dir, _store, h) = acme_with_retrieval().await;
@@ -186,6 +186,13 @@ async fn a_press_before_the_bot_has_read_the_sends_answer_is_acted_on() {
     h.fake.release("sendMessage");
     h.until("the chosen entry's answer", |c| finals(c, 302).len() >= 2)
         .await;
+    // The keyboard was used up before the bot learnt its message's id: learning it later does
+    // not bring it back (a full run under load once had the used button acted on a second
+    // time; the race inside the record's update: `store::sessions::kv_update_…`).
+    h.fake.push_callback(302, 302, offer, &buttons[0].1);
+    h.until("the second press answered", |c| answers(c).len() == 2)
+        .await;
+    assert_eq!(answers(&h.fake.calls())[1].params["text"], EXPIRED);
     h.stop().await;
 }
 
