@@ -6,6 +6,7 @@
 //! a key of its own ([`keyring`]): erasing a conversation destroys its key first, so no copy
 //! left in sled's log can be read again ([`Store::erase_session`]).
 
+mod compact;
 mod erase;
 mod error;
 mod export;

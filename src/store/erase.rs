@@ -98,7 +98,7 @@ impl Store {
         for item in &self.sessions {
             let (key, value) = item.map_err(|e| self.sled_err(e))?;
             // Only sealed records without a key: anything else is damage, reported on read.
-            if value.first() == Some(&super::keyring::SEALED)
+            if super::keyring::is_sealed(&value)
                 && let Some(id) = keys::split_session_key(&key)
                 && self.keys.get(&sealed::session_owner(id)).is_none()
             {

@@ -2,8 +2,9 @@
 //! own state `tg:<chat>`, the terminal's input history `tui`), kept in one small file beside the
 //! sled directory (`<storage>/keys`) that is rewritten whole on every change (temporary file,
 //! fsync, rename, fsync of the directory). Conversation content in sled is sealed with its
-//! owner's key (ChaCha20-Poly1305, [`seal`]), so taking a key out of this file makes every copy
-//! sled still keeps in its log unreadable at once, without waiting for sled to rewrite a segment.
+//! owner's key (AES-256-GCM, [`seal`]; values sealed before with ChaCha20-Poly1305 still open),
+//! so taking a key out of this file makes every copy sled still keeps in its log unreadable at
+//! once, without waiting for sled to rewrite a segment.
 //!
 //! Ordering: a key is in the file (fsynced) before the first record sealed with it is written,
 //! and it leaves the file before its records are removed. A crash in between leaves records
@@ -12,15 +13,26 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce as GcmNonce, UnboundKey};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// First byte of a sealed value. Plain JSON records (written before encryption) start with `{`.
-pub(crate) const SEALED: u8 = 0x01;
-/// Nonce width of ChaCha20-Poly1305.
+/// First byte of a value sealed with ChaCha20-Poly1305 (written before AES-256-GCM; opened,
+/// never written). Plain JSON records (written before encryption) start with `{`.
+const SEALED_CHACHA: u8 = 0x01;
+/// First byte of a value sealed with AES-256-GCM.
+const SEALED_GCM: u8 = 0x02;
+/// Nonce width of both ciphers.
 const NONCE_LEN: usize = 12;
+/// Tag width of both ciphers.
+const TAG_LEN: usize = 16;
+
+/// Whether `value` is sealed (by either cipher), judged by its first byte.
+pub(crate) fn is_sealed(value: &[u8]) -> bool {
+    matches!(value.first(), Some(&SEALED_CHACHA | &SEALED_GCM))
+}
 /// First line of the keys file.
 const HEADER: &str = "parlor-keys 1";
 
@@ -211,31 +223,98 @@ fn io_err(path: &Path, source: std::io::Error) -> KeyFileError {
 }
 
 /// Seal `plain` with `key`; `aad` (where the value is stored) is authenticated, so a value
-/// cannot be moved to another record. Layout: [`SEALED`], nonce, ciphertext with tag.
+/// cannot be moved to another record. Layout: `0x02`, nonce (random: one key per conversation
+/// seals far fewer than the 2^32 values a random 96-bit nonce allows), ciphertext, tag.
 pub(crate) fn seal(key: &DataKey, aad: &[u8], plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rng().fill_bytes(&mut nonce);
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
-        .unwrap_or_else(|e| unreachable!("ChaCha20-Poly1305 cannot fail to encrypt: {e}"));
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-    out.push(SEALED);
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + plain.len() + TAG_LEN);
+    out.push(SEALED_GCM);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(plain);
+    let tag = gcm_key(key)
+        .seal_in_place_separate_tag(
+            GcmNonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[1 + NONCE_LEN..],
+        )
+        .unwrap_or_else(|e| unreachable!("AES-256-GCM cannot fail to seal a record: {e}"));
+    out.extend_from_slice(tag.as_ref());
     out
 }
 
-/// Open a value made by [`seal`]; `None` if it is not one or fails its tag.
+/// Open a value made by [`seal`] (or by the ChaCha20-Poly1305 sealing before it); `None` if it
+/// is not one or fails its tag.
 pub(crate) fn open(key: &DataKey, aad: &[u8], value: &[u8]) -> Option<Vec<u8>> {
-    let rest = value.strip_prefix(&[SEALED])?;
-    if rest.len() < NONCE_LEN {
-        return None;
+    Opener::new(key).open(aad, value).map(<[u8]>::to_vec)
+}
+
+fn gcm_key(key: &DataKey) -> LessSafeKey {
+    let unbound = UnboundKey::new(&AES_256_GCM, key)
+        .unwrap_or_else(|e| unreachable!("a 32-byte key is an AES-256 key: {e}"));
+    LessSafeKey::new(unbound)
+}
+
+/// Opens many values of one key: the key schedule is made once and the plaintext is written
+/// into one reused buffer (reading the last 50 messages of a conversation opens 50 values).
+pub(crate) struct Opener<'k> {
+    key: &'k DataKey,
+    gcm: LessSafeKey,
+    buf: Vec<u8>,
+}
+
+impl<'k> Opener<'k> {
+    pub fn new(key: &'k DataKey) -> Self {
+        Self {
+            key,
+            gcm: gcm_key(key),
+            buf: Vec::with_capacity(512),
+        }
     }
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    ChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
-        .ok()
+
+    /// The plaintext of `value`, valid until the next call; `None` if `value` is not sealed or
+    /// fails its tag.
+    pub fn open(&mut self, aad: &[u8], value: &[u8]) -> Option<&[u8]> {
+        let (&kind, rest) = value.split_first()?;
+        if rest.len() < NONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        match kind {
+            SEALED_GCM => {
+                let nonce = GcmNonce::try_assume_unique_for_key(nonce).ok()?;
+                self.buf.clear();
+                self.buf.extend_from_slice(sealed);
+                let plain = self
+                    .gcm
+                    .open_in_place(nonce, Aad::from(aad), &mut self.buf)
+                    .ok()?;
+                Some(plain)
+            }
+            SEALED_CHACHA => {
+                self.buf = ChaCha20Poly1305::new(Key::from_slice(self.key))
+                    .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+                    .ok()?;
+                Some(&self.buf)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A value sealed the way parlor sealed values before AES-256-GCM (`0x01`, nonce, ChaCha20-
+/// Poly1305 ciphertext and tag): for tests of databases written then.
+#[cfg(test)]
+pub(crate) fn seal_chacha(key: &DataKey, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .unwrap_or_else(|e| unreachable!("ChaCha20-Poly1305 cannot fail to encrypt: {e}"));
+    let mut out = vec![SEALED_CHACHA];
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
 }
 
 #[cfg(test)]
@@ -254,6 +333,31 @@ mod tests {
         assert_eq!(open(&[8u8; 32], b"messages/1/2", &sealed), None);
         assert_eq!(open(&key, b"messages/1/3", &sealed), None);
         assert_eq!(open(&key, b"x", b"{\"v\":1}"), None);
+    }
+
+    #[test]
+    fn values_sealed_with_chacha20_poly1305_before_still_open() {
+        let key = [9u8; 32];
+        let old = seal_chacha(&key, b"kv/tg/chat/5", b"Zorblax's router");
+        assert_eq!(old[0], SEALED_CHACHA);
+        assert!(is_sealed(&old));
+        let new = seal(&key, b"kv/tg/chat/5", b"Zorblax's router");
+        assert_eq!(new[0], SEALED_GCM);
+        assert!(is_sealed(&new));
+        assert!(!is_sealed(b"{\"v\":1}"));
+        let mut opener = Opener::new(&key);
+        for value in [&old, &new] {
+            assert_eq!(
+                opener.open(b"kv/tg/chat/5", value),
+                Some(&b"Zorblax's router"[..])
+            );
+            assert_eq!(opener.open(b"kv/tg/chat/6", value), None);
+            let mut flipped = value.clone();
+            *flipped.last_mut().unwrap() ^= 1;
+            assert_eq!(opener.open(b"kv/tg/chat/5", &flipped), None);
+        }
+        assert_eq!(Opener::new(&[1u8; 32]).open(b"kv/tg/chat/5", &new), None);
+        assert_eq!(opener.open(b"kv/tg/chat/5", &new[..20]), None);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Messages of a session: append (seq assigned atomically with the session's counters),
 //! update, truncate, and reads in order or newest first.
 
-use super::keyring::DataKey;
 use super::{Store, StoreError, StoredMessage, keys, sealed, tx_session};
 use crate::chat::SessionId;
 
@@ -96,9 +95,10 @@ impl Store {
     /// All messages of a session, in order.
     pub fn messages(&self, session: SessionId) -> Result<Vec<StoredMessage>, StoreError> {
         let key = self.keys.get(&sealed::session_owner(session));
+        let mut opener = sealed::MessageOpener::new(key.as_ref());
         let mut out = Vec::new();
         for item in self.messages.scan_prefix(keys::message_prefix(session)) {
-            out.extend(self.decode_message(key.as_ref(), item)?);
+            out.extend(self.decode_message(&mut opener, item)?);
         }
         Ok(out)
     }
@@ -111,6 +111,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let key = self.keys.get(&sealed::session_owner(session));
+        let mut opener = sealed::MessageOpener::new(key.as_ref());
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in self
             .messages
@@ -118,16 +119,16 @@ impl Store {
             .rev()
             .take(limit)
         {
-            out.extend(self.decode_message(key.as_ref(), item)?);
+            out.extend(self.decode_message(&mut opener, item)?);
         }
         out.reverse();
         Ok(out)
     }
 
-    /// Decode one message of a session whose key is `data_key`; `None` once erased.
+    /// Decode one message of the session `opener` opens; `None` once erased.
     fn decode_message(
         &self,
-        data_key: Option<&DataKey>,
+        opener: &mut sealed::MessageOpener<'_>,
         item: sled::Result<(sled::IVec, sled::IVec)>,
     ) -> Result<Option<StoredMessage>, StoreError> {
         let (key, value) = item.map_err(|e| self.sled_err(e))?;
@@ -136,7 +137,7 @@ impl Store {
             key: describe(),
             reason: "the key is not a session id and sequence".to_string(),
         })?;
-        let record = sealed::open_message(data_key, &key, &value)?;
+        let record = opener.open(&key, &value)?;
         Ok(record.map(|r| r.into_message(seq)))
     }
 }

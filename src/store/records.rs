@@ -1,5 +1,7 @@
 //! The values stored in sled: self-describing JSON with a schema version (`{"v":1,...}`), so
-//! the format can evolve. Decoding never panics: anything unreadable is [`StoreError::Corrupt`].
+//! the format can evolve; messages are written in a compact layout since ([`super::compact`]),
+//! and their JSON records are still read. Decoding never panics: anything unreadable is
+//! [`StoreError::Corrupt`].
 
 use super::{SessionInfo, StoreError, StoredMessage};
 use crate::chat::{ReplySource, Role, SessionId, TurnStats};
@@ -59,6 +61,9 @@ pub(crate) struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The JSON record of `m`, as parlor wrote messages before the compact layout
+    /// ([`super::compact`]); still read, written only by tests of older databases.
+    #[cfg(test)]
     pub fn from_message(m: &StoredMessage) -> Self {
         Self {
             v: VERSION,

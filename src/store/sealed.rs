@@ -9,7 +9,8 @@
 //! Values written before encryption (plain JSON, first byte `{`) are still read: the one-time
 //! migration reads them ([`super::migrate`]).
 
-use super::keyring::{self, DataKey, SEALED};
+use super::compact;
+use super::keyring::{self, DataKey, Opener};
 use super::records::{MessageRecord, SessionRecord, decode, encode};
 use super::{StoreError, StoredMessage};
 use crate::chat::SessionId;
@@ -72,19 +73,19 @@ pub(crate) fn open_value<'a>(
     value: &'a [u8],
     describe: impl FnOnce() -> String,
 ) -> Result<Option<Cow<'a, [u8]>>, StoreError> {
-    match value.first() {
-        Some(&SEALED) => {
-            let Some(k) = data_key else { return Ok(None) };
-            keyring::open(k, &aad(tree, key), value)
-                .map(|v| Some(Cow::Owned(v)))
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: describe(),
-                    reason:
-                        "the sealed value fails its check (damaged, or moved from another record)"
-                            .into(),
-                })
-        }
-        _ => Ok(Some(Cow::Borrowed(value))),
+    if !keyring::is_sealed(value) {
+        return Ok(Some(Cow::Borrowed(value)));
+    }
+    let Some(k) = data_key else { return Ok(None) };
+    keyring::open(k, &aad(tree, key), value)
+        .map(|v| Some(Cow::Owned(v)))
+        .ok_or_else(|| fails_check(describe()))
+}
+
+fn fails_check(key: String) -> StoreError {
+    StoreError::Corrupt {
+        key,
+        reason: "the sealed value fails its check (damaged, or moved from another record)".into(),
     }
 }
 
@@ -113,27 +114,57 @@ pub(crate) fn open_session(
     }
 }
 
-/// A message as stored under `key` (a message key).
+/// A message as stored under `key` (a message key): the compact record, sealed.
 pub(crate) fn message_value(data_key: &DataKey, key: &[u8], msg: &StoredMessage) -> Vec<u8> {
-    seal_value(
-        data_key,
-        "messages",
-        key,
-        &encode(&MessageRecord::from_message(msg)),
-    )
+    seal_value(data_key, "messages", key, &compact::encode(msg))
 }
 
-/// Decode a stored message; `None` once erased.
-pub(crate) fn open_message(
-    data_key: Option<&DataKey>,
-    key: &[u8],
-    value: &[u8],
-) -> Result<Option<MessageRecord>, StoreError> {
-    let describe = || super::keys::describe_message_key(key);
-    match open_value(data_key, "messages", key, value, describe)? {
-        Some(plain) => decode(describe, &plain).map(Some),
-        None => Ok(None),
+/// Opens the messages of one session: one key schedule and one buffer for all of them.
+pub(crate) struct MessageOpener<'k> {
+    opener: Option<Opener<'k>>,
+    aad: Vec<u8>,
+}
+
+impl<'k> MessageOpener<'k> {
+    /// For a session whose key is `data_key` (`None`: erased).
+    pub fn new(data_key: Option<&'k DataKey>) -> Self {
+        Self {
+            opener: data_key.map(Opener::new),
+            aad: Vec::with_capacity(32),
+        }
     }
+
+    /// Decode the message stored under `key`; `None` once erased.
+    pub fn open(&mut self, key: &[u8], value: &[u8]) -> Result<Option<MessageRecord>, StoreError> {
+        let describe = || super::keys::describe_message_key(key);
+        if !keyring::is_sealed(value) {
+            return decode_message(describe, value).map(Some);
+        }
+        let Some(opener) = self.opener.as_mut() else {
+            return Ok(None);
+        };
+        self.aad.clear();
+        self.aad.extend_from_slice(b"messages/");
+        self.aad.extend_from_slice(key);
+        let plain = opener
+            .open(&self.aad, value)
+            .ok_or_else(|| fails_check(describe()))?;
+        decode_message(describe, plain).map(Some)
+    }
+}
+
+/// Decode a message record: compact (written since AES-256-GCM) or JSON (before).
+fn decode_message(
+    describe: impl FnOnce() -> String,
+    bytes: &[u8],
+) -> Result<MessageRecord, StoreError> {
+    if bytes.first() == Some(&compact::MARKER) {
+        return compact::decode(bytes).map_err(|reason| StoreError::Corrupt {
+            key: describe(),
+            reason,
+        });
+    }
+    decode(describe, bytes)
 }
 
 #[cfg(test)]
@@ -163,5 +194,39 @@ mod tests {
         assert!(is_session_owner("s42"));
         assert!(!is_session_owner("s"));
         assert!(!is_session_owner("tg:42"));
+    }
+
+    #[test]
+    fn messages_open_in_every_form_parlor_has_written() {
+        use crate::chat::{ReplySource, Role};
+        let key = [3u8; 32];
+        let mkey = super::super::keys::message_key(SessionId(4), 9);
+        let mut m = StoredMessage::new(Role::Assistant, "Returns within 30 days.");
+        m.source = ReplySource::Faq("returns".into());
+        m.tokens = Some(7);
+        let json = encode(&MessageRecord::from_message(&m));
+        let aad = aad("messages", &mkey);
+        let forms = [
+            // Before encryption: plain JSON.
+            json.clone(),
+            // Sealed with ChaCha20-Poly1305, JSON inside.
+            keyring::seal_chacha(&key, &aad, &json),
+            // Now: AES-256-GCM, compact inside.
+            message_value(&key, &mkey, &m),
+        ];
+        let mut opener = MessageOpener::new(Some(&key));
+        for value in &forms {
+            let back = opener.open(&mkey, value).unwrap().unwrap();
+            assert_eq!(back.into_message(m.seq), m);
+        }
+        assert_eq!(forms[2][0], 0x02);
+        // Erased key: sealed forms are gone, never an error.
+        let mut erased = MessageOpener::new(None);
+        assert!(erased.open(&mkey, &forms[1]).unwrap().is_none());
+        assert!(erased.open(&mkey, &forms[2]).unwrap().is_none());
+        // Moved to another message: refused, naming the record.
+        let other = super::super::keys::message_key(SessionId(4), 10);
+        let err = opener.open(&other, &forms[2]).unwrap_err().to_string();
+        assert!(err.contains("fails its check"), "{err}");
     }
 }
