@@ -39,6 +39,10 @@ pub struct Row {
     pub target: Option<String>,
     /// Whether it met the bar.
     pub pass: Option<bool>,
+    /// Decimals shown in the table, when the bar needs more than [`fmt_num`] gives (a value of
+    /// 1.0006 against `<= 1.005` would otherwise read "1.00 x, <= 1.00").
+    #[serde(skip)]
+    pub decimals: Option<usize>,
 }
 
 /// The whole report.
@@ -89,6 +93,7 @@ impl Report {
             unit: unit.into(),
             target: None,
             pass: None,
+            decimals: None,
         });
     }
 
@@ -103,6 +108,11 @@ impl Report {
         at_least: bool,
     ) {
         let pass = if at_least { value >= bar } else { value <= bar };
+        let decimals = bar_decimals(bar);
+        let shown = |v: f64| match decimals {
+            Some(d) => format!("{v:.d$}"),
+            None => fmt_num(v),
+        };
         self.rows.push(Row {
             section: section.into(),
             metric: metric.into(),
@@ -111,9 +121,10 @@ impl Report {
             target: Some(format!(
                 "{} {}",
                 if at_least { ">=" } else { "<=" },
-                fmt_num(bar)
+                shown(bar)
             )),
             pass: Some(pass),
+            decimals,
         });
     }
 
@@ -128,7 +139,10 @@ impl Report {
                 "| {} | {} | {} {} | {} | {} |\n",
                 r.section,
                 r.metric,
-                fmt_num(r.value),
+                match r.decimals {
+                    Some(d) => format!("{:.d$}", r.value),
+                    None => fmt_num(r.value),
+                },
                 r.unit,
                 r.target.clone().unwrap_or_default(),
                 match r.pass {
@@ -145,6 +159,24 @@ impl Report {
     pub fn all_passed(&self) -> bool {
         self.rows.iter().all(|r| r.pass != Some(false))
     }
+}
+
+/// Decimals a bar needs beyond what [`fmt_num`] shows (`1.005`: 3), if any.
+fn bar_decimals(bar: f64) -> Option<usize> {
+    let shown = if bar.abs() >= 100.0 {
+        0
+    } else if bar.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let needed = (0..=4)
+        .find(|&d| {
+            let scaled = bar * 10f64.powi(d as i32);
+            (scaled - scaled.round()).abs() < 1e-9
+        })
+        .unwrap_or(4);
+    (needed > shown).then_some(needed)
 }
 
 /// A number with sensible precision.
@@ -190,4 +222,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_finer_than_the_usual_precision_shows_its_decimals() {
+        let mut r = Report::default();
+        r.check("format", "perplexity ratio", 1.000636, "x", 1.005, false);
+        r.check("format", "coarse", 1.0412, "x", 1.1, false);
+        r.check("tui", "frame", 123.4, "ms", 200.0, false);
+        let md = r.markdown();
+        assert!(md.contains("| 1.001 x | <= 1.005 | ok |"), "{md}");
+        assert!(md.contains("| 1.04 x | <= 1.10 | ok |"), "{md}");
+        assert!(md.contains("| 123 ms | <= 200 | ok |"), "{md}");
+    }
 }

@@ -209,18 +209,20 @@ pub fn raw_batched_chats(
 /// Perplexity of the model on `text`, as llama.cpp's `llama-perplexity` computes it: the text
 /// tokenized once, cut into consecutive chunks of `n_ctx` tokens (each evaluated in a fresh
 /// cache, its first token replaced by BOS when the model adds one), and the second half of
-/// each chunk scored: exp of the mean negative log-likelihood of each next token. Returns
-/// (perplexity, tokens scored). Fails when the text is shorter than one chunk.
+/// each chunk scored (at most `max_chunks` chunks): exp of the mean negative log-likelihood
+/// of each next token. Returns (perplexity, tokens scored). Fails when the text is shorter
+/// than one chunk.
 pub fn perplexity(
     engine: &LlamaEngine,
     text: &str,
     n_ctx: usize,
+    max_chunks: usize,
 ) -> Result<(f64, usize), EngineError> {
     let failed = |e: String| EngineError::Generation(format!("perplexity: {e}"));
     let model = engine.model();
     let vocab = model.vocab();
     let tokens = vocab.tokenize(text.as_bytes(), true, false);
-    let chunks = tokens.len() / n_ctx;
+    let chunks = (tokens.len() / n_ctx).min(max_chunks);
     if chunks == 0 || n_ctx < 16 {
         return Err(failed(format!(
             "{} tokens of text do not fill one chunk of {n_ctx}",
