@@ -66,7 +66,9 @@
 //!   `spawn_blocking`.
 //! - One OS thread, `parlor-inference`, owns the llama.cpp context (not thread-safe) and its KV
 //!   cache; nothing else touches it. The model weights are shared read-only (`Arc`), so prompts
-//!   are tokenized and counted on the caller's thread.
+//!   are tokenized and counted on the caller's thread; the last prompts tokenized are kept
+//!   (`engine::llama::prompts`, behind a mutex shared with the inference thread), so a turn's
+//!   prompt counted while fitting the window is not tokenized again when it starts.
 //! - [`store::Store`] is owned by the [`bot::Bot`] (a cheap clone of sled's handles); front
 //!   ends reach it only through `Bot` methods, their own key-value state included
 //!   ([`bot::Bot::front_state`]).

@@ -8,6 +8,7 @@ mod gguf;
 mod logs;
 pub mod openmp;
 mod prefix;
+mod prompts;
 mod state;
 mod worker;
 
@@ -32,6 +33,8 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc as std_mpsc};
@@ -115,7 +118,16 @@ pub struct LlamaEngine {
     thread: Mutex<Option<JoinHandle<()>>>,
     threads: u32,
     prefilled: Arc<AtomicU64>,
+    /// Token counts of single templated messages ([`Engine::count_tokens`] on one message),
+    /// by a hash of role and text: fitting a prompt into the window counts every history
+    /// message at every turn, and a 30-turn conversation re-tokenized 60 unchanged messages.
+    counts: Mutex<HashMap<u64, u32>>,
+    /// The last whole prompts tokenized, shared with the inference thread.
+    prompts: Arc<prompts::PromptTokens>,
 }
+
+/// Entries kept in [`LlamaEngine::counts`] before it starts over.
+const COUNTS_KEPT: usize = 8192;
 
 /// llama.cpp's backend can be initialised once per process; every engine shares it.
 pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
@@ -170,6 +182,7 @@ impl LlamaEngine {
         let (control_tx, control_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel();
         let prefilled = Arc::new(AtomicU64::new(0));
+        let prompts = Arc::new(prompts::PromptTokens::default());
         let worker = worker::Worker::new(
             model.clone(),
             template.clone(),
@@ -177,6 +190,7 @@ impl LlamaEngine {
             threads,
             model_id,
             prefilled.clone(),
+            prompts.clone(),
         );
         let thread = std::thread::Builder::new()
             .name("parlor-inference".into())
@@ -210,6 +224,8 @@ impl LlamaEngine {
             thread: Mutex::new(Some(thread)),
             threads,
             prefilled,
+            counts: Mutex::new(HashMap::new()),
+            prompts,
         })
     }
 
@@ -280,7 +296,28 @@ impl Engine for LlamaEngine {
     }
 
     fn count_tokens(&self, messages: &[ChatMessage]) -> Result<u32, EngineError> {
-        Ok(self.tokenize_prompt(messages)?.len() as u32)
+        let [one] = messages else {
+            let tokens = self
+                .prompts
+                .tokenize(&self.model, &self.template, messages)?;
+            return Ok(tokens.len() as u32);
+        };
+        let key = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (one.role, &one.content).hash(&mut h);
+            h.finish()
+        };
+        let counts = || self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&n) = counts().get(&key) {
+            return Ok(n);
+        }
+        let n = self.tokenize_prompt(messages)?.len() as u32;
+        let mut counts = counts();
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(key, n);
+        Ok(n)
     }
 
     fn context_window(&self) -> u32 {
@@ -307,6 +344,13 @@ impl Engine for LlamaEngine {
             // The thread answers after it dropped the slot, the queued work and the files.
             files = finished.recv().unwrap_or(0);
         }
+        // Kept prompts hold conversation text; cleared once the thread dropped the slot, so it
+        // cannot add them back.
+        self.prompts.clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         // Also when the thread has stopped: its files must go all the same.
         if let Some(dir) = &self.settings.state_dir {
             files += state::remove_prefix(dir, &prefix);

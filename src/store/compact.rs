@@ -22,8 +22,10 @@ use super::StoredMessage;
 use super::records::{MessageRecord, VERSION};
 use crate::chat::{Rating, ReplySource, Role, TurnStats};
 
-/// First byte of a compact message record.
-pub(crate) const MARKER: u8 = 0x02;
+/// First byte of a compact message record: neither `{` (a JSON record) nor a seal's first
+/// byte (a compact record only ever exists inside a seal, but a byte of its own keeps the two
+/// apart when reading damaged data).
+pub(crate) const MARKER: u8 = 0xC1;
 
 const INTERRUPTED: u8 = 1;
 const TOKENS: u8 = 2;

@@ -179,6 +179,26 @@ async fn a_prompt_larger_than_the_window_is_refused_clearly() {
     }
 }
 
+#[test]
+fn token_counts_match_the_tokenized_prompt_also_when_remembered() {
+    let e = engine(1, None);
+    let msgs = [
+        ChatMessage::new(Role::User, "Do you ship to Austria?"),
+        ChatMessage::new(Role::Assistant, "Do you ship to Austria?"),
+        ChatMessage::new(Role::System, "You are Acme's support bot.\nBe brief."),
+        ChatMessage::new(Role::User, ""),
+    ];
+    for _ in 0..2 {
+        for m in &msgs {
+            let one = std::slice::from_ref(m);
+            let exact = e.tokenize_prompt(one).expect("tokenize").len() as u32;
+            assert_eq!(e.count_tokens(one).expect("count"), exact, "{m:?}");
+        }
+    }
+    let whole = e.tokenize_prompt(&msgs).expect("tokenize").len() as u32;
+    assert_eq!(e.count_tokens(&msgs).expect("count"), whole);
+}
+
 fn load_error(path: &Path) -> String {
     let mut s = EngineSettings::new(path, "smollm2-135m");
     s.context = 256;

@@ -13,7 +13,6 @@
 //! it. Test: `prefix::golden_replies_are_identical_with_and_without_the_shared_prefix`.
 
 use super::active::common_prefix;
-use super::tokenize_prompt;
 use crate::chat::{ChatMessage, Role};
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
@@ -26,6 +25,7 @@ pub(super) const MIN_PREFIX: usize = 32;
 /// message begins (the tokens the prompts for two different user messages share), if the
 /// prompt `tokens` start with it and go on after it.
 pub(super) fn prefix_tokens(
+    prompts: &super::prompts::PromptTokens,
     model: &LlamaModel,
     template: &LlamaChatTemplate,
     messages: &[ChatMessage],
@@ -38,7 +38,7 @@ pub(super) fn prefix_tokens(
     let render = |user: &str| {
         let mut m = messages[..k].to_vec();
         m.push(ChatMessage::new(Role::User, user));
-        tokenize_prompt(model, template, &m).ok()
+        prompts.tokenize(model, template, &m).ok()
     };
     let (a, b) = (render("A")?, render("B")?);
     let n = common_prefix(&a, &b);

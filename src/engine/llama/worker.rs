@@ -62,6 +62,7 @@ pub struct Worker {
     prefill: bool,
     prefilled: Arc<AtomicU64>,
     fail_decodes: Arc<AtomicU64>,
+    prompts: Arc<super::prompts::PromptTokens>,
 }
 
 struct Run<'a> {
@@ -79,6 +80,8 @@ struct Run<'a> {
     fail_decodes: Arc<AtomicU64>,
     /// Cache-key prefixes of erased conversations: never cached or saved again.
     forgotten: std::collections::HashSet<String>,
+    /// Prompts tokenized by the engine's handle (counted while fitting) or an earlier turn.
+    prompts: Arc<super::prompts::PromptTokens>,
 }
 
 impl Worker {
@@ -90,6 +93,7 @@ impl Worker {
         threads: u32,
         model_id: String,
         prefilled: Arc<AtomicU64>,
+        prompts: Arc<super::prompts::PromptTokens>,
     ) -> Self {
         Self {
             model,
@@ -105,6 +109,7 @@ impl Worker {
             prefill: settings.prefill,
             prefilled,
             fail_decodes: settings.fail_decodes.clone(),
+            prompts,
         }
     }
 
@@ -172,6 +177,7 @@ impl Worker {
             prefilled: self.prefilled.clone(),
             fail_decodes: self.fail_decodes.clone(),
             forgotten: std::collections::HashSet::default(),
+            prompts: self.prompts.clone(),
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);

@@ -66,8 +66,11 @@ impl Run<'_> {
         } else {
             self.slots[idx].follow_up = None;
         }
-        let tokens = match tokenize_prompt(self.model, self.template, &job.req.messages) {
-            Ok(t) => t,
+        let tokens = match self
+            .prompts
+            .tokenize(self.model, self.template, &job.req.messages)
+        {
+            Ok(t) => t.to_vec(),
             Err(e) => {
                 let _ = job.tx.try_send(EngineEvent::Failed(e));
                 return;
@@ -84,6 +87,7 @@ impl Run<'_> {
         }
         let key = job.req.cache_key.clone();
         let prefix = prefix_tokens(
+            &self.prompts,
             self.model,
             self.template,
             &job.req.messages,
