@@ -56,12 +56,19 @@ pub(crate) fn is_session_owner(owner: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The authenticated data of `tree`/`key`: where the value is stored.
 fn aad(tree: &str, key: &[u8]) -> Vec<u8> {
     let mut a = Vec::with_capacity(tree.len() + 1 + key.len());
-    a.extend_from_slice(tree.as_bytes());
-    a.push(b'/');
-    a.extend_from_slice(key);
+    aad_into(&mut a, tree, key);
     a
+}
+
+/// [`aad`] written into `out` (cleared first), to reuse one buffer across many values.
+fn aad_into(out: &mut Vec<u8>, tree: &str, key: &[u8]) {
+    out.clear();
+    out.extend_from_slice(tree.as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(key);
 }
 
 /// Open `value` of `tree`/`key`: plain JSON as it is, sealed values with `data_key`.
@@ -143,9 +150,7 @@ impl<'k> MessageOpener<'k> {
         let Some(opener) = self.opener.as_mut() else {
             return Ok(None);
         };
-        self.aad.clear();
-        self.aad.extend_from_slice(b"messages/");
-        self.aad.extend_from_slice(key);
+        aad_into(&mut self.aad, "messages", key);
         let plain = opener
             .open(&self.aad, value)
             .ok_or_else(|| fails_check(describe()))?;
