@@ -438,9 +438,11 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
         only: vec![],
     };
     let mut report = Report::default();
-    // parlor's own numbers, as its sections record them.
+    // parlor's own numbers, as its sections record them: far better than any peer, so each
+    // ratio row must pass. (A first token of 1 ms failed once: the local fake peer answered in
+    // under 2 ms, a ratio above 0.5.)
     for pause in targets::PAUSES {
-        report.note(&targets::turns_key("parlor", pause), 1.0);
+        report.note(&targets::turns_key("parlor", pause), 1e-6);
     }
     report.note(targets::CHATS4_AGG_PARLOR, 1e9);
     report.note(targets::CHATS4_WORST_PARLOR, 0.0);
