@@ -4,7 +4,7 @@
 //! disk, and, when the embedding model is installed, the embedding of one question.
 
 use super::Report;
-use crate::matching::embed::{DIM, Embedder};
+use crate::matching::embed::Embedder;
 use crate::matching::retrieval::{self, Policy};
 use crate::persona::faq::{Faq, FaqEntry};
 use crate::support::index::Vectors;
@@ -14,6 +14,8 @@ use std::time::Instant;
 const SECTION: &str = "retrieval";
 const ENTRIES: usize = 1000;
 const VARIANTS: usize = 3;
+/// Width of the synthetic embeddings: the default model's (all-mpnet-base-v2).
+const DIM: usize = 768;
 
 /// Words the synthetic questions are made of (a support vocabulary).
 const WORDS: [&str; 40] = [
@@ -148,9 +150,14 @@ pub fn run_retrieval_section(report: &mut Report, embedding_model: &Path, quick:
                 std::hint::black_box(e.embed(questions[i % questions.len()]));
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0 / n as f64;
+            let model = if e.dim() == 384 {
+                "MiniLM-L6"
+            } else {
+                "MPNet-base"
+            };
             report.add(
                 SECTION,
-                "embedding one question (MiniLM-L6, 1 thread)",
+                &format!("embedding one question ({model}, 1 thread)"),
                 ms,
                 "ms",
             );

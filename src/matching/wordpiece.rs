@@ -16,7 +16,30 @@ pub enum TokenizerError {
     Format(String),
     /// A special token is missing from the vocabulary.
     #[error("tokenizer.json: the vocabulary has no {0}")]
-    Missing(&'static str),
+    Missing(String),
+}
+
+/// The tokens a single text is framed with, as the `post_processor` of a `tokenizer.json` says:
+/// `RobertaProcessing` / `BertProcessing` name them (`cls`, `sep`), `TemplateProcessing` puts
+/// them around the sequence in `single`; BERT's `[CLS]` / `[SEP]` otherwise. (MPNet's
+/// vocabulary has `[CLS]` too, but frames with `<s>` / `</s>`.)
+fn framing(post: &serde_json::Value) -> (String, String) {
+    let name = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let named = name(&post["cls"][0]).zip(name(&post["sep"][0]));
+    let template = || {
+        let specials: Vec<String> = post["single"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| name(&p["SpecialToken"]["id"]))
+            .collect();
+        match &specials[..] {
+            [first, .., last] => Some((first.clone(), last.clone())),
+            _ => None,
+        }
+    };
+    named
+        .or_else(template)
+        .unwrap_or_else(|| ("[CLS]".into(), "[SEP]".into()))
 }
 
 /// A WordPiece vocabulary with its special tokens.
@@ -24,9 +47,9 @@ pub enum TokenizerError {
 pub struct WordPiece {
     vocab: HashMap<String, u32>,
     unk: u32,
-    /// `[CLS]`.
+    /// The token before the text (`[CLS]` in BERT, `<s>` in MPNet).
     pub cls: u32,
-    /// `[SEP]`.
+    /// The token after the text (`[SEP]` in BERT, `</s>` in MPNet).
     pub sep: u32,
 }
 
@@ -52,16 +75,23 @@ impl WordPiece {
                 .ok_or_else(|| TokenizerError::Format(format!("id of {k:?} is not a number")))?;
             vocab.insert(k.clone(), id as u32);
         }
-        let get = |t: &'static str| vocab.get(t).copied().ok_or(TokenizerError::Missing(t));
+        let get = |t: &str| {
+            vocab
+                .get(t)
+                .copied()
+                .ok_or_else(|| TokenizerError::Missing(t.to_string()))
+        };
+        let (cls, sep) = framing(&v["post_processor"]);
+        let unk = model["unk_token"].as_str().unwrap_or("[UNK]");
         Ok(Self {
-            unk: get("[UNK]")?,
-            cls: get("[CLS]")?,
-            sep: get("[SEP]")?,
+            unk: get(unk)?,
+            cls: get(&cls)?,
+            sep: get(&sep)?,
             vocab,
         })
     }
 
-    /// Token ids of `text` between `[CLS]` and `[SEP]`, at most `max_len` in all.
+    /// Token ids of `text` between the opening and closing tokens, at most `max_len` in all.
     pub fn encode(&self, text: &str, max_len: usize) -> Vec<u32> {
         let mut ids = vec![self.cls];
         'words: for word in basic_tokens(text) {
@@ -191,6 +221,33 @@ mod tests {
             wp.encode("Unwanted ROUTER? Café", 64),
             vec![2, 5, 6, 7, 4, 8, 9, 3]
         );
+    }
+
+    #[test]
+    fn the_post_processor_names_the_framing_tokens() {
+        let mut v: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+        for (i, w) in ["<s>", "<pad>", "</s>", "[UNK]", "[CLS]", "[SEP]", "hi"]
+            .iter()
+            .enumerate()
+        {
+            v.insert(w.to_string(), i.into());
+        }
+        let roberta = serde_json::json!({
+            "model": {"type": "WordPiece", "vocab": v, "unk_token": "[UNK]"},
+            "post_processor": {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]},
+        });
+        let wp = WordPiece::from_tokenizer_json(roberta.to_string().as_bytes()).unwrap();
+        assert_eq!(wp.encode("hi", 8), vec![0, 6, 2]);
+        let template = serde_json::json!({
+            "model": {"type": "WordPiece", "vocab": v},
+            "post_processor": {"type": "TemplateProcessing", "single": [
+                {"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
+            ]},
+        });
+        let wp = WordPiece::from_tokenizer_json(template.to_string().as_bytes()).unwrap();
+        assert_eq!(wp.encode("hi", 8), vec![4, 6, 5]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! notice, when the model is missing).
 
 use crate::matching::Ranking;
-use crate::matching::embed::{DIM, Embedder, Embedding, cosine};
+use crate::matching::embed::{Embedder, Embedding, cosine};
 use crate::matching::intent;
 use crate::matching::retrieval::{Signal, blend};
 use crate::persona::Persona;
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 /// Cache format: bumped whenever what is embedded changes (02: more handoff prototypes, 03: the
 /// answers), so an older file is a miss and gets rebuilt.
-const MAGIC: &[u8; 8] = b"PLREMB03";
+const MAGIC: &[u8; 8] = b"PLREMB04";
 
 /// Embeddings of one persona version's texts.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,8 +105,10 @@ impl Vectors {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        let mut buf = Vec::with_capacity(20 + self.rows.len() * (4 + DIM * 4));
+        let dim = self.rows.first().map_or(0, Vec::len);
+        let mut buf = Vec::with_capacity(24 + self.rows.len() * (4 + dim * 4));
         buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&(dim as u32).to_le_bytes());
         buf.extend_from_slice(&(self.rows.len() as u32).to_le_bytes());
         buf.extend_from_slice(&(self.variants as u32).to_le_bytes());
         buf.extend_from_slice(&(self.answers as u32).to_le_bytes());
@@ -132,19 +134,28 @@ impl Vectors {
         let u32_at = |b: &[u8], i: usize| -> Option<u32> {
             Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
         };
-        let n = u32_at(rest, 0)? as usize;
-        let variants = u32_at(rest, 4)? as usize;
-        let answers = u32_at(rest, 8)? as usize;
-        if variants.checked_add(answers)? > n || rest.len() != 12 + variants * 4 + n * DIM * 4 {
+        let dim = u32_at(rest, 0)? as usize;
+        let n = u32_at(rest, 4)? as usize;
+        let variants = u32_at(rest, 8)? as usize;
+        let answers = u32_at(rest, 12)? as usize;
+        let len = n
+            .checked_mul(dim)?
+            .checked_mul(4)?
+            .checked_add(variants.checked_mul(4)?)?
+            .checked_add(16)?;
+        if variants.checked_add(answers)? > n || rest.len() != len || (n > 0 && dim == 0) {
             return None;
         }
         let entry_of = (0..variants)
-            .map(|i| u32_at(rest, 12 + i * 4))
+            .map(|i| u32_at(rest, 16 + i * 4))
             .collect::<Option<Vec<_>>>()?;
-        let data = &rest[12 + variants * 4..];
+        let data = &rest[16 + variants * 4..];
         // Written little-endian by `save`, read the same way on every target parlor builds for.
         let floats: Vec<f32> = bytemuck::pod_collect_to_vec(data);
-        let rows = floats.chunks_exact(DIM).map(<[f32]>::to_vec).collect();
+        let rows = floats
+            .chunks_exact(dim.max(1))
+            .map(<[f32]>::to_vec)
+            .collect();
         Some(Self {
             entry_of,
             rows,
@@ -293,6 +304,9 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Width of the test vectors (MPNet's).
+    const DIM: usize = 768;
 
     fn axis(i: usize) -> Vec<f32> {
         let mut v = vec![0.0; DIM];
