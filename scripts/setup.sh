@@ -12,8 +12,11 @@ PARLOR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PARLOR_DEFAULT_MODEL="smollm2-135m"
 PARLOR_DEFAULT_MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 # Sentence embeddings for semantic FAQ search (grounded support); from PyPI, verified by parlor.
-PARLOR_EMBEDDING_MODEL="minilm-l6"
-PARLOR_EMBEDDING_MODEL_FILE="all-MiniLM-L6-v2.zip"
+PARLOR_EMBEDDING_MODEL="mpnet-base"
+PARLOR_EMBEDDING_MODEL_FILE="all-mpnet-base-v2.zip"
+# The smaller one, which the tests also run (its similarities are published to check against).
+PARLOR_SMALL_EMBEDDING_MODEL="minilm-l6"
+PARLOR_SMALL_EMBEDDING_MODEL_FILE="all-MiniLM-L6-v2.zip"
 
 # Prefixed so the output of the set-up stands apart from cargo's.
 say() { printf '[setup] %s\n' "$*"; }
@@ -143,16 +146,18 @@ fetch_default_model() {
     fetch_embedding_model "$bin" "$home"
 }
 
-# fetch_embedding_model BINARY HOME: the sentence-embedding model of semantic FAQ search
-# (without it parlor falls back to word matching, with a notice).
+# fetch_embedding_model BINARY HOME [NAME FILE SIZE]: the sentence-embedding model of semantic
+# FAQ search (without it parlor falls back to word matching, with a notice).
 fetch_embedding_model() {
     local bin="$1" home="$2"
-    if [ -f "$home/storage/models/$PARLOR_EMBEDDING_MODEL_FILE" ]; then
-        say "model $PARLOR_EMBEDDING_MODEL: present in $home/storage/models/"
+    local name="${3:-$PARLOR_EMBEDDING_MODEL}" file="${4:-$PARLOR_EMBEDDING_MODEL_FILE}"
+    local size="${5:-about 404 MB in five PyPI packages}"
+    if [ -f "$home/storage/models/$file" ]; then
+        say "model $name: present in $home/storage/models/"
         return 0
     fi
-    say "fetching the embedding model ($PARLOR_EMBEDDING_MODEL, about 83 MB)"
-    "$bin" --home "$home" model pull "$PARLOR_EMBEDDING_MODEL" ||
+    say "fetching the embedding model ($name, $size)"
+    "$bin" --home "$home" model pull "$name" ||
         die "could not fetch the embedding model; see the messages above"
 }
 

