@@ -97,6 +97,8 @@ impl SafeTensors {
             at = b;
             tensors.insert(name, (shape, values));
         }
+        // Read to the end, so a zip member's CRC-32 is checked (the zip reader does at its end).
+        std::io::copy(r, &mut std::io::sink()).map_err(cut)?;
         Ok(Self { tensors })
     }
 
@@ -146,6 +148,35 @@ fn usizes(v: &serde_json::Value) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_damaged_zip_member_fails_its_crc_check() {
+        let mut file = Vec::new();
+        let header = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        file.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        file.extend_from_slice(header.as_bytes());
+        file.extend_from_slice(&[1.5f32, -2.0].map(f32::to_le_bytes).concat());
+        file.extend_from_slice(b"trailing bytes no tensor names");
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("model.safetensors", stored).unwrap();
+        zip.write_all(&file).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        let read = |bytes: Vec<u8>| {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+            let entry = archive.by_name("model.safetensors").unwrap();
+            let size = entry.size();
+            SafeTensors::read(&mut Sampled::new(entry), size).map(|mut t| t.vector("w").unwrap())
+        };
+        assert_eq!(read(bytes.clone()).unwrap().to_vec(), vec![1.5, -2.0]);
+        // One byte of the trailing part flipped: no tensor reads it, the CRC-32 still does.
+        let at = bytes.windows(8).position(|w| w == b"trailing").unwrap();
+        let mut damaged = bytes;
+        damaged[at] ^= 0x20;
+        assert!(read(damaged).is_err());
+    }
 
     #[test]
     fn damaged_files_are_errors_not_panics() {
