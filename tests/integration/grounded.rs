@@ -1,5 +1,6 @@
-//! Grounded support on the real parts: the embedding model fetched by the set-up (checked
-//! against sentence-transformers' published similarities), its cache on disk, and turns of the
+//! Grounded support on the real parts: the embedding models fetched by the set-up (MiniLM
+//! checked against sentence-transformers' published similarities, MPNet, the default, against
+//! the reference forward pass in scripts/reference/), its cache on disk, and turns of the
 //! `acme-support` persona on the real default chat model: paraphrases reach their entry, a
 //! trigger word inside a question does not hand off, uncovered questions get an honest "not
 //! sure", choices are offered and picked, bad input never panics nor invents, and `parlor eval`
