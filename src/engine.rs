@@ -218,6 +218,16 @@ pub trait Engine: Send + Sync {
         0
     }
 
+    /// A request with `cache_key` is about to come (the front end just sent a message, and
+    /// the caller stores it and builds the request). An engine may get ready meanwhile: make
+    /// room for the conversation or load its saved state, and with `text` (the user message,
+    /// when the prompt is the conversation so far plus it) evaluate the prompt it expects. A
+    /// request that turns out different is evaluated as if no hint had come. Never required
+    /// for correctness.
+    fn expect_turn(&self, cache_key: &str, text: Option<&str>) {
+        let _ = (cache_key, text);
+    }
+
     /// Stop: finish what must outlive the process (saved conversation states) and release the
     /// model. Blocks until done; later requests fail with [`EngineError::Stopped`]. A command
     /// calls it before exiting, because the process may exit before a dropped engine is done.

@@ -105,6 +105,12 @@ pub(crate) enum Control {
         prefix: String,
         done: std_mpsc::Sender<usize>,
     },
+    /// A request with cache key `key` is about to come, with the user message `text` when its
+    /// prompt can be guessed: see [`worker`]'s head start.
+    HeadStart {
+        key: String,
+        text: Option<String>,
+    },
     Shutdown,
 }
 
@@ -117,13 +123,24 @@ pub struct LlamaEngine {
     control: Mutex<std_mpsc::Sender<Control>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     threads: u32,
-    prefilled: Arc<AtomicU64>,
+    ahead: Arc<Ahead>,
     /// Token counts of single templated messages ([`Engine::count_tokens`] on one message),
     /// by a hash of role and text: fitting a prompt into the window counts every history
     /// message at every turn, and a 30-turn conversation re-tokenized 60 unchanged messages.
     counts: Mutex<HashMap<u64, u32>>,
     /// The last whole prompts tokenized, shared with the inference thread.
     prompts: Arc<prompts::PromptTokens>,
+}
+
+/// What the inference thread evaluated ahead of requests, counted for tests and the bench.
+#[derive(Default)]
+pub(crate) struct Ahead {
+    /// Turn-boundary tokens pre-filled while idle.
+    pub(crate) prefilled: AtomicU64,
+    /// Head starts claimed by their request.
+    pub(crate) head_starts: AtomicU64,
+    /// Saved states loaded on a hint, before their request came.
+    pub(crate) restored_early: AtomicU64,
 }
 
 /// Entries kept in [`LlamaEngine::counts`] before it starts over.
@@ -181,7 +198,7 @@ impl LlamaEngine {
 
         let (control_tx, control_rx) = std_mpsc::channel();
         let (ready_tx, ready_rx) = std_mpsc::channel();
-        let prefilled = Arc::new(AtomicU64::new(0));
+        let ahead = Arc::new(Ahead::default());
         let prompts = Arc::new(prompts::PromptTokens::default());
         let worker = worker::Worker::new(
             model.clone(),
@@ -189,7 +206,7 @@ impl LlamaEngine {
             &settings,
             threads,
             model_id,
-            prefilled.clone(),
+            ahead.clone(),
             prompts.clone(),
         );
         let thread = std::thread::Builder::new()
@@ -223,7 +240,7 @@ impl LlamaEngine {
             control: Mutex::new(control_tx),
             thread: Mutex::new(Some(thread)),
             threads,
-            prefilled,
+            ahead,
             counts: Mutex::new(HashMap::new()),
             prompts,
         })
@@ -231,7 +248,19 @@ impl LlamaEngine {
 
     /// Tokens evaluated ahead of time while idle (the next turns' boundaries) since loading.
     pub fn prefilled_tokens(&self) -> u64 {
-        self.prefilled.load(Ordering::Relaxed)
+        self.ahead.prefilled.load(Ordering::Relaxed)
+    }
+
+    /// Turns whose prompt was evaluated before their request came, and whose first token was
+    /// sampled from it (see the worker's head start), since loading.
+    pub fn head_starts(&self) -> u64 {
+        self.ahead.head_starts.load(Ordering::Relaxed)
+    }
+
+    /// Saved conversation states loaded on a hint ([`Engine::expect_turn`]) before their
+    /// request came, since loading.
+    pub fn restored_early(&self) -> u64 {
+        self.ahead.restored_early.load(Ordering::Relaxed)
     }
 
     /// CPU threads used for decoding.
@@ -264,15 +293,24 @@ pub(crate) fn tokenize_prompt(
     template: &LlamaChatTemplate,
     messages: &[ChatMessage],
 ) -> Result<Vec<LlamaToken>, EngineError> {
+    let text = render_prompt(model, template, messages)?;
+    Ok(model.vocab().tokenize(text.as_bytes(), true, true))
+}
+
+/// The prompt text of `messages`: the chat template applied, with the assistant prefix.
+pub(crate) fn render_prompt(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    messages: &[ChatMessage],
+) -> Result<String, EngineError> {
     let chat = messages
         .iter()
         .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.replace('\0', "")))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| EngineError::Generation(format!("bad message: {e}")))?;
-    let text = model
+    model
         .apply_chat_template(template, &chat, true)
-        .map_err(|e| EngineError::Generation(format!("chat template failed: {e}")))?;
-    Ok(model.vocab().tokenize(text.as_bytes(), true, true))
+        .map_err(|e| EngineError::Generation(format!("chat template failed: {e}")))
 }
 
 impl Engine for LlamaEngine {
@@ -326,6 +364,17 @@ impl Engine for LlamaEngine {
 
     fn model_name(&self) -> String {
         self.settings.model_name.clone()
+    }
+
+    fn expect_turn(&self, cache_key: &str, text: Option<&str>) {
+        let _ = self
+            .control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(Control::HeadStart {
+                key: cache_key.to_string(),
+                text: text.map(str::to_string),
+            });
     }
 
     fn forget(&self, session: crate::chat::SessionId) -> usize {

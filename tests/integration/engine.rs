@@ -306,6 +306,97 @@ async fn golden_an_idle_engine_prefills_the_next_turn_without_changing_the_reply
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_a_head_start_evaluates_the_expected_prompt_before_its_request_without_changing_the_reply()
+ {
+    use parlor::chat::SessionId;
+    use parlor::engine::session_cache_key;
+    let hinted = engine(1, None);
+    let plain = engine(1, None);
+    let session = SessionId(7);
+    let key = session_cache_key(session, "v1");
+    let q1 = "Name three fruits.";
+    let (a1, _) = run(&*hinted, request(&key, &[q1], 12)).await;
+    let (a2, _) = run(&*plain, request(&key, &[q1], 12)).await;
+    assert_eq!(a1, a2);
+
+    // The hint comes before the request (as from `Bot::turn`): the prompt is evaluated in
+    // between, and the request samples its first token from it.
+    let q2 = "Which one is yellow?";
+    let turns = [q1, &a1, q2];
+    hinted.expect_turn(&key, Some(q2));
+    let (b_hinted, s_hinted) = run(&*hinted, request(&key, &turns, 24)).await;
+    let (b_plain, s_plain) = run(&*plain, request(&key, &turns, 24)).await;
+    assert_eq!(hinted.head_starts(), 1, "the head start was claimed");
+    assert_eq!(plain.head_starts(), 0);
+    assert_eq!(b_hinted, b_plain, "a head start must not change the reply");
+    let evaluated = |g: &GenerationStats| g.prompt_tokens - g.reused_tokens;
+    assert_eq!(
+        evaluated(&s_hinted),
+        evaluated(&s_plain),
+        "the tokens the head start evaluated count as the turn's"
+    );
+    assert!(evaluated(&s_hinted) > 4, "{s_hinted:?}");
+
+    // A hint that does not match the request (the bot changed the prompt) is undone: the
+    // request is evaluated as if it had not come.
+    let q3 = "And which one is red?";
+    let turns = [q1, &a1, q2, &b_hinted, q3];
+    hinted.expect_turn(&key, Some("Something else entirely."));
+    let (c_hinted, s_hinted) = run(&*hinted, request(&key, &turns, 24)).await;
+    let (c_plain, s_plain) = run(&*plain, request(&key, &turns, 24)).await;
+    assert_eq!(hinted.head_starts(), 1, "a wrong guess is not claimed");
+    assert_eq!(c_hinted, c_plain, "a wrong guess must not change the reply");
+    assert_eq!(evaluated(&s_hinted), evaluated(&s_plain));
+
+    // Hints for another conversation, or one the engine does not hold, change nothing.
+    hinted.expect_turn(&session_cache_key(SessionId(8), "v1"), Some("Hello?"));
+    let q4 = "Thanks!";
+    let turns = [q1, &a1, q2, &b_hinted, q3, &c_hinted, q4];
+    hinted.expect_turn(&key, Some(q4));
+    let (d_hinted, _) = run(&*hinted, request(&key, &turns, 16)).await;
+    let (d_plain, _) = run(&*plain, request(&key, &turns, 16)).await;
+    assert_eq!(hinted.head_starts(), 2);
+    assert_eq!(d_hinted, d_plain);
+}
+
+/// A hint for a conversation no slot holds loads its saved state before the request comes
+/// (saving the state of the conversation it replaces first); the request then finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_a_hint_loads_a_saved_conversation_before_its_request() {
+    use parlor::chat::SessionId;
+    use parlor::engine::session_cache_key;
+    let dir = tempfile::tempdir().unwrap();
+    let hinted = engine(1, Some(dir.path()));
+    let plain = engine(1, None);
+    let (a, b) = (
+        session_cache_key(SessionId(1), "v1"),
+        session_cache_key(SessionId(2), "v1"),
+    );
+    let q1 = "Name three fruits.";
+    let (a1, _) = run(&*hinted, request(&a, &[q1], 12)).await;
+    // Another conversation takes the only slot: the first is saved to disk.
+    run(&*hinted, request(&b, &["Say hello."], 6)).await;
+    let (p1, _) = run(&*plain, request(&a, &[q1], 12)).await;
+    assert_eq!(a1, p1);
+
+    let q2 = "Which one is yellow?";
+    hinted.expect_turn(&a, None);
+    wait_until("the saved conversation is loaded on the hint", || {
+        hinted.restored_early() == 1
+    })
+    .await;
+    let turns = [q1, &a1, q2];
+    let (a2, s_hinted) = run(&*hinted, request(&a, &turns, 24)).await;
+    let (p2, _) = run(&*plain, request(&a, &turns, 24)).await;
+    assert_eq!(a2, p2, "a conversation loaded early answers the same");
+    assert!(
+        s_hinted.reused_tokens > 20,
+        "the request found the loaded conversation: {s_hinted:?}"
+    );
+    assert_eq!(hinted.restored_early(), 1);
+}
+
 /// The raw llama-cpp-2 loops `parlor bench` measures the engine against (the library's own
 /// limit) run on the real model, and refuse what does not fit the window.
 #[test]

@@ -44,6 +44,19 @@ impl PromptTokens {
         Ok(tokens)
     }
 
+    /// Keep `tokens` as the tokens of `messages` (tokenized another way, see the worker's head
+    /// start).
+    pub fn insert(&self, messages: &[ChatMessage], tokens: Vec<LlamaToken>) {
+        let mut kept = self.lock();
+        if kept.iter().any(|(m, _)| m.as_slice() == messages) {
+            return;
+        }
+        if kept.len() >= KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((messages.to_vec(), Arc::new(tokens)));
+    }
+
     /// Forget every kept prompt (a conversation is being erased).
     pub fn clear(&self) {
         self.lock().clear();

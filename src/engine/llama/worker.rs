@@ -5,6 +5,7 @@
 //! chat waits for another to finish. Cancellation is noticed between steps (the requester
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
+mod head;
 mod shared;
 mod slots;
 
@@ -21,7 +22,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
-use slots::Slot;
+use slots::{FollowUp, Slot};
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ const SHARED_PROMPT_CHUNK: usize = 64;
 /// Save changed session states after the engine has been idle this long (not right after a
 /// turn: the next turn would wait for the write).
 const IDLE_SAVE_DELAY: Duration = Duration::from_millis(400);
+/// Pre-fill a conversation's next turn boundary once the engine has been idle this long after
+/// its reply (see [`Run::prefill`]); a message sent within it brings its own head start.
+const PREFILL_DELAY: Duration = Duration::from_millis(30);
 /// Requests allowed to wait for a slot; more are refused at once with a clear message rather
 /// than piling up without bound.
 const MAX_QUEUE: usize = 256;
@@ -60,7 +64,7 @@ pub struct Worker {
     state_dir: Option<(std::path::PathBuf, u64)>,
     model_id: String,
     prefill: bool,
-    prefilled: Arc<AtomicU64>,
+    ahead: Arc<super::Ahead>,
     fail_decodes: Arc<AtomicU64>,
     prompts: Arc<super::prompts::PromptTokens>,
 }
@@ -76,12 +80,19 @@ struct Run<'a> {
     states: Option<StateDir>,
     round_robin: usize,
     prefill: bool,
-    prefilled: Arc<AtomicU64>,
+    ahead: Arc<super::Ahead>,
     fail_decodes: Arc<AtomicU64>,
     /// Cache-key prefixes of erased conversations: never cached or saved again.
     forgotten: std::collections::HashSet<String>,
     /// Prompts tokenized by the engine's handle (counted while fitting) or an earlier turn.
     prompts: Arc<super::prompts::PromptTokens>,
+    /// A prompt evaluated ahead of its request (see [`head`]).
+    head_start: Option<head::HeadStart>,
+    /// Decodes so far (each overwrites the logits of the one before).
+    decodes: u64,
+    /// Whether tokenizing a prompt's tail alone gives this model's tokens (see [`head`]);
+    /// `None` until checked.
+    tail_tokenizing: Option<bool>,
 }
 
 impl Worker {
@@ -92,7 +103,7 @@ impl Worker {
         settings: &EngineSettings,
         threads: u32,
         model_id: String,
-        prefilled: Arc<AtomicU64>,
+        ahead: Arc<super::Ahead>,
         prompts: Arc<super::prompts::PromptTokens>,
     ) -> Self {
         Self {
@@ -107,7 +118,7 @@ impl Worker {
                 .map(|d| (d, settings.state_cap_bytes)),
             model_id,
             prefill: settings.prefill,
-            prefilled,
+            ahead,
             fail_decodes: settings.fail_decodes.clone(),
             prompts,
         }
@@ -174,10 +185,13 @@ impl Worker {
             states,
             round_robin: 0,
             prefill: self.prefill,
-            prefilled: self.prefilled.clone(),
+            ahead: self.ahead.clone(),
             fail_decodes: self.fail_decodes.clone(),
             forgotten: std::collections::HashSet::default(),
             prompts: self.prompts.clone(),
+            head_start: None,
+            decodes: 0,
+            tail_tokenizing: None,
         };
         let _ = ready.send(Ok(()));
         run.serve(&control);
@@ -190,17 +204,29 @@ impl Run<'_> {
     fn serve(&mut self, control: &Receiver<Control>) {
         loop {
             let busy = self.slots.iter().any(|s| s.active.is_some()) || !self.queue.is_empty();
-            if !busy && self.slots.iter().any(|s| s.follow_up.is_some()) {
+            // Not while a head start waits for its request: a decode would overwrite its logits.
+            let waiting = self.head_start.is_some();
+            let prefill_at = self
+                .slots
+                .iter()
+                .filter(|s| s.wants_prefill())
+                .map(|s| s.last_used + PREFILL_DELAY)
+                .min();
+            if !busy
+                && !waiting
+                && let Some(at) = prefill_at
+            {
                 // Idle with a conversation that will probably continue: evaluate what its next
-                // prompt is sure to start with, unless a request is already waiting.
-                match control.try_recv() {
+                // prompt is sure to start with, unless a request comes first.
+                let wait = at.saturating_duration_since(Instant::now());
+                match control.recv_timeout(wait) {
                     Ok(c) => {
                         if !self.accept(c) {
                             return;
                         }
                     }
-                    Err(TryRecvError::Empty) => self.prefill(),
-                    Err(TryRecvError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => self.prefill(),
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
                 continue;
             }
@@ -213,6 +239,11 @@ impl Run<'_> {
                         if !self.accept(c) {
                             return;
                         }
+                    }
+                    Err(RecvTimeoutError::Timeout) if waiting => {
+                        // The expected request did not come (the bot answered without the
+                        // model): undo the head start, pre-fill and save as usual.
+                        self.drop_head_start();
                     }
                     Err(RecvTimeoutError::Timeout) => {
                         self.save_all();
@@ -273,6 +304,10 @@ impl Run<'_> {
         match c {
             Control::Generate(job) if self.is_forgotten(&job.req.cache_key) => {
                 let _ = job.tx.try_send(forget::erased());
+                true
+            }
+            Control::HeadStart { key, text } => {
+                self.head_start(&key, text.as_deref());
                 true
             }
             Control::Forget { prefix, done } => {
@@ -367,7 +402,10 @@ impl Run<'_> {
                 {
                     let mut messages = finished.job.req.messages;
                     messages.push(ChatMessage::new(Role::Assistant, finished.text));
-                    slot.follow_up = Some(messages);
+                    slot.follow_up = Some(FollowUp {
+                        messages,
+                        prefilled: false,
+                    });
                 }
             }
         }
@@ -435,7 +473,7 @@ impl Run<'_> {
         let decoded = if injected {
             Err("injected failure".to_string())
         } else {
-            self.ctx.decode(&mut self.batch).map_err(|e| e.to_string())
+            self.decode_batch()
         };
         if let Err(e) = decoded {
             self.fail_batch(&chunks, &e);

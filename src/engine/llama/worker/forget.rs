@@ -24,6 +24,7 @@ impl Run<'_> {
             }
             !doomed
         });
+        self.drop_head_start();
         let mut dropped = 0;
         for slot in &mut self.slots {
             if !slot.key.as_deref().is_some_and(|k| k.starts_with(prefix)) {

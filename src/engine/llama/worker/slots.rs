@@ -26,8 +26,23 @@ pub(super) struct Slot {
     pub(super) dirty: bool,
     pub(super) active: Option<Active>,
     /// The conversation as the next turn's prompt will start (the last prompt plus the reply
-    /// just given), until the idle engine has pre-filled it: see [`Run::prefill`].
-    pub(super) follow_up: Option<Vec<ChatMessage>>,
+    /// just given), until the next turn starts: see [`Run::prefill`] and [`super::head`].
+    pub(super) follow_up: Option<FollowUp>,
+}
+
+/// A finished turn's conversation, for the next turn.
+pub(super) struct FollowUp {
+    /// The last prompt's messages and the reply.
+    pub(super) messages: Vec<ChatMessage>,
+    /// The turn boundary after them has been pre-filled (or found not worth it).
+    pub(super) prefilled: bool,
+}
+
+impl Slot {
+    /// Whether the slot's next turn boundary is still to be pre-filled.
+    pub(super) fn wants_prefill(&self) -> bool {
+        self.follow_up.as_ref().is_some_and(|f| !f.prefilled)
+    }
 }
 
 impl Run<'_> {
@@ -41,13 +56,7 @@ impl Run<'_> {
             let pick = match own {
                 Some(idx) if self.slots[idx].active.is_none() => Some(idx),
                 Some(_) => None, // the same conversation is still being answered
-                None => self
-                    .slots
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.active.is_none())
-                    .min_by_key(|(_, s)| (s.key.is_some(), s.last_used))
-                    .map(|(idx, _)| idx),
+                None => self.free_slot(),
             };
             match pick {
                 Some(idx) => {
@@ -59,23 +68,32 @@ impl Run<'_> {
         }
     }
 
+    /// The slot a new conversation takes: an empty one, else the least recently used idle one.
+    pub(super) fn free_slot(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none())
+            .min_by_key(|(_, s)| (s.key.is_some(), s.last_used))
+            .map(|(idx, _)| idx)
+    }
+
     /// Start answering `job` in slot `idx`.
     fn start(&mut self, idx: usize, job: Job) {
-        if self.slots[idx].key.as_ref() == Some(&job.req.cache_key) {
-            self.prefill_slot(idx);
-        } else {
-            self.slots[idx].follow_up = None;
-        }
         let tokens = match self
             .prompts
             .tokenize(self.model, self.template, &job.req.messages)
         {
             Ok(t) => t.to_vec(),
             Err(e) => {
+                self.drop_head_start();
                 let _ = job.tx.try_send(EngineEvent::Failed(e));
                 return;
             }
         };
+        let claimed = self.claim_head_start(idx, &job.req.cache_key, &tokens);
+        // A turn boundary not pre-filled yet is evaluated with the new message, in one batch.
+        self.slots[idx].follow_up = None;
         if tokens.is_empty() || tokens.len() as u32 + 1 >= self.window {
             let _ = job
                 .tx
@@ -130,7 +148,7 @@ impl Run<'_> {
             _ => (0, None),
         };
         let mut common = common_prefix(&slot.cached, &tokens);
-        if common == tokens.len() {
+        if common == tokens.len() && claimed.is_none() {
             common -= 1; // the last prompt token must be evaluated again to get its logits
         }
         if common < slot.cached.len() {
@@ -144,7 +162,7 @@ impl Run<'_> {
         slot.active = Some(Active {
             prompt: tokens,
             next_prompt: common,
-            reused: common as u32,
+            reused: claimed.as_ref().map_or(common, |c| c.base) as u32,
             sampler,
             decoder: encoding_rs::UTF_8.new_decoder(),
             stop,
@@ -156,18 +174,24 @@ impl Run<'_> {
             save_prefix,
             sent_at: None,
             blocked: false,
-            started: Instant::now(),
+            started: claimed.as_ref().map_or_else(Instant::now, |c| c.at),
             prompt_done: None,
             first_text: None,
             finish: None,
             text: String::new(),
             job,
         });
+        if let Some(c) = claimed {
+            // The prompt was evaluated ahead of the request: its first token is ready.
+            let a = slot.active.as_mut().expect("just set");
+            let tok = a.sampler.sample(&self.ctx, c.logits);
+            self.accept_token(idx, tok);
+        }
     }
 
     /// Load the saved state of `key` into slot `idx`, if a valid one exists (replacing what the
     /// slot's sequence held). Returns whether it did.
-    fn restore(&mut self, idx: usize, key: &str) -> bool {
+    pub(super) fn restore(&mut self, idx: usize, key: &str) -> bool {
         let Some(states) = &self.states else {
             return false;
         };
@@ -203,12 +227,15 @@ impl Run<'_> {
         }
     }
 
-    /// Save the state of an idle slot whose cache changed.
-    fn save_slot(&mut self, idx: usize) {
+    /// Save the state of an idle slot whose cache changed (as it is: a slot given to another
+    /// conversation is saved without waiting for a pre-fill).
+    pub(super) fn save_slot(&mut self, idx: usize) {
         if self.states.is_none() {
             return;
         }
-        self.prefill_slot(idx);
+        if self.head_start_in(idx) {
+            self.drop_head_start();
+        }
         let Some(states) = &self.states else { return };
         let slot = &mut self.slots[idx];
         if !slot.dirty || slot.active.is_some() || slot.cached.is_empty() {
@@ -231,8 +258,14 @@ impl Run<'_> {
         slot.dirty = false;
     }
 
+    /// Save every changed idle slot (idle for a while, or shutting down), each with its next
+    /// turn boundary pre-filled, so a warm start evaluates only the new message.
     pub(super) fn save_all(&mut self) {
+        self.drop_head_start();
         for idx in 0..self.slots.len() {
+            if self.states.is_some() {
+                self.prefill_slot(idx);
+            }
             self.save_slot(idx);
         }
     }
@@ -243,21 +276,25 @@ impl Run<'_> {
     /// next message arrives, inside its time to first token. The tokens the next prompt is
     /// sure to start with are those shared by the prompts for two different user messages;
     /// they are evaluated now, and the usual prefix match at the next turn keeps what still
-    /// matches (a persona edit or trimmed history simply evaluates again, as before).
+    /// matches (a persona edit or trimmed history simply evaluates again, as before). The
+    /// loop waits [`super::PREFILL_DELAY`] after a reply first: a message sent at once is
+    /// evaluated together with the boundary, in one decode instead of two.
     pub(super) fn prefill(&mut self) {
-        if let Some(idx) = self.slots.iter().position(|s| s.follow_up.is_some()) {
+        if let Some(idx) = self.slots.iter().position(Slot::wants_prefill) {
             self.prefill_slot(idx);
         }
     }
 
-    /// Pre-fill slot `idx` if it has a follow-up pending. Also called before the
-    /// conversation's next turn starts and before its state is saved, so the turn boundary is
-    /// always evaluated on its own, in the same batch shape whether or not the engine was idle
-    /// long enough: a greedy reply never depends on timing.
-    fn prefill_slot(&mut self, idx: usize) {
-        let Some(messages) = self.slots[idx].follow_up.take() else {
+    /// Pre-fill slot `idx` if its boundary is still to be evaluated. Whether a boundary is
+    /// evaluated on its own or in one batch with the next message depends on timing; this
+    /// llama.cpp build computes a sequence's tokens bit-identically in any batch shape (the
+    /// `golden_*` tests), so a greedy reply does not.
+    pub(super) fn prefill_slot(&mut self, idx: usize) {
+        let Some(follow_up) = self.slots[idx].follow_up.as_mut().filter(|f| !f.prefilled) else {
             return;
         };
+        follow_up.prefilled = true;
+        let messages = follow_up.messages.clone();
         if self.slots[idx].active.is_some() {
             return;
         }
@@ -288,18 +325,22 @@ impl Run<'_> {
                 .batch
                 .add(*tok, p as i32, &[slot.seq], p + 1 == next.len());
         }
-        match self.ctx.decode(&mut self.batch) {
+        let seq = slot.seq;
+        match self.decode_batch() {
             Ok(()) => {
+                let slot = &mut self.slots[idx];
                 slot.cached.extend_from_slice(&next[keep..]);
                 slot.dirty = true;
-                self.prefilled.fetch_add(todo as u64, Ordering::Relaxed);
+                self.ahead
+                    .prefilled
+                    .fetch_add(todo as u64, Ordering::Relaxed);
                 tracing::debug!(seq = slot.seq, tokens = todo, "pre-filled the next turn");
             }
             Err(e) => {
                 tracing::warn!("pre-filling the next turn failed: {e}");
                 let _ = self
                     .ctx
-                    .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
+                    .clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None);
             }
         }
     }
