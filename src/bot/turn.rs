@@ -34,6 +34,14 @@ impl Bot {
         let text = text.to_string();
         tokio::spawn(async move {
             let started = Instant::now();
+            // The engine gets ready while the message is stored and the request built, and
+            // starts on the prompt it expects where the message alone changes the prompt.
+            let persona = bot.session_persona(session);
+            let guess = !persona.prompt_depends_on_message();
+            bot.engine().expect_turn(
+                &crate::engine::session_cache_key(session, persona.version()),
+                Some(text.as_str()).filter(|_| guess),
+            );
             // The history is read before the message is stored, so it is never read back.
             let (history, last_reply) = match bot.history(session) {
                 Ok(h) => h,

@@ -134,6 +134,13 @@ impl Persona {
         &self.scripting.knowledge
     }
 
+    /// Whether a message changes more of its prompt than the message itself: FAQ entries or
+    /// knowledge entries it pulls into the system message. (Engines guess the next prompt
+    /// from the conversation so far only for personas without them.)
+    pub fn prompt_depends_on_message(&self) -> bool {
+        !self.scripting.faq.entries().is_empty() || !self.scripting.knowledge.entries().is_empty()
+    }
+
     /// The rules.
     pub fn rules(&self) -> &Rules {
         &self.scripting.rules
