@@ -114,6 +114,18 @@ pub fn raw_cached_turn_ms(
     new: usize,
     reps: usize,
 ) -> Result<f64, EngineError> {
+    raw_cached_turn_after_ms(engine, cached, new, reps, std::time::Duration::ZERO)
+}
+
+/// [`raw_cached_turn_ms`] with the thread idle for `pause` before each timed evaluation, as a
+/// turn after a pause comes to an engine that sat idle.
+pub fn raw_cached_turn_after_ms(
+    engine: &LlamaEngine,
+    cached: usize,
+    new: usize,
+    reps: usize,
+    pause: std::time::Duration,
+) -> Result<f64, EngineError> {
     let failed = |e: String| EngineError::Generation(format!("raw cached turn: {e}"));
     let window = engine.settings().context as usize;
     if cached + new >= window || new == 0 {
@@ -143,6 +155,7 @@ pub fn raw_cached_turn_ms(
                 .add(token(i), i as i32, &[0], i + 1 == cached + new)
                 .map_err(|e| failed(e.to_string()))?;
         }
+        std::thread::sleep(pause);
         let started = Instant::now();
         ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
         let _ = sampler.sample(&ctx, batch.n_tokens() - 1);

@@ -27,8 +27,11 @@ pub fn turns_key(who: &str, pause: Duration) -> String {
     format!("{who}.turns.last.{}ms", pause.as_millis())
 }
 
-/// The last turn's llama.cpp floor.
-pub const TURNS_FLOOR: &str = "floor.turns.last";
+/// The last turn's llama.cpp floor after `pause` (back to back a turn evaluates more: the
+/// turn boundary that a pause pre-fills).
+pub fn turns_floor_key(pause: Duration) -> String {
+    format!("floor.turns.last.{}ms", pause.as_millis())
+}
 /// 4 chats: aggregate generation and worst first token.
 pub const CHATS4_AGG_PARLOR: &str = "parlor.chats4.aggregate";
 /// See [`CHATS4_AGG_PARLOR`].
@@ -82,7 +85,7 @@ fn all() -> Vec<Target> {
             "turns",
             format!("last turn first token / llama.cpp floor, {how}"),
             &turns_key("parlor", pause),
-            TURNS_FLOOR,
+            &turns_floor_key(pause),
             1.1,
         ));
         out.push(target(
@@ -155,7 +158,7 @@ mod tests {
     fn ratio_rows_appear_only_when_both_numbers_were_measured() {
         let mut r = Report::default();
         r.note(&turns_key("parlor", Duration::ZERO), 110.0);
-        r.note(TURNS_FLOOR, 100.0);
+        r.note(&turns_floor_key(Duration::ZERO), 100.0);
         r.note(CHATS4_AGG_PARLOR, 140.0);
         apply(&mut r);
         assert_eq!(r.rows.len(), 1);
