@@ -246,6 +246,16 @@ impl LlamaEngine {
         })
     }
 
+    /// Send `c` to the inference thread; when it has stopped, the error hands `c` back (a job's
+    /// requester is then told).
+    #[allow(clippy::result_large_err)]
+    fn send(&self, c: Control) -> Result<(), std_mpsc::SendError<Control>> {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(c)
+    }
+
     /// Tokens evaluated ahead of time while idle (the next turns' boundaries) since loading.
     pub fn prefilled_tokens(&self) -> u64 {
         self.ahead.prefilled.load(Ordering::Relaxed)
@@ -322,11 +332,7 @@ impl Engine for LlamaEngine {
             submitted: std::time::Instant::now(),
             announced: 0,
         };
-        let sent = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::Generate(job));
+        let sent = self.send(Control::Generate(job));
         if let Err(std_mpsc::SendError(Control::Generate(job))) = sent {
             let _ = job.tx.try_send(EngineEvent::Failed(EngineError::Stopped));
         }
@@ -367,27 +373,19 @@ impl Engine for LlamaEngine {
     }
 
     fn expect_turn(&self, cache_key: &str, text: Option<&str>) {
-        let _ = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::HeadStart {
-                key: cache_key.to_string(),
-                text: text.map(str::to_string),
-            });
+        let _ = self.send(Control::HeadStart {
+            key: cache_key.to_string(),
+            text: text.map(str::to_string),
+        });
     }
 
     fn forget(&self, session: crate::chat::SessionId) -> usize {
         let prefix = super::session_cache_prefix(session);
         let (done, finished) = std_mpsc::channel::<usize>();
-        let sent = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::Forget {
-                prefix: prefix.clone(),
-                done,
-            });
+        let sent = self.send(Control::Forget {
+            prefix: prefix.clone(),
+            done,
+        });
         let mut files = 0;
         if sent.is_ok() {
             // The thread answers after it dropped the slot, the queued work and the files.
@@ -408,11 +406,7 @@ impl Engine for LlamaEngine {
     }
 
     fn close(&self) {
-        let _ = self
-            .control
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Control::Shutdown);
+        let _ = self.send(Control::Shutdown);
         if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
         }
