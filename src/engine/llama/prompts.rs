@@ -36,25 +36,25 @@ impl PromptTokens {
             return Ok(tokens.clone());
         }
         let tokens = Arc::new(tokenize_prompt(model, template, messages)?);
-        let mut kept = self.lock();
-        if kept.len() >= KEPT {
-            kept.pop_front();
-        }
-        kept.push_back((messages.to_vec(), tokens.clone()));
+        self.keep(messages, tokens.clone());
         Ok(tokens)
     }
 
     /// Keep `tokens` as the tokens of `messages` (tokenized another way, see the worker's head
     /// start).
     pub fn insert(&self, messages: &[ChatMessage], tokens: Vec<LlamaToken>) {
-        let mut kept = self.lock();
-        if kept.iter().any(|(m, _)| m.as_slice() == messages) {
-            return;
+        if !self.lock().iter().any(|(m, _)| m.as_slice() == messages) {
+            self.keep(messages, Arc::new(tokens));
         }
+    }
+
+    /// Add an entry, dropping the oldest beyond [`KEPT`].
+    fn keep(&self, messages: &[ChatMessage], tokens: Arc<Vec<LlamaToken>>) {
+        let mut kept = self.lock();
         if kept.len() >= KEPT {
             kept.pop_front();
         }
-        kept.push_back((messages.to_vec(), Arc::new(tokens)));
+        kept.push_back((messages.to_vec(), tokens));
     }
 
     /// Forget every kept prompt (a conversation is being erased).
