@@ -21,7 +21,7 @@
 use super::{BATCH, Run};
 use crate::chat::{ChatMessage, Role};
 use crate::engine::llama::active::common_prefix;
-use crate::engine::llama::render_prompt;
+use crate::engine::llama::{render_prompt, tokenize_prompt};
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use std::time::Instant;
@@ -93,7 +93,7 @@ impl Run<'_> {
         };
         let mut messages = follow_up.messages.clone();
         messages.push(ChatMessage::new(Role::User, text));
-        let Some(tokens) = self.expected_tokens(idx, &messages) else {
+        let Some(tokens) = self.tokens_in_slot(idx, &messages, true) else {
             return;
         };
         let slot = &mut self.slots[idx];
@@ -155,14 +155,21 @@ impl Run<'_> {
     /// The prompt tokens of `messages`, expected in slot `idx`: tokenizing a 2,000-token
     /// prompt takes llama.cpp ~10 ms (on the bot's thread too, while fitting the prompt, which
     /// slows the decode beside it), so only the text after the slot's last control token is
-    /// tokenized (see [`tokens_after`]), once checked against the whole with this model, and
-    /// kept for the bot and the request.
-    fn expected_tokens(&mut self, idx: usize, messages: &[ChatMessage]) -> Option<Vec<LlamaToken>> {
-        let whole = |run: &Self| {
-            run.prompts
+    /// tokenized (see [`tokens_after`]), once checked against the whole with this model; with
+    /// `remember`, the result is kept for the bot and the request.
+    pub(super) fn tokens_in_slot(
+        &mut self,
+        idx: usize,
+        messages: &[ChatMessage],
+        remember: bool,
+    ) -> Option<Vec<LlamaToken>> {
+        let whole = |run: &Self| match remember {
+            true => run
+                .prompts
                 .tokenize(run.model, run.template, messages)
                 .ok()
-                .map(|t| t.to_vec())
+                .map(|t| t.to_vec()),
+            false => tokenize_prompt(run.model, run.template, messages).ok(),
         };
         if self.tail_tokenizing == Some(false) {
             return whole(self);
@@ -170,7 +177,9 @@ impl Run<'_> {
         let after = tokens_after(self.model, self.template, &self.slots[idx].cached, messages);
         match (self.tail_tokenizing, after) {
             (Some(true), Some(t)) => {
-                self.prompts.insert(messages, t.clone());
+                if remember {
+                    self.prompts.insert(messages, t.clone());
+                }
                 Some(t)
             }
             (None, Some(t)) => {
