@@ -36,7 +36,11 @@ impl Bot {
             let started = Instant::now();
             // The engine gets ready while the message is stored and the request built, and
             // starts on the prompt it expects where the message alone changes the prompt.
-            let persona = bot.session_persona(session);
+            // The rule state is read once: for the hint, and for the plan after storing.
+            let state = SessionState::load(&bot.inner.store, session).ok();
+            let persona = state
+                .as_ref()
+                .map_or_else(|| bot.persona(), |s| bot.persona_of(s));
             let guess = !persona.prompt_depends_on_message();
             bot.engine().expect_turn(
                 &crate::engine::session_cache_key(session, persona.version()),
@@ -59,6 +63,7 @@ impl Bot {
                 &text,
                 &history,
                 last_reply.as_ref(),
+                state,
                 opts,
                 started,
                 &out,
@@ -162,6 +167,7 @@ impl Bot {
                 &last_user.text,
                 &history,
                 last,
+                None,
                 opts,
                 started,
                 &out,
@@ -194,12 +200,13 @@ impl Bot {
         text: &str,
         history: &[ChatMessage],
         last_reply: Option<&StoredMessage>,
+        state: Option<SessionState>,
         opts: TurnOptions,
         started: Instant,
         out: &ReplySender,
     ) {
         let store = &self.inner.store;
-        let state = match SessionState::load(store, session) {
+        let state = match state.map_or_else(|| SessionState::load(store, session), Ok) {
             Ok(s) => s,
             Err(e) => return fail(out, e.to_string()).await,
         };
