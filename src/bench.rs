@@ -19,6 +19,7 @@ pub mod tui;
 mod turns;
 
 pub use llama::{BenchError, LlamaBench, run_llama_sections};
+pub use play::SUPPORT_CHATS;
 pub use retrieval::run_retrieval_section;
 pub use store::run_store_section;
 

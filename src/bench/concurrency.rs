@@ -1,10 +1,11 @@
 //! Bench section `concurrency`: aggregate generation and worst time to first token with
-//! several chats at once, beside llama.cpp's own batched loop for the same prompts.
+//! several chats at once, beside llama.cpp's own batched loop for the same prompts; and four
+//! customers of a support bot at once, sharing its persona prefix.
 
 use super::Report;
 use super::floor::raw_batched_chats;
 use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona};
-use super::play::chats_at_once;
+use super::play::{chats_at_once, support_chats_at_once, support_persona};
 use super::targets;
 use crate::bot::Bot;
 use crate::store::Store;
@@ -56,5 +57,31 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
             );
         }
     }
+    // Four customers of a support bot at once: the ~600-token acme-support persona prefix
+    // that one earlier chat evaluated is shared, not evaluated again in each chat.
+    let store = Store::open(&dir.path().join("support-db"))?;
+    let bot = Bot::new(support_persona(dir.path())?, raw_engine, store);
+    let chats = support_chats_at_once(&bot).await?;
+    report.add(
+        sec,
+        "4 support chats (acme-support persona): aggregate generation",
+        chats.aggregate_tps,
+        "tok/s",
+    );
+    report.add(
+        sec,
+        "4 support chats: worst time to first token",
+        chats.worst_ttft_ms,
+        "ms",
+    );
+    let prompt = chats.prompt_lens.iter().min().copied().unwrap_or(0);
+    report.add(
+        sec,
+        &format!("4 support chats: prompt tokens taken from the cache (fewest, of {prompt})"),
+        f64::from(chats.fewest_reused),
+        "tok",
+    );
+    report.note(targets::SUPPORT4_AGG_PARLOR, chats.aggregate_tps);
+    report.note(targets::SUPPORT4_WORST_PARLOR, chats.worst_ttft_ms);
     Ok(())
 }

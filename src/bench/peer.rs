@@ -6,7 +6,8 @@
 
 use super::llama::BenchError;
 use super::play::{
-    NEW_CHAT_MESSAGES, SYSTEM, chats_at_once, new_chats, persona, play_session, support_persona,
+    NEW_CHAT_MESSAGES, SYSTEM, chats_at_once, new_chats, persona, play_session,
+    support_chats_at_once, support_persona,
 };
 use super::targets::{self, PAUSES, pause_label};
 use super::{Report, median};
@@ -86,6 +87,23 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
         );
         report.note(targets::CHATS4_AGG_PEER, chats.aggregate_tps);
         report.note(targets::CHATS4_WORST_PEER, chats.worst_ttft_ms);
+        let dir = tempfile::tempdir()?;
+        let bot = bot_for(peer, support_persona(dir.path())?, dir.path())?;
+        let chats = support_chats_at_once(&bot).await?;
+        report.add(
+            sec,
+            "4 support chats: aggregate generation",
+            chats.aggregate_tps,
+            "tok/s",
+        );
+        report.add(
+            sec,
+            "4 support chats: worst time to first token",
+            chats.worst_ttft_ms,
+            "ms",
+        );
+        report.note(targets::SUPPORT4_AGG_PEER, chats.aggregate_tps);
+        report.note(targets::SUPPORT4_WORST_PEER, chats.worst_ttft_ms);
     }
     if want("newchat") {
         let dir = tempfile::tempdir()?;

@@ -151,16 +151,33 @@ pub struct Chats {
     pub worst_ttft_ms: f64,
     /// Each chat's prompt tokens.
     pub prompt_lens: Vec<usize>,
+    /// The fewest prompt tokens a chat took from the cache.
+    pub fewest_reused: u32,
 }
 
 /// Start `n` new chats at once (64-token stories) and time them.
 pub async fn chats_at_once(bot: &Bot, n: usize) -> Result<Chats, BenchError> {
+    let texts = TOPICS.iter().cycle().take(n);
+    texts_at_once(bot, texts.map(|t| format!("Write a long story about {t}."))).await
+}
+
+/// Four customers of a support bot at once: one chat first (a bot that has served someone has
+/// evaluated its persona prefix once), then a new chat for each of [`SUPPORT_CHATS`] at once.
+pub async fn support_chats_at_once(bot: &Bot) -> Result<Chats, BenchError> {
+    new_chats(bot, &NEW_CHAT_MESSAGES[..1]).await?;
+    texts_at_once(bot, SUPPORT_CHATS.iter().map(|t| t.to_string())).await
+}
+
+/// Start a new chat for each of `texts` at once (64-token replies) and time them.
+async fn texts_at_once(
+    bot: &Bot,
+    texts: impl Iterator<Item = String>,
+) -> Result<Chats, BenchError> {
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for topic in TOPICS.iter().cycle().take(n) {
+    for text in texts {
         let bot = bot.clone();
         let s = bot.new_session(None)?;
-        let text = format!("Write a long story about {topic}.");
         tasks.push(tokio::spawn(async move {
             timed_turn(&bot, s.id, &text, 64).await
         }));
@@ -181,6 +198,7 @@ pub async fn chats_at_once(bot: &Bot, n: usize) -> Result<Chats, BenchError> {
         aggregate_tps: tokens as f64 / (last - first).as_secs_f64().max(1e-9),
         worst_ttft_ms: worst,
         prompt_lens: results.iter().map(|r| r.prompt_tokens as usize).collect(),
+        fewest_reused: results.iter().map(|r| r.reused).min().unwrap_or(0),
     })
 }
 
@@ -219,6 +237,15 @@ pub const NEW_CHAT_MESSAGES: [&str; 3] = [
     "Is the case made of plastic or metal?",
 ];
 
+/// The four support chats at once ([`support_chats_at_once`]): like [`NEW_CHAT_MESSAGES`], each
+/// starts with the same persona prefix.
+pub const SUPPORT_CHATS: [&str; 4] = [
+    "Can I put the router in a cupboard?",
+    "Is the case made of plastic or metal?",
+    "Are the antennas removable?",
+    "How heavy is the device?",
+];
+
 /// Time to first token of a new chat's first message (16-token reply), `messages.len()` new
 /// sessions one after the other; returns each time in milliseconds.
 pub async fn new_chats(bot: &Bot, messages: &[&str]) -> Result<Vec<f64>, BenchError> {
@@ -245,12 +272,13 @@ pub async fn new_chats_reusing(
 
 #[cfg(test)]
 mod tests {
-    use super::{NEW_CHAT_MESSAGES, support_persona};
+    use super::{NEW_CHAT_MESSAGES, SUPPORT_CHATS, support_persona};
     use crate::chat::ChatMessage;
     use crate::persona::MacroContext;
 
     /// A message that pulls a fact into the system prompt has a persona prefix of its own: the
-    /// new-chat section would then measure a prefix no other chat shares.
+    /// new-chat section and the four support chats would then measure a prefix no other chat
+    /// shares.
     #[test]
     fn new_chat_messages_pull_no_facts_into_the_system_prompt() {
         let dir = tempfile::tempdir().unwrap();
@@ -266,7 +294,7 @@ mod tests {
                 .sum())
         };
         let mut bad = Vec::new();
-        for text in NEW_CHAT_MESSAGES {
+        for text in NEW_CHAT_MESSAGES.iter().chain(&SUPPORT_CHATS) {
             let p = persona
                 .render_prompt(&[], text, &ctx, 4096, &count)
                 .unwrap();

@@ -40,6 +40,15 @@ pub const CHATS4_WORST_PARLOR: &str = "parlor.chats4.worst";
 pub const CHATS4_AGG_PEER: &str = "peer.chats4.aggregate";
 /// See [`CHATS4_AGG_PARLOR`].
 pub const CHATS4_WORST_PEER: &str = "peer.chats4.worst";
+/// 4 support chats at once, sharing the acme-support persona's prefix: aggregate generation
+/// and worst first token.
+pub const SUPPORT4_AGG_PARLOR: &str = "parlor.support4.aggregate";
+/// See [`SUPPORT4_AGG_PARLOR`].
+pub const SUPPORT4_WORST_PARLOR: &str = "parlor.support4.worst";
+/// See [`SUPPORT4_AGG_PARLOR`].
+pub const SUPPORT4_AGG_PEER: &str = "peer.support4.aggregate";
+/// See [`SUPPORT4_AGG_PARLOR`].
+pub const SUPPORT4_WORST_PEER: &str = "peer.support4.worst";
 /// New chat with the support persona: first token, and the same message with its prefix
 /// cached.
 pub const NEWCHAT_PARLOR: &str = "parlor.newchat";
@@ -111,6 +120,23 @@ fn all() -> Vec<Target> {
         "4 chats: worst first token / peer".into(),
         CHATS4_WORST_PARLOR,
         CHATS4_WORST_PEER,
+        0.7,
+    ));
+    out.push(Target {
+        at_least: true,
+        ..target(
+            "concurrency",
+            "4 support chats: aggregate generation / peer".into(),
+            SUPPORT4_AGG_PARLOR,
+            SUPPORT4_AGG_PEER,
+            1.3,
+        )
+    });
+    out.push(target(
+        "concurrency",
+        "4 support chats: worst first token / peer".into(),
+        SUPPORT4_WORST_PARLOR,
+        SUPPORT4_WORST_PEER,
         0.7,
     ));
     out.push(target(

@@ -446,6 +446,8 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
     }
     report.note(targets::CHATS4_AGG_PARLOR, 1e9);
     report.note(targets::CHATS4_WORST_PARLOR, 0.0);
+    report.note(targets::SUPPORT4_AGG_PARLOR, 1e9);
+    report.note(targets::SUPPORT4_WORST_PARLOR, 0.0);
     report.note(targets::PEAK_PARLOR, 1.0);
     run_peer_sections(&peer, &mut report).await.unwrap();
     targets::apply(&mut report);
@@ -463,21 +465,24 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
         "peer"
     );
     assert!(row("4 chats: aggregate generation").value > 0.0);
+    assert!(row("4 support chats: aggregate generation").value > 0.0);
     assert!(row("peak memory of the peer process").value > 1.0);
     for metric in [
         "last turn first token / peer, back to back",
         "last turn first token / peer, 0.3 s pause",
         "4 chats: aggregate generation / peer",
         "4 chats: worst first token / peer",
+        "4 support chats: aggregate generation / peer",
+        "4 support chats: worst first token / peer",
         "peak memory / peer",
     ] {
         assert_eq!(row(metric).pass, Some(true), "{metric}");
     }
 
     // The same sessions as parlor's sections: 10 turns twice (back to back, paused), 4 chats,
-    // 3 new chats with the acme-support persona.
+    // one support chat and then 4 at once, 3 new chats with the acme-support persona.
     let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.len(), 2 * 10 + 4 + 3);
+    assert_eq!(seen.len(), 2 * 10 + 4 + 1 + 4 + 3);
     let messages = |i: usize| seen[i].0["messages"].as_array().unwrap().clone();
     let last_turn = messages(9);
     assert_eq!(
@@ -489,6 +494,25 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
         last_turn.last().unwrap()["content"],
         "Tell me one fact about the number 10."
     );
+    let mut support: Vec<String> = (2 * 10 + 4 + 1..2 * 10 + 4 + 5)
+        .map(|i| {
+            let m = messages(i);
+            assert!(
+                m[0]["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("customer support agent of Acme Routers")
+            );
+            m.last().unwrap()["content"].as_str().unwrap().to_string()
+        })
+        .collect();
+    support.sort();
+    let mut expected: Vec<String> = parlor::bench::SUPPORT_CHATS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(support, expected, "the four support chats reach the peer");
     let new_chat = messages(seen.len() - 1);
     assert!(
         new_chat[0]["content"]
