@@ -20,21 +20,10 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
     let sec = "concurrency";
     for n in [1usize, 2, 4, 8] {
         let chats = chats_at_once(&bot, n).await?;
-        report.add(
-            sec,
-            &format!("{n} chats: aggregate generation"),
-            chats.aggregate_tps,
-            "tok/s",
-        );
-        report.add(
-            sec,
-            &format!("{n} chats: worst time to first token"),
-            chats.worst_ttft_ms,
-            "ms",
-        );
+        // The ratio targets are for 4 chats.
+        let keys = (n == 4).then_some((targets::CHATS4_AGG_PARLOR, targets::CHATS4_WORST_PARLOR));
+        chats.add_rows(report, sec, &format!("{n} chats"), keys);
         if n == 4 {
-            report.note(targets::CHATS4_AGG_PARLOR, chats.aggregate_tps);
-            report.note(targets::CHATS4_WORST_PARLOR, chats.worst_ttft_ms);
             // The same four prompts and replies in llama.cpp alone, all prompts in one batch:
             // the floor under any server on this machine.
             let lens = chats.prompt_lens.clone();
@@ -62,18 +51,8 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
     let store = Store::open(&dir.path().join("support-db"))?;
     let bot = Bot::new(support_persona(dir.path())?, raw_engine, store);
     let chats = support_chats_at_once(&bot).await?;
-    report.add(
-        sec,
-        "4 support chats (acme-support persona): aggregate generation",
-        chats.aggregate_tps,
-        "tok/s",
-    );
-    report.add(
-        sec,
-        "4 support chats: worst time to first token",
-        chats.worst_ttft_ms,
-        "ms",
-    );
+    let keys = Some((targets::SUPPORT4_AGG_PARLOR, targets::SUPPORT4_WORST_PARLOR));
+    chats.add_rows(report, sec, "4 support chats", keys);
     let prompt = chats.prompt_lens.iter().min().copied().unwrap_or(0);
     report.add(
         sec,
@@ -81,7 +60,5 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
         f64::from(chats.fewest_reused),
         "tok",
     );
-    report.note(targets::SUPPORT4_AGG_PARLOR, chats.aggregate_tps);
-    report.note(targets::SUPPORT4_WORST_PARLOR, chats.worst_ttft_ms);
     Ok(())
 }

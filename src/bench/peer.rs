@@ -72,38 +72,16 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
     if want("concurrency") {
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
-        let chats = chats_at_once(&bot, 4).await?;
-        report.add(
-            sec,
-            "4 chats: aggregate generation",
-            chats.aggregate_tps,
-            "tok/s",
-        );
-        report.add(
-            sec,
-            "4 chats: worst time to first token",
-            chats.worst_ttft_ms,
-            "ms",
-        );
-        report.note(targets::CHATS4_AGG_PEER, chats.aggregate_tps);
-        report.note(targets::CHATS4_WORST_PEER, chats.worst_ttft_ms);
+        let keys = Some((targets::CHATS4_AGG_PEER, targets::CHATS4_WORST_PEER));
+        chats_at_once(&bot, 4)
+            .await?
+            .add_rows(report, sec, "4 chats", keys);
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, support_persona(dir.path())?, dir.path())?;
-        let chats = support_chats_at_once(&bot).await?;
-        report.add(
-            sec,
-            "4 support chats: aggregate generation",
-            chats.aggregate_tps,
-            "tok/s",
-        );
-        report.add(
-            sec,
-            "4 support chats: worst time to first token",
-            chats.worst_ttft_ms,
-            "ms",
-        );
-        report.note(targets::SUPPORT4_AGG_PEER, chats.aggregate_tps);
-        report.note(targets::SUPPORT4_WORST_PEER, chats.worst_ttft_ms);
+        let keys = Some((targets::SUPPORT4_AGG_PEER, targets::SUPPORT4_WORST_PEER));
+        support_chats_at_once(&bot)
+            .await?
+            .add_rows(report, sec, "4 support chats", keys);
     }
     if want("newchat") {
         let dir = tempfile::tempdir()?;

@@ -4,7 +4,7 @@
 //! once, a new chat with a long persona.
 
 use super::llama::BenchError;
-use super::median;
+use super::{Report, median};
 use crate::bot::{Bot, ReplyEvent, TurnOptions};
 use crate::chat::SessionId;
 use crate::engine::Sampling;
@@ -153,6 +153,28 @@ pub struct Chats {
     pub prompt_lens: Vec<usize>,
     /// The fewest prompt tokens a chat took from the cache.
     pub fewest_reused: u32,
+}
+
+impl Chats {
+    /// Add the rows "{label}: aggregate generation" and "{label}: worst time to first token"
+    /// to section `sec` of `report`, and note both numbers under `keys` (aggregate, worst) for
+    /// the ratio targets.
+    pub fn add_rows(
+        &self,
+        report: &mut Report,
+        sec: &str,
+        label: &str,
+        keys: Option<(&str, &str)>,
+    ) {
+        let agg = format!("{label}: aggregate generation");
+        report.add(sec, &agg, self.aggregate_tps, "tok/s");
+        let worst = format!("{label}: worst time to first token");
+        report.add(sec, &worst, self.worst_ttft_ms, "ms");
+        if let Some((agg, worst)) = keys {
+            report.note(agg, self.aggregate_tps);
+            report.note(worst, self.worst_ttft_ms);
+        }
+    }
 }
 
 /// Start `n` new chats at once (64-token stories) and time them.
