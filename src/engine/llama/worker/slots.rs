@@ -194,9 +194,14 @@ impl Run<'_> {
         let Some(states) = &self.states else {
             return false;
         };
+        // llama.cpp reads only a file that passed its checksum (not checked on another thread
+        // while it loads): its state reader checks sizes, not values, and has assertions that
+        // abort the process, and the next start would load the same file again.
+        let at = Instant::now();
         let Some(path) = states.verified(key) else {
             return false;
         };
+        let verified_ms = at.elapsed().as_secs_f64() * 1000.0;
         let slot = &mut self.slots[idx];
         match self
             .ctx
@@ -206,7 +211,13 @@ impl Run<'_> {
                 if !tokens.is_empty()
                     && self.ctx.kv_cache_seq_pos_max(slot.seq) == tokens.len() as i32 - 1 =>
             {
-                tracing::debug!(key, tokens = tokens.len(), "restored saved session state");
+                tracing::debug!(
+                    key,
+                    tokens = tokens.len(),
+                    verified_ms,
+                    ms = at.elapsed().as_secs_f64() * 1000.0,
+                    "restored saved session state"
+                );
                 slot.cached = tokens;
                 true
             }
