@@ -217,8 +217,18 @@ pub fn plan(home: Home, args: &BotArgs) -> Result<Plan, LaunchError> {
 
 /// Build the bot the user asked for. Errors say which file and what to do.
 pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Launched> {
-    let (mut launched, plan) = open_bot_unloaded(global, args)?;
-    let (engine, model_path) = build_engine(&plan).await?;
+    let plan = planned(global, args)?;
+    // The model loads on its own thread while this one opens the store (~8 ms of a warm
+    // `ask`'s start); the store's errors still come first.
+    let loading = tokio::spawn({
+        let plan = plan.clone();
+        async move { build_engine(&plan).await }
+    });
+    let mut launched = open_planned(&plan)?;
+    let (engine, model_path) = loading.await.map_err(|e| EngineError::ModelLoad {
+        path: plan.model.clone(),
+        reason: format!("the loading task failed: {e}"),
+    })??;
     launched.bot.set_engine(engine);
     launched.model_path = model_path;
     tracing::info!(model = %plan.model, "model loaded");
@@ -229,9 +239,19 @@ pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Lau
 /// engine is [`NotLoaded`] until [`Bot::set_engine`] (the TUI opens at once and loads the model
 /// with [`engine_loader`], showing a failure inside the app).
 pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<(Launched, Plan)> {
+    let plan = planned(global, args)?;
+    Ok((open_planned(&plan)?, plan))
+}
+
+/// Home, logging, and the plan for `args`.
+fn planned(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Plan> {
     let home = Home::resolve(global.home.as_deref())?;
     crate::logging::init(&home, &global.log_options())?;
-    let plan = plan(home, args)?;
+    Ok(plan(home, args)?)
+}
+
+/// The bot of `plan` with its store, without its model.
+fn open_planned(plan: &Plan) -> anyhow::Result<Launched> {
     let store = Store::open(&plan.storage_dir)?;
     tracing::info!(
         bot = plan.spec.name(),
@@ -272,7 +292,7 @@ pub fn open_bot_unloaded(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<
         storage_dir: plan.storage_dir.clone(),
         retention_erased,
     };
-    Ok((launched, plan))
+    Ok(launched)
 }
 
 /// FAQ retrieval for bots of `home`: the embedding model from `storage/models/` (or
