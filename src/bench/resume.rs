@@ -113,25 +113,46 @@ pub(super) fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
                 .sum()
         })
         .unwrap_or(0);
-    // Three warm starts (each saves the state again at exit for the next); the median counts.
-    let mut warm = Vec::new();
-    let mut peak = 0.0f64;
-    for q in [
+    // Warm starts (each saves the state again at exit for the next), each next to one timed
+    // load of the floor's model and context in this process, alternating which goes first:
+    // both sides of the ratio sample the same moments of a shared VM (one floor load against
+    // three warm starts measured 1.07x and 1.79x in two runs of one build).
+    let questions = [
         "Thanks. What do I keep on the roof?",
         "When do I count the hives?",
         "Where is my flat?",
-    ] {
+        "What do I clean every spring?",
+        "What do I write down?",
+    ];
+    let rounds = if cfg.quick { 1 } else { questions.len() };
+    let (mut warm, mut loads) = (Vec::new(), Vec::new());
+    let mut peak = 0.0f64;
+    for (round, q) in questions.iter().take(rounds).enumerate() {
+        let load = || -> Result<f64, BenchError> {
+            // Loading the model and creating a context of the same size.
+            let at = Instant::now();
+            let e = engine(cfg, 4096, 1)?;
+            let ms = at.elapsed().as_secs_f64() * 1000.0;
+            drop(e);
+            Ok(ms)
+        };
+        let ask_first = round.is_multiple_of(2);
+        if !ask_first {
+            loads.push(load()?);
+        }
         let (ms, p) = timed_ask(cfg, h, "bench", Some("resume"), q)?;
         warm.push(ms);
         peak = peak.max(p);
+        if ask_first {
+            loads.push(load()?);
+        }
     }
     let warm = median(warm);
+    let load_ms = median(loads);
     // The floor under a warm start, in this process with llama.cpp alone: loading the model
-    // and creating a context of the same size, then evaluating a new message's tokens after
-    // the conversation's (all cached, as a restored state is).
-    let loading = Instant::now();
+    // and creating a context of the same size (above), then evaluating a new message's tokens
+    // after the conversation's (all cached, as a restored state is).
     let e = engine(cfg, 4096, 1)?;
-    let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
     // The conversation as the warm starts left it (their questions and replies included).
     let mut history = vec![ChatMessage::new(Role::System, SYSTEM)];
     {
