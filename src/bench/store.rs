@@ -16,9 +16,16 @@ const RECENT: usize = 50;
 
 /// Run the section into `report`.
 pub fn run_store_section(report: &mut Report, quick: bool) -> Result<(), String> {
-    let appends = if quick { 100 } else { 500 };
-    let history = if quick { 20_000 } else { HISTORY };
-    let reads = if quick { 200 } else { 2_000 };
+    if quick {
+        measure(report, 100, 20_000, 200)
+    } else {
+        measure(report, 500, HISTORY, 2_000)
+    }
+}
+
+/// `appends` timed appends (each flushed), a conversation of `history` messages, `reads` timed
+/// reads of its last [`RECENT`].
+fn measure(report: &mut Report, appends: u64, history: u64, reads: u64) -> Result<(), String> {
     let text = |i: u64| {
         format!(
             "{i} my router drops the connection every evening; {}",
@@ -234,5 +241,34 @@ mod plain {
             out.reverse();
             Ok(out.len())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Report, measure};
+
+    /// Both record paths run side by side and every row comes out, the two ratios with their
+    /// targets (the numbers themselves are the bench's business).
+    #[test]
+    fn the_section_measures_both_record_paths_and_checks_both_ratios() {
+        let mut report = Report::default();
+        measure(&mut report, 4, 120, 6).unwrap();
+        let metrics: Vec<&str> = report.rows.iter().map(|r| r.metric.as_str()).collect();
+        assert_eq!(report.rows.len(), 6, "{metrics:?}");
+        assert!(report.rows.iter().all(|r| r.value > 0.0), "{metrics:?}");
+        let checked: Vec<&str> = report
+            .rows
+            .iter()
+            .filter(|r| r.pass.is_some())
+            .map(|r| r.metric.as_str())
+            .collect();
+        assert_eq!(
+            checked,
+            [
+                "append + flush, sealed / plain",
+                "last 50 of 120 messages, sealed / plain"
+            ]
+        );
     }
 }
