@@ -163,13 +163,13 @@ impl Run<'_> {
         messages: &[ChatMessage],
         remember: bool,
     ) -> Option<Vec<LlamaToken>> {
-        let whole = |run: &Self| match remember {
-            true => run
-                .prompts
-                .tokenize(run.model, run.template, messages)
-                .ok()
-                .map(|t| t.to_vec()),
-            false => tokenize_prompt(run.model, run.template, messages).ok(),
+        let whole = |run: &Self| {
+            if remember {
+                let t = run.prompts.tokenize(run.model, run.template, messages);
+                t.ok().map(|t| t.to_vec())
+            } else {
+                tokenize_prompt(run.model, run.template, messages).ok()
+            }
         };
         if self.tail_tokenizing == Some(false) {
             return whole(self);
