@@ -1,7 +1,8 @@
 //! The shared persona prefix on the real model: a new conversation takes the persona's prefix
 //! from another slot, from its own slot's last conversation, or from a state saved by an
 //! earlier engine, instead of evaluating it; and its greedy reply is the same as when it
-//! evaluated the prefix itself (golden).
+//! evaluated the prefix itself (golden). Any start two prompts share is taken the same way,
+//! even one that ends inside a message.
 
 use crate::engine::{engine, run};
 use parlor::chat::{ChatMessage, Role};
@@ -118,4 +119,56 @@ async fn a_new_process_loads_the_prefix_an_earlier_one_saved() {
     let (text, stats) = run(&*third, new_chat("again", ASKED)).await;
     assert_eq!(stats.reused_tokens, 0, "{stats:?}");
     assert_eq!(text, golden);
+}
+
+/// A new chat with no persona prefix (a one-line system prompt) whose message begins like
+/// another chat's: the prompts share a start that ends inside the user's message.
+fn story(key: &str, about: &str) -> GenerateRequest {
+    GenerateRequest {
+        cache_key: key.into(),
+        messages: vec![
+            ChatMessage::new(Role::System, "You are a helpful assistant."),
+            ChatMessage::new(
+                Role::User,
+                format!(
+                    "Please write a short story for my daughter, who is seven years old and \
+                     loves animals, about {about}."
+                ),
+            ),
+        ],
+        prefix_messages: 0,
+        sampling: Sampling::greedy(),
+        max_tokens: 24,
+        stop: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_a_prompt_start_cut_inside_a_message_is_shared_without_changing_the_reply() {
+    let alone = engine(1, None);
+    let (golden, stats) = run(&*alone, story("alone", "a fox")).await;
+    assert_eq!(stats.reused_tokens, 0);
+    assert!(!golden.trim().is_empty());
+    // Another chat the model already answered, in the same (only) slot: the new chat keeps the
+    // tokens both prompts begin with, well into the user's message (the system prompt and the
+    // chat template's markers are ~15 tokens).
+    let (_, _) = run(&*alone, story("other", "a whale")).await;
+    let (text, stats) = run(&*alone, story("again", "a fox")).await;
+    assert!(stats.reused_tokens >= 30, "{stats:?}");
+    assert_eq!(text, golden, "greedy reply with the start kept in its slot");
+    drop(alone);
+
+    // The same across slots: the start is copied from the slot that holds it.
+    let shared = engine(2, None);
+    let (_, first) = run(&*shared, story("other", "a whale")).await;
+    assert_eq!(first.reused_tokens, 0);
+    let (text, stats) = run(&*shared, story("asked", "a fox")).await;
+    assert!(
+        stats.reused_tokens >= 30 && stats.reused_tokens < stats.prompt_tokens,
+        "the start came from the other slot, the rest was evaluated: {stats:?}"
+    );
+    assert_eq!(
+        text, golden,
+        "greedy reply with a start copied from another slot"
+    );
 }

@@ -60,6 +60,29 @@ async fn golden_four_concurrent_chats_get_the_same_replies_as_alone() {
     drop(alone_engine);
 
     let shared = engine(4, None);
+    // A new chat may take from another slot only the tokens its prompt shares with another
+    // chat's prompt (the system prompt and the template's markers), never more.
+    let prompts: Vec<_> = QUESTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let req = ask(&format!("chat{i}"), &[q.to_string()], 32);
+            shared.tokenize_prompt(&req.messages).unwrap()
+        })
+        .collect();
+    let shared_start = |i: usize| {
+        (0..prompts.len())
+            .filter(|&j| j != i)
+            .map(|j| {
+                prompts[i]
+                    .iter()
+                    .zip(&prompts[j])
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
+            .max()
+            .unwrap()
+    };
     let tasks: Vec<_> = QUESTIONS
         .iter()
         .enumerate()
@@ -75,9 +98,11 @@ async fn golden_four_concurrent_chats_get_the_same_replies_as_alone() {
             text, alone[i],
             "chat {i} answered differently when sharing the engine: nothing may leak between slots"
         );
-        assert_eq!(
-            stats.reused_tokens, 0,
-            "a new chat must not reuse another chat's cache"
+        assert!(
+            stats.reused_tokens as usize <= shared_start(i),
+            "chat {i} took {} tokens from the cache; its prompt shares only {} with the others",
+            stats.reused_tokens,
+            shared_start(i)
         );
     }
 }

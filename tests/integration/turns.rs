@@ -235,8 +235,12 @@ async fn golden_regenerate_on_the_real_engine_matches_a_fresh_greedy_run() {
     );
     // Regenerating a complete reply (its tokens and the pre-filled turn boundary cached).
     let again = finished(bot.regenerate(s, opts())).await;
-    let fresh_session = bot.new_session(Some("fresh")).unwrap().id;
-    let fresh = finished(bot.turn_with(fresh_session, q, opts())).await;
+    // A fresh greedy run in an engine of its own (a new session of the same bot would take
+    // the same prompt from the slot's cache).
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh_bot = self::bot(fresh_dir.path(), 1024);
+    let fresh_session = fresh_bot.new_session(Some("fresh")).unwrap().id;
+    let fresh = finished(fresh_bot.turn_with(fresh_session, q, opts())).await;
     assert_eq!(fresh.stats.reused_tokens, 0);
     assert_eq!(after_cut.text, fresh.text, "after a cut reply");
     assert_eq!(again.text, fresh.text, "after a complete reply");

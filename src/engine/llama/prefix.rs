@@ -7,10 +7,18 @@
 //! file keyed by the prefix tokens, the model and the KV settings (checksummed and capped like
 //! warm-resume state, in the same directory).
 //!
-//! Greedy replies stay identical with and without sharing because a new conversation always
-//! evaluates its prefix in batches of its own, starting at position 0 (the prompt is cut at
-//! the prefix boundary), so the prefix's KV is the same bytes whichever conversation computed
-//! it. Test: `prefix::golden_replies_are_identical_with_and_without_the_shared_prefix`.
+//! Beyond the persona prefix, a new conversation takes the longest start its prompt shares
+//! with any slot (a one-line system prompt and the first words of the message, say, as
+//! llama-server's prompt cache does): kept in its own slot at no cost, or copied from another
+//! slot when it is long enough to pay for the stream copy ([`super::worker`]'s `min_copy`).
+//!
+//! Greedy replies stay identical with and without sharing. A new conversation evaluates its
+//! persona prefix in batches of its own, starting at position 0 (the prompt is cut at the
+//! prefix boundary), so the prefix's KV is the same bytes whichever conversation computed it;
+//! a shared start cut anywhere else (inside a message) relies on this llama.cpp build
+//! computing a sequence's tokens bit-identically in any batch shape, as the `golden_*` tests
+//! check. Tests: `prefix::golden_replies_are_identical_with_and_without_the_shared_prefix`,
+//! `prefix::golden_a_prompt_start_cut_inside_a_message_is_shared_without_changing_the_reply`.
 
 use super::active::common_prefix;
 use crate::chat::{ChatMessage, Role};

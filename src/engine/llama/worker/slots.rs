@@ -113,11 +113,9 @@ impl Run<'_> {
         );
         if self.slots[idx].key.as_ref() != Some(&key) {
             self.save_slot(idx);
-            // The slot's last conversation may have had the same persona prefix: keep it.
-            let keep = prefix
-                .as_ref()
-                .filter(|p| self.slots[idx].cached.starts_with(p))
-                .map_or(0, Vec::len);
+            // Keep what the slot's last conversation shares with this prompt (the same persona
+            // prefix, or any tokens both prompts begin with).
+            let keep = common_prefix(&self.slots[idx].cached, &tokens);
             let seq = self.slots[idx].seq;
             let _ = self
                 .ctx
@@ -125,11 +123,8 @@ impl Run<'_> {
             self.slots[idx].cached.truncate(keep);
             self.slots[idx].key = Some(key.clone());
             self.slots[idx].dirty = false;
-            if !self.restore(idx, &key)
-                && let Some(p) = &prefix
-                && !self.slots[idx].cached.starts_with(p)
-            {
-                self.share_prefix(idx, p);
+            if !self.restore(idx, &key) {
+                self.share_prefix(idx, &tokens, prefix.as_deref());
             }
         }
         let slot = &mut self.slots[idx];
