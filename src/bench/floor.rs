@@ -7,8 +7,12 @@ use crate::engine::llama::{UBATCH, backend, sampler_for};
 use crate::engine::{EngineError, LlamaEngine, Sampling};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
+use std::io::Write;
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Speeds of the raw loop.
@@ -79,9 +83,19 @@ fn raw_context(
     n_batch: usize,
     seqs: usize,
 ) -> Result<(llama_cpp_2::context::LlamaContext<'_>, Vec<LlamaToken>), String> {
-    let threads = engine.threads() as i32;
     let model = engine.model();
-    let params = LlamaContextParams::default()
+    let params = raw_params(engine.threads(), n_ctx, n_batch, seqs);
+    let ctx = model
+        .new_context(backend().map_err(|e| e.to_string())?, params)
+        .map_err(|e| e.to_string())?;
+    Ok((ctx, filler(model)))
+}
+
+/// The engine's context settings (one KV stream per sequence, flash attention off) for the
+/// raw loops.
+fn raw_params(threads: u32, n_ctx: usize, n_batch: usize, seqs: usize) -> LlamaContextParams {
+    let threads = threads as i32;
+    LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx as u32))
         .with_n_batch(n_batch as u32)
         .with_n_ubatch(UBATCH)
@@ -89,16 +103,17 @@ fn raw_context(
         .with_kv_unified(false)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
-        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let ctx = model
-        .new_context(backend().map_err(|e| e.to_string())?, params)
-        .map_err(|e| e.to_string())?;
-    let filler = model.vocab().tokenize(
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED)
+}
+
+/// Filler tokens standing in for a conversation (a decode's cost depends on how many tokens
+/// and where, not which).
+fn filler(model: &LlamaModel) -> Vec<LlamaToken> {
+    model.vocab().tokenize(
         b"The keeper of the lighthouse wrote down the weather every morning. ",
         false,
         false,
-    );
-    Ok((ctx, filler))
+    )
 }
 
 /// The fastest a turn can reach its first token when everything before its new tokens is
@@ -163,6 +178,85 @@ pub fn raw_cached_turn_after_ms(
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// Time llama.cpp reading the saved state at `path` into the empty sequence of a fresh context
+/// with the engine's window and settings, `reps` times: the median in milliseconds and the
+/// number of tokens it holds.
+pub fn raw_state_read_ms(
+    engine: &LlamaEngine,
+    path: &Path,
+    reps: usize,
+) -> Result<(f64, usize), EngineError> {
+    let failed = |e: String| EngineError::Generation(format!("raw state read: {e}"));
+    let window = engine.settings().context as usize;
+    let (mut ctx, _) = raw_context(engine, window, 512, 1).map_err(failed)?;
+    let mut times = Vec::with_capacity(reps);
+    let mut tokens = 0;
+    for _ in 0..reps.max(1) {
+        let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+        let started = Instant::now();
+        let (read, _) = ctx
+            .state_seq_load_file(path, 0, window)
+            .map_err(|e| failed(e.to_string()))?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokens = read.len();
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], tokens))
+}
+
+/// What the restart floor's child process does ([`restart_floor_child`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RestartFloor {
+    /// The GGUF file.
+    pub model: PathBuf,
+    /// A saved state (`llama_state_seq_save_file` of a context with the engine's settings).
+    pub state: PathBuf,
+    /// CPU threads.
+    pub threads: u32,
+    /// The context window.
+    pub window: usize,
+    /// New tokens evaluated after the state's.
+    pub new: usize,
+}
+
+/// The restart section's floor, run in a fresh process (`parlor bench` starts its own binary
+/// with a hidden option): llama.cpp alone from process start to first token, as a warm
+/// `parlor ask` does it, without parlor's code in between: load the model, create the engine's
+/// context, read the saved state, evaluate `new` tokens after it, sample one and print its text.
+pub fn restart_floor_child(f: &RestartFloor) -> Result<(), String> {
+    let backend = backend().map_err(|e| e.to_string())?;
+    let model = LlamaModel::load_from_file(backend, &f.model, &LlamaModelParams::default())
+        .map_err(|e| format!("{}: {e}", f.model.display()))?;
+    let mut ctx = model
+        .new_context(backend, raw_params(f.threads, f.window, 512, 1))
+        .map_err(|e| e.to_string())?;
+    let (cached, _) = ctx
+        .state_seq_load_file(&f.state, 0, f.window)
+        .map_err(|e| format!("{}: {e}", f.state.display()))?;
+    let filler = filler(&model);
+    let mut batch = LlamaBatch::new(512, 1);
+    let end = cached.len() + f.new;
+    if f.new == 0 || end >= f.window {
+        return Err(format!(
+            "{end} tokens do not fit the {}-token window",
+            f.window
+        ));
+    }
+    for p in cached.len()..end {
+        batch
+            .add(filler[p % filler.len()], p as i32, &[0], p + 1 == end)
+            .map_err(|e| e.to_string())?;
+    }
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    let token = llama_cpp_2::sampling::LlamaSampler::greedy().sample(&ctx, batch.n_tokens() - 1);
+    let piece = model.vocab().token_to_piece(token, false, None);
+    let mut out = std::io::stdout().lock();
+    // At least one byte: the parent times the first byte on stdout.
+    out.write_all(if piece.is_empty() { b"." } else { &piece })
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())
 }
 
 /// The floor for several chats answered at once, in llama.cpp alone: one context with a KV

@@ -39,10 +39,19 @@ pub struct Args {
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     pub json: bool,
+    /// Internal: run the restart section's llama.cpp floor in this process (JSON of
+    /// `bench::floor::RestartFloor`) and exit.
+    #[arg(long, hide = true, value_name = "JSON")]
+    pub restart_floor_child: Option<String>,
 }
 
 /// Run `parlor bench`.
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitCode> {
+    if let Some(json) = &args.restart_floor_child {
+        let floor: crate::bench::floor::RestartFloor = serde_json::from_str(json)?;
+        crate::bench::floor::restart_floor_child(&floor).map_err(anyhow::Error::msg)?;
+        return Ok(0);
+    }
     let home = Home::resolve(global.home.as_deref())?;
     crate::logging::init(&home, &global.log_options())?;
     let models_dir = home.models_dir();

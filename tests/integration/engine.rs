@@ -427,6 +427,65 @@ fn the_raw_loops_behind_the_bench_floors_run_on_the_real_model() {
     assert!(tps.is_finite() && tps > 0.0, "{tps}");
 }
 
+/// The restart floor: llama.cpp reads a state the engine saved (in this process, timed), and a
+/// fresh `parlor bench` process started with the hidden floor option loads the model, reads
+/// the same state, evaluates new tokens after it and prints the first reply token's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restart_floor_reads_a_state_the_engine_saved() {
+    use parlor::bench::floor::{RestartFloor, raw_state_read_ms};
+    let dir = tempfile::tempdir().unwrap();
+    let saving = engine(1, Some(dir.path()));
+    let (_, stats) = run(&*saving, request("floor", &["Say hello."], 8)).await;
+    Engine::close(&*saving);
+    drop(saving);
+    let state = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "kv"))
+        .expect("the engine saved the conversation's state");
+
+    let e = engine(1, None);
+    let (ms, tokens) = raw_state_read_ms(&e, &state, 2).unwrap();
+    assert!(ms.is_finite() && ms > 0.0, "{ms}");
+    assert!(
+        tokens as u32 >= stats.prompt_tokens,
+        "the state holds the prompt and the reply: {tokens} tokens, {stats:?}"
+    );
+    drop(e);
+
+    let floor = RestartFloor {
+        model: model_path(),
+        state,
+        threads: 2,
+        window: 2048,
+        new: 12,
+    };
+    let out = std::process::Command::new(crate::common::parlor_bin())
+        .args(["bench", "--restart-floor-child"])
+        .arg(serde_json::to_string(&floor).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stdout.is_empty(), "the first token's text is printed");
+    // A missing state file fails with the file named.
+    let bad = RestartFloor {
+        state: dir.path().join("missing.kv"),
+        ..floor
+    };
+    let out = std::process::Command::new(crate::common::parlor_bin())
+        .args(["bench", "--restart-floor-child"])
+        .arg(serde_json::to_string(&bad).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.kv"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_at_once_and_the_engine_keeps_serving() {
     let e = engine(1, None);
