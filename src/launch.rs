@@ -217,14 +217,36 @@ pub fn plan(home: Home, args: &BotArgs) -> Result<Plan, LaunchError> {
 
 /// Build the bot the user asked for. Errors say which file and what to do.
 pub async fn open_bot(global: &GlobalArgs, args: &BotArgs) -> anyhow::Result<Launched> {
+    open_bot_for(global, args, None).await
+}
+
+/// [`open_bot`] for a front end that will continue the session named `session` (`parlor ask
+/// --session`): the checksum of its saved state runs while the model loads, not after.
+pub async fn open_bot_for(
+    global: &GlobalArgs,
+    args: &BotArgs,
+    session: Option<&str>,
+) -> anyhow::Result<Launched> {
     let plan = planned(global, args)?;
     // The model loads on its own thread while this one opens the store (~8 ms of a warm
     // `ask`'s start); the store's errors still come first.
+    let (ahead_tx, ahead_rx) = tokio::sync::oneshot::channel();
     let loading = tokio::spawn({
         let plan = plan.clone();
-        async move { build_engine(&plan).await }
+        async move { build_engine_ahead(&plan, Some(ahead_rx)).await }
     });
     let mut launched = open_planned(&plan)?;
+    {
+        // Dropped at the end of this block when there is no saved session to check: the
+        // loader waits for it.
+        let tx = ahead_tx;
+        if let Some(name) = session
+            && let Ok(Some(s)) = launched.bot.find_session(name)
+        {
+            let persona = launched.bot.session_persona(s.id);
+            let _ = tx.send(crate::engine::session_cache_key(s.id, persona.version()));
+        }
+    }
     let (engine, model_path) = loading.await.map_err(|e| EngineError::ModelLoad {
         path: plan.model.clone(),
         reason: format!("the loading task failed: {e}"),
@@ -336,6 +358,15 @@ pub async fn shared_engine(
 
 /// The engine of `plan`: llama.cpp loaded on a blocking thread, or a remote client.
 pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBuf>), LaunchError> {
+    build_engine_ahead(plan, None).await
+}
+
+/// [`build_engine`]; while llama.cpp loads, the saved state of the cache key `ahead` sends (if
+/// it sends one) is checked ([`crate::engine::llama::verify_state_ahead`]).
+async fn build_engine_ahead(
+    plan: &Plan,
+    ahead: Option<tokio::sync::oneshot::Receiver<String>>,
+) -> Result<(Arc<dyn Engine>, Option<PathBuf>), LaunchError> {
     match plan.spec.engine() {
         EngineSpec::Llama(l) => {
             let models_dir = plan.home.models_dir();
@@ -358,12 +389,25 @@ pub async fn build_engine(plan: &Plan) -> Result<(Arc<dyn Engine>, Option<PathBu
             settings.gpu_layers = l.gpu_layers;
             // Warm resume: each session's KV cache is saved beside its history.
             settings.state_dir = Some(plan.storage_dir.join(crate::engine::llama::STATE_DIR));
-            let engine = tokio::task::spawn_blocking(move || LlamaEngine::load(settings))
-                .await
-                .map_err(|e| EngineError::ModelLoad {
-                    path: path.display().to_string(),
-                    reason: format!("the loading thread failed: {e}"),
-                })??;
+            let state_dir = settings.state_dir.clone();
+            let loading = tokio::task::spawn_blocking(move || LlamaEngine::load(settings));
+            if let (Some(rx), Some(dir)) = (ahead, state_dir)
+                && let Ok(key) = rx.await
+            {
+                let model = path.clone();
+                let passed = tokio::task::spawn_blocking(move || {
+                    crate::engine::llama::verify_state_ahead(&dir, &model, &key)
+                })
+                .await;
+                tracing::debug!(
+                    passed = passed.unwrap_or(false),
+                    "checked the session's saved state while the model loads"
+                );
+            }
+            let engine = loading.await.map_err(|e| EngineError::ModelLoad {
+                path: path.display().to_string(),
+                reason: format!("the loading thread failed: {e}"),
+            })??;
             Ok((Arc::new(engine), Some(path)))
         }
         EngineSpec::OpenAi(o) => {

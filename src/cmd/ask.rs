@@ -62,7 +62,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         );
     }
 
-    let launched = launch::open_bot(global, &args.bot).await?;
+    let launched = launch::open_bot_for(global, &args.bot, args.session.as_deref()).await?;
     let bot = launched.bot;
     let session = match &args.session {
         Some(name) => bot.open_session(name)?,

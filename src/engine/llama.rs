@@ -297,6 +297,17 @@ impl LlamaEngine {
     }
 }
 
+/// Check the saved state of the conversation `key` in `state_dir` for the model file
+/// `model_path` ahead of its load ([`state::verify_ahead`]): for a front end that knows the
+/// conversation while the model is still loading. Returns whether it passed.
+pub fn verify_state_ahead(
+    state_dir: &std::path::Path,
+    model_path: &std::path::Path,
+    key: &str,
+) -> bool {
+    gguf::model_id(model_path).is_ok_and(|id| state::verify_ahead(state_dir, &id, key))
+}
+
 /// Apply the chat template and tokenize (shared by the handle and the worker).
 pub(crate) fn tokenize_prompt(
     model: &LlamaModel,

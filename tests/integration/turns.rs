@@ -54,15 +54,22 @@ fn ask_twice_in_one_session_continues_the_conversation_and_reuses_the_cache() {
     assert!(!first["reply"].as_str().unwrap().trim().is_empty());
     assert_eq!(first["session"], "s1");
 
-    let second = ask(
-        home.path(),
-        &["--session", "s1", "--json", "What is my name?"],
-    );
+    // With the engine's debug lines: the saved state's checksum ran while the model loaded.
+    let second = Command::new(parlor_bin())
+        .arg("--home")
+        .arg(home.path())
+        .args(["--log", "parlor=debug", "--log-stderr", "ask", "--model"])
+        .arg(model_path())
+        .args(["--session", "s1", "--json", "What is my name?"])
+        .output()
+        .expect("parlor runs");
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{log}");
     assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
+        log.contains("checked the session's saved state while the model loads passed=true"),
+        "{log}"
     );
+    assert!(log.contains("restored saved session state"), "{log}");
     let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     let reused = second["reused_tokens"].as_u64().unwrap();
     assert!(

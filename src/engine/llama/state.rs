@@ -11,12 +11,91 @@
 //!
 //! The checksum is CRC32 (detects accidental corruption: truncation, torn writes, bit rot) and
 //! not SHA-256: a warm start reads the whole state, and on CPUs without SHA extensions SHA-256
-//! of a 32 MB state takes about 80 ms of the 300 ms budget.
+//! of a 32 MB state takes about 80 ms of the 300 ms budget. A front end that knows the
+//! conversation before the model has loaded checks its state then ([`verify_ahead`]), and the
+//! load takes that check instead of reading the file twice.
 
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
+
+/// A state whose checksum passed ahead of its load ([`verify_ahead`]).
+struct Checked {
+    path: PathBuf,
+    /// The file's identity when it passed ([`identity`]).
+    id: (u64, u64),
+    /// Its checksum line.
+    sum: String,
+}
+
+/// States checked while the model was still loading. Each is used once, by the next
+/// [`StateDir::verified`] of that file.
+static AHEAD: Mutex<Vec<Checked>> = Mutex::new(Vec::new());
+
+/// A file's identity for [`AHEAD`]: a state is only ever replaced by renaming a new file over
+/// it (a new inode), never written in place.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.ino(), m.len()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
+}
+
+/// Check the saved state of `key` (in `dir`, for the model `model_id`) now, so that its load
+/// does not: a warm `parlor ask` knows its conversation while the model is still loading, and
+/// the checksum (7-10 ms for a 1,500-token state) then runs beside the load instead of after
+/// it. A file that fails is left for [`StateDir::verified`] to report and delete.
+pub fn verify_ahead(dir: &Path, model_id: &str, key: &str) -> bool {
+    let path = state_file(dir, model_id, key);
+    let Ok(expected) = std::fs::read_to_string(StateDir::sum_path(&path)) else {
+        return false;
+    };
+    let before = identity(&path);
+    let passed = file_sum(&path).ok().as_deref() == Some(expected.trim());
+    match before.filter(|id| passed && identity(&path) == Some(*id)) {
+        Some(id) => {
+            let mut ahead = AHEAD.lock().unwrap_or_else(|e| e.into_inner());
+            ahead.retain(|c| c.path != path);
+            ahead.push(Checked {
+                path,
+                id,
+                sum: expected.trim().to_string(),
+            });
+            true
+        }
+        None => false,
+    }
+}
+
+/// Whether `path` passed [`verify_ahead`] with the checksum line `expected` and is still the
+/// same file; the entry is used up either way.
+fn verified_ahead(path: &Path, expected: &str) -> bool {
+    let mut ahead = AHEAD.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(i) = ahead.iter().position(|c| c.path == path) else {
+        return false;
+    };
+    let c = ahead.swap_remove(i);
+    c.sum == expected && identity(path) == Some(c.id)
+}
+
+/// The state file of `key` in `dir` for the model `model_id`.
+fn state_file(dir: &Path, model_id: &str, key: &str) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(model_id.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    let owner = session_prefix(key).unwrap_or("p-");
+    dir.join(format!("{owner}{}.kv", hex::encode(&h.finalize()[..16])))
+}
 
 /// The saved-state directory of one engine.
 pub struct StateDir {
@@ -56,13 +135,7 @@ impl StateDir {
 
     /// The state file of a cache key.
     pub fn path_for(&self, key: &str) -> PathBuf {
-        let mut h = Sha256::new();
-        h.update(self.model_id.as_bytes());
-        h.update([0]);
-        h.update(key.as_bytes());
-        let owner = session_prefix(key).unwrap_or("p-");
-        self.dir
-            .join(format!("{owner}{}.kv", hex::encode(&h.finalize()[..16])))
+        state_file(&self.dir, &self.model_id, key)
     }
 
     /// Delete every state whose key starts with `prefix` (a session's, [`session_prefix`]).
@@ -82,7 +155,10 @@ impl StateDir {
             return None;
         }
         let expected = std::fs::read_to_string(Self::sum_path(&path)).ok();
-        let actual = file_sum(&path).ok();
+        let actual = match expected.as_deref().map(str::trim) {
+            Some(e) if verified_ahead(&path, e) => Some(e.to_string()),
+            _ => file_sum(&path).ok(),
+        };
         if expected.is_none() || expected.as_deref().map(str::trim) != actual.as_deref() {
             tracing::warn!(file = %path.display(), "saved session state fails its checksum; ignoring it and evaluating the prompt again");
             self.remove(key);
@@ -160,6 +236,13 @@ fn session_prefix(key: &str) -> Option<&str> {
 /// Delete the states in `dir` of cache keys starting with the session prefix `prefix` (their
 /// `.kv`, `.sum` and unfinished `.kv.tmp` files); returns how many states.
 pub fn remove_prefix(dir: &Path, prefix: &str) -> usize {
+    AHEAD.lock().unwrap_or_else(|e| e.into_inner()).retain(|c| {
+        c.path.parent() != Some(dir)
+            || !c
+                .path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+    });
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -209,6 +292,56 @@ mod tests {
         std::fs::write(states.path_for("k"), b"other").unwrap();
         assert!(states.verified("k").is_none());
         assert!(!states.path_for("k").exists());
+    }
+
+    #[test]
+    fn a_state_checked_ahead_is_not_read_again_by_its_next_load_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = StateDir::new(dir.path().into(), 1 << 30, "m".into()).unwrap();
+        let save = |key: &str| {
+            states
+                .save(key, |p| {
+                    std::fs::write(p, b"state").map_err(|e| e.to_string())
+                })
+                .unwrap();
+        };
+        save("s1-a");
+        assert!(verify_ahead(dir.path(), "m", "s1-a"));
+        // Written in place after the early check (parlor never does: a save renames a new file
+        // over the old one): the next load takes the early check, the one after reads it again.
+        std::fs::write(states.path_for("s1-a"), b"other").unwrap();
+        assert!(
+            states.verified("s1-a").is_some(),
+            "the early check was used"
+        );
+        assert!(
+            states.verified("s1-a").is_none(),
+            "used once, then read again"
+        );
+        assert!(!states.path_for("s1-a").exists());
+
+        // Replaced by a new file after the early check, as a save does: read again.
+        save("s1-b");
+        assert!(verify_ahead(dir.path(), "m", "s1-b"));
+        let tmp = dir.path().join("replacement");
+        std::fs::write(&tmp, b"other").unwrap();
+        std::fs::rename(&tmp, states.path_for("s1-b")).unwrap();
+        assert!(states.verified("s1-b").is_none());
+
+        // Missing, failing, or erased before its load: nothing is recorded.
+        assert!(!verify_ahead(dir.path(), "m", "s1-missing"));
+        save("s2-c");
+        std::fs::write(states.path_for("s2-c"), b"bad!!").unwrap();
+        assert!(!verify_ahead(dir.path(), "m", "s2-c"));
+        save("s3-d");
+        assert!(verify_ahead(dir.path(), "m", "s3-d"));
+        assert_eq!(states.remove_prefix("s3-"), 1);
+        let erased = states.path_for("s3-d");
+        let ahead = AHEAD.lock().unwrap();
+        assert!(
+            !ahead.iter().any(|c| c.path == erased),
+            "the erased file's early check is gone"
+        );
     }
 
     #[test]
