@@ -133,8 +133,9 @@ pub(super) fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     // pre-filled turn boundary: the common prefix of this prompt and one with another
     // message), then the new message's tokens.
     let e = engine(cfg, 4096, 1)?;
-    let conversation = |store: &Store| -> Result<Vec<ChatMessage>, BenchError> {
-        let mut history = vec![ChatMessage::new(Role::System, SYSTEM)];
+    let mut history = vec![ChatMessage::new(Role::System, SYSTEM)];
+    {
+        let store = Store::open(&h.join("storage/bench"))?;
         if let Some(s) = store.find_session("resume")? {
             history.extend(
                 store
@@ -143,9 +144,7 @@ pub(super) fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
                     .map(|m| ChatMessage::new(m.role, m.text)),
             );
         }
-        Ok(history)
-    };
-    let history = conversation(&Store::open(&h.join("storage/bench"))?)?;
+    }
     let prompt_with = |text: &str| {
         let mut m = history.clone();
         m.push(ChatMessage::new(Role::User, text));
@@ -160,9 +159,9 @@ pub(super) fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     // the floor's process, alternating which goes first: both sides of the ratio sample the
     // same moments of a shared VM (one floor against three warm starts measured 1.07x and
     // 1.79x in two runs of one build). The floor is llama.cpp alone in a fresh process of the
-    // same binary ([`super::floor::restart_floor_child`]): it loads the model, creates the engine's context,
-    // reads the state file the next warm start will read (without parlor's checksum), and
-    // evaluates as many new tokens.
+    // same binary ([`super::floor::restart_floor_child`]): it loads the model, creates the
+    // engine's context, reads the state file the next warm start will read (without parlor's
+    // checksum), and evaluates as many new tokens.
     let questions = [
         "Thanks. What do I keep on the roof?",
         "When do I count the hives?",

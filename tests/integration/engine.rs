@@ -460,11 +460,14 @@ async fn the_restart_floor_reads_a_state_the_engine_saved() {
         window: 2048,
         new: 12,
     };
-    let out = std::process::Command::new(crate::common::parlor_bin())
-        .args(["bench", "--restart-floor-child"])
-        .arg(serde_json::to_string(&floor).unwrap())
-        .output()
-        .unwrap();
+    let child = |f: &RestartFloor| {
+        std::process::Command::new(crate::common::parlor_bin())
+            .args(["bench", "--restart-floor-child"])
+            .arg(serde_json::to_string(f).unwrap())
+            .output()
+            .unwrap()
+    };
+    let out = child(&floor);
     assert!(
         out.status.success(),
         "{}",
@@ -476,11 +479,7 @@ async fn the_restart_floor_reads_a_state_the_engine_saved() {
         state: dir.path().join("missing.kv"),
         ..floor
     };
-    let out = std::process::Command::new(crate::common::parlor_bin())
-        .args(["bench", "--restart-floor-child"])
-        .arg(serde_json::to_string(&bad).unwrap())
-        .output()
-        .unwrap();
+    let out = child(&bad);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("missing.kv"), "{err}");
