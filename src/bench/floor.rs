@@ -13,7 +13,7 @@ use llama_cpp_2::token::LlamaToken;
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Speeds of the raw loop.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,55 +129,169 @@ pub fn raw_cached_turn_ms(
     new: usize,
     reps: usize,
 ) -> Result<f64, EngineError> {
-    raw_cached_turn_after_ms(engine, cached, new, reps, std::time::Duration::ZERO)
-}
-
-/// [`raw_cached_turn_ms`] with the thread idle for `pause` before each timed evaluation, as a
-/// turn after a pause comes to an engine that sat idle.
-pub fn raw_cached_turn_after_ms(
-    engine: &LlamaEngine,
-    cached: usize,
-    new: usize,
-    reps: usize,
-    pause: std::time::Duration,
-) -> Result<f64, EngineError> {
-    let failed = |e: String| EngineError::Generation(format!("raw cached turn: {e}"));
-    let window = engine.settings().context as usize;
-    if cached + new >= window || new == 0 {
-        return Err(failed(format!(
-            "{cached} cached + {new} new tokens do not fit the {window}-token window"
-        )));
-    }
-    let (mut ctx, filler) = raw_context(engine, window, 512, 1).map_err(failed)?;
-    let token = |i: usize| filler[i % filler.len()];
-    let mut batch = LlamaBatch::new(512, 1);
-    for chunk_start in (0..cached).step_by(512) {
-        batch.clear();
-        for i in chunk_start..cached.min(chunk_start + 512) {
-            batch
-                .add(token(i), i as i32, &[0], false)
-                .map_err(|e| failed(e.to_string()))?;
-        }
-        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
-    }
-    let mut sampler = llama_cpp_2::sampling::LlamaSampler::greedy();
+    let mut turn = CachedTurn::new(engine, cached, new)?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
-        let _ = ctx.clear_kv_cache_seq(Some(0), Some(cached as u32), None);
-        batch.clear();
-        for i in cached..cached + new {
-            batch
-                .add(token(i), i as i32, &[0], i + 1 == cached + new)
-                .map_err(|e| failed(e.to_string()))?;
-        }
-        std::thread::sleep(pause);
-        let started = Instant::now();
-        ctx.decode(&mut batch).map_err(|e| failed(e.to_string()))?;
-        let _ = sampler.sample(&ctx, batch.n_tokens() - 1);
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        times.push(turn.time_ms(Duration::ZERO)?);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
+}
+
+/// A fresh context like the engine's holding `cached` filler tokens, ready to time evaluating
+/// `new` more and sampling one (see [`raw_cached_turn_ms`]), as often as asked.
+pub struct CachedTurn<'a> {
+    ctx: llama_cpp_2::context::LlamaContext<'a>,
+    batch: LlamaBatch<'a>,
+    filler: Vec<LlamaToken>,
+    sampler: llama_cpp_2::sampling::LlamaSampler,
+    cached: usize,
+    new: usize,
+}
+
+impl<'a> CachedTurn<'a> {
+    /// Evaluate the `cached` tokens in a fresh context with the engine's window.
+    pub fn new(engine: &'a LlamaEngine, cached: usize, new: usize) -> Result<Self, EngineError> {
+        let window = engine.settings().context as usize;
+        if cached + new >= window || new == 0 {
+            return Err(cached_turn_failed(format!(
+                "{cached} cached + {new} new tokens do not fit the {window}-token window"
+            )));
+        }
+        let (ctx, filler) = raw_context(engine, window, 512, 1).map_err(cached_turn_failed)?;
+        let mut turn = CachedTurn {
+            ctx,
+            batch: LlamaBatch::new(512, 1),
+            filler,
+            sampler: llama_cpp_2::sampling::LlamaSampler::greedy(),
+            cached,
+            new,
+        };
+        for chunk_start in (0..cached).step_by(512) {
+            turn.fill(chunk_start..cached.min(chunk_start + 512), false)?;
+            turn.decode()?;
+        }
+        Ok(turn)
+    }
+
+    /// Idle for `pause`, then time evaluating the new tokens and sampling one; the new tokens
+    /// are dropped from the cache first, so every call measures the same evaluation.
+    pub fn time_ms(&mut self, pause: Duration) -> Result<f64, EngineError> {
+        let (cached, end) = (self.cached, self.cached + self.new);
+        let _ = self
+            .ctx
+            .clear_kv_cache_seq(Some(0), Some(cached as u32), None);
+        self.fill(cached..end, true)?;
+        std::thread::sleep(pause);
+        let started = Instant::now();
+        self.decode()?;
+        let _ = self.sampler.sample(&self.ctx, self.batch.n_tokens() - 1);
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// Put filler tokens at `positions` into the batch, logits for the last one if `last`.
+    fn fill(&mut self, positions: std::ops::Range<usize>, last: bool) -> Result<(), EngineError> {
+        self.batch.clear();
+        let end = positions.end;
+        for i in positions {
+            let token = self.filler[i % self.filler.len()];
+            self.batch
+                .add(token, i as i32, &[0], last && i + 1 == end)
+                .map_err(|e| cached_turn_failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn decode(&mut self) -> Result<(), EngineError> {
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| cached_turn_failed(e.to_string()))
+    }
+}
+
+fn cached_turn_failed(e: String) -> EngineError {
+    EngineError::Generation(format!("raw cached turn: {e}"))
+}
+
+/// Idle time after which the engine has pre-filled and saved the last reply's conversation
+/// (its idle save comes 0.4 s after a reply): a [`PairedFloor`] sample taken earlier would
+/// share the CPU with that work.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+/// A [`CachedTurn`] on a thread of its own, timed one evaluation at a time between a
+/// section's own samples, alternating which goes first: both sides of a ratio then sample the
+/// same moments of a shared VM, whose speed drifts 20-50% within minutes (a floor taken in a
+/// block of its own, before or after, measured the same build's new-chat ratio at 0.67x and
+/// 1.65x in two runs of one hour).
+pub struct PairedFloor {
+    requests: Option<std::sync::mpsc::Sender<FloorRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type FloorRequest = (
+    Duration,
+    tokio::sync::oneshot::Sender<Result<f64, EngineError>>,
+);
+
+impl PairedFloor {
+    /// Start the thread and evaluate the `cached` tokens there.
+    pub async fn start(
+        engine: std::sync::Arc<LlamaEngine>,
+        cached: usize,
+        new: usize,
+    ) -> Result<Self, EngineError> {
+        let (requests, rx) = std::sync::mpsc::channel::<FloorRequest>();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let mut turn = match CachedTurn::new(&engine, cached, new) {
+                Ok(t) => {
+                    let _ = ready_tx.send(Ok(()));
+                    t
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            while let Ok((pause, reply)) = rx.recv() {
+                // As a turn comes after the reply before it, not after an idle thread (the
+                // first decode after an idle while is 10-20% slower, in llama.cpp alone too).
+                let timed = turn
+                    .time_ms(Duration::ZERO)
+                    .and_then(|_| turn.time_ms(pause));
+                let _ = reply.send(timed);
+            }
+        });
+        let floor = PairedFloor {
+            requests: Some(requests),
+            thread: Some(thread),
+        };
+        ready
+            .await
+            .map_err(|_| cached_turn_failed("the floor's thread ended".into()))??;
+        Ok(floor)
+    }
+
+    /// One evaluation right after an untimed one and `pause`, in milliseconds.
+    pub async fn sample(&self, pause: Duration) -> Result<f64, EngineError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let gone = || cached_turn_failed("the floor's thread ended".into());
+        self.requests
+            .as_ref()
+            .ok_or_else(gone)?
+            .send((pause, tx))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+impl Drop for PairedFloor {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Time llama.cpp reading the saved state at `path` into the empty sequence of a fresh context

@@ -6,7 +6,7 @@
 //! message with the prefix cached.
 
 use super::Report;
-use super::floor::raw_cached_turn_ms;
+use super::floor::{PairedFloor, QUIET};
 use super::llama::{BenchError, LlamaBench};
 use super::median;
 use super::play::{NEW_CHAT_MESSAGES, new_chats_reusing, support_persona, support_persona_text};
@@ -19,6 +19,7 @@ use crate::persona::{MacroContext, Persona};
 use crate::store::Store;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// (persona prefix tokens, whole prompt tokens) of a new chat's first `message`: the prefix is
 /// what the prompts for two different first messages share (the chat template's boundary
@@ -60,16 +61,48 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     let bot = Bot::new(persona.clone(), e.clone(), store);
     let sec = "newchat";
     let first = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
-    let later = new_chats_reusing(&bot, &NEW_CHAT_MESSAGES[1..]).await?;
-    let reused = later.iter().map(|&(_, r)| r).min().unwrap_or(0);
-    let later: Vec<f64> = later.into_iter().map(|(ms, _)| ms).collect();
     let (prefix, total) = prefix_split(&e, &persona, NEW_CHAT_MESSAGES[1])?;
-    let floor = {
-        let e = e.clone();
-        tokio::task::spawn_blocking(move || raw_cached_turn_ms(&e, prefix, total - prefix, 5))
-            .await
-            .map_err(|e| BenchError::Turn(e.to_string()))??
-    };
+    // New chats in pairs: one on an idle engine, then one right after its reply (the engine
+    // first saves the chat it replaces: 12-16 ms of llama.cpp writing a new 14.7 MB file plus
+    // 2-3 ms of checksum on the AMD EPYC VM). Beside each pair one floor sample, alternating
+    // which goes first, so both sides of the ratio sample the same moments of a shared VM
+    // (see [`PairedFloor`]; a floor in a block of its own put the same build at 0.67x and 1.65x
+    // within an hour). Chats and floor samples begin on a quiet engine: right after a reply the
+    // engine pre-fills that conversation's next turn and, idle a while, saves it, and a floor
+    // sample beside that work measured 10-20% slower than parlor's own chats. The chats cycle
+    // through the messages, so no chat shares more than the persona prefix with the one before.
+    let floor_turn = PairedFloor::start(e.clone(), prefix, total - prefix).await?;
+    let pairs = if cfg.quick { 3 } else { 9 };
+    let (mut idle, mut later, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+    let m = NEW_CHAT_MESSAGES.len();
+    for i in 0..pairs {
+        tokio::time::sleep(QUIET).await;
+        if i % 2 == 1 {
+            floors.push(floor_turn.sample(Duration::ZERO).await?);
+        }
+        // From the second message: the first chat's slot still holds the first message's
+        // whole prompt, which a new chat with the same message would reuse entirely.
+        let texts = [
+            NEW_CHAT_MESSAGES[(2 * i + 1) % m],
+            NEW_CHAT_MESSAGES[(2 * i + 2) % m],
+        ];
+        let two = new_chats_reusing(&bot, &texts).await?;
+        idle.push(two[0]);
+        later.push(two[1]);
+        if i % 2 == 0 {
+            tokio::time::sleep(QUIET).await;
+            floors.push(floor_turn.sample(Duration::ZERO).await?);
+        }
+    }
+    drop(floor_turn);
+    let reused = later
+        .iter()
+        .chain(&idle)
+        .map(|&(_, r)| r)
+        .min()
+        .unwrap_or(0);
+    let times = |v: Vec<(f64, u32)>| median(v.into_iter().map(|(ms, _)| ms).collect());
+    let (idle, shared, floor) = (times(idle), times(later), median(floors));
     drop(bot);
     drop(e);
     report.add(
@@ -78,10 +111,15 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
         first[0].0,
         "ms",
     );
-    let shared = median(later);
     report.add(
         sec,
-        "new chat, first token, after another chat in the same engine",
+        &format!("new chat, first token, on an idle engine (median of {pairs})"),
+        idle,
+        "ms",
+    );
+    report.add(
+        sec,
+        &format!("new chat, first token, right after another chat's reply (median of {pairs})"),
         shared,
         "ms",
     );
@@ -94,9 +132,17 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     );
     report.add(
         sec,
-        &format!("llama.cpp floor: the same message with its {prefix}-token prefix cached"),
+        &format!(
+            "llama.cpp floor: the same message with its {prefix}-token prefix cached (median of {pairs}, between the chats)"
+        ),
         floor,
         "ms",
+    );
+    report.add(
+        sec,
+        "new chat on an idle engine / the same message with the prefix cached",
+        idle / floor,
+        "x",
     );
     report.note(targets::NEWCHAT_PARLOR, shared);
     report.note(targets::NEWCHAT_CACHED, floor);

@@ -6,7 +6,7 @@
 
 use super::llama::BenchError;
 use super::play::{
-    NEW_CHAT_MESSAGES, SYSTEM, chats_at_once, new_chats, persona, play_session,
+    NEW_CHAT_MESSAGES, SYSTEM, chats_at_once, new_chats, persona, play_session, plays,
     support_chats_at_once, support_persona,
 };
 use super::targets::{self, PAUSES, pause_label};
@@ -56,7 +56,7 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
         let n = if peer.quick { 10 } else { 30 };
-        let plays = if peer.quick { 1 } else { 3 };
+        let plays = plays(peer.quick);
         for pause in PAUSES {
             let played = play_session(&bot, n, plays, pause).await?;
             let last = played.ttft_ms[n - 1];

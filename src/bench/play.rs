@@ -102,6 +102,13 @@ pub struct Played {
     pub evaluated: Vec<(u32, u32)>,
 }
 
+/// How many times the turns sections play their session (one with `--quick`): parlor's and
+/// the peer's turn-30 rows are each the median of this many samples, and single samples on a
+/// shared 2-core VM moved 51-104 ms between consecutive turns of one session.
+pub fn plays(quick: bool) -> usize {
+    if quick { 1 } else { 5 }
+}
+
 /// Play a session of `n` turns (48-token replies) `plays` times, waiting `pause` before each
 /// message after the first; each turn's time to first token is the median over the plays.
 pub async fn play_session(

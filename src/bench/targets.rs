@@ -141,7 +141,7 @@ fn all() -> Vec<Target> {
     ));
     out.push(target(
         "newchat",
-        "new chat first token / same message with the prefix cached".into(),
+        "new chat right after another chat's reply / same message with the prefix cached".into(),
         NEWCHAT_PARLOR,
         NEWCHAT_CACHED,
         1.2,

@@ -2,9 +2,10 @@
 //! llama.cpp floor for the same new tokens after the same cached prefix.
 
 use super::Report;
-use super::floor::raw_cached_turn_after_ms;
+use super::floor::{PairedFloor, QUIET};
 use super::llama::{BenchError, LlamaBench, SYSTEM, engine, persona};
-use super::play::play_session;
+use super::median;
+use super::play::{play_session, plays};
 use super::targets::{self, PAUSES, pause_label};
 use crate::bot::Bot;
 use crate::store::Store;
@@ -24,12 +25,41 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
     let bot_engine = e.clone();
     let bot = Bot::new(persona(dir.path(), SYSTEM)?, e, store);
     let n = if cfg.quick { 10 } else { 30 };
-    let plays = if cfg.quick { 1 } else { 3 };
+    let plays = plays(cfg.quick);
     let sec = "turns";
     for pause in PAUSES {
         let how = pause_label(pause);
-        let played = play_session(&bot, n, plays, pause).await?;
-        let (ttft, evaluated) = (played.ttft_ms, played.evaluated);
+        // The first play says which tokens each turn evaluates; the floors for turns 2 and n
+        // (llama.cpp alone, each in a context of its own holding the same number of cached
+        // tokens) are then sampled between the plays, so both sides of a ratio sample the same
+        // moments of a shared VM (see [`PairedFloor`]; one floor block against three plays put
+        // the same code at 0.92x and 1.37x its floor in two runs).
+        let first = play_session(&bot, n, 1, pause).await?;
+        let evaluated = first.evaluated;
+        let mut samples: Vec<Vec<f64>> = first.ttft_ms.into_iter().map(|t| vec![t]).collect();
+        let mut floor_turns = Vec::new();
+        for turn in [2, n] {
+            let (new, total) = evaluated[turn - 1];
+            let (cached, new) = ((total - new) as usize, new as usize);
+            let floor = PairedFloor::start(bot_engine.clone(), cached, new).await?;
+            floor_turns.push((turn, cached, new, floor, Vec::new()));
+        }
+        for play in 1..=plays {
+            // After the engine's own work on the last reply (pre-fill, idle save).
+            tokio::time::sleep(QUIET).await;
+            for (_, _, _, floor, times) in &mut floor_turns {
+                for _ in 0..2 {
+                    times.push(floor.sample(pause).await?);
+                }
+            }
+            if play < plays {
+                let more = play_session(&bot, n, 1, pause).await?;
+                for (s, t) in samples.iter_mut().zip(more.ttft_ms) {
+                    s.push(t);
+                }
+            }
+        }
+        let ttft: Vec<f64> = samples.into_iter().map(median).collect();
         for turn in [1usize, 2, 10, 30] {
             if turn > n {
                 continue;
@@ -43,7 +73,7 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
             );
             report.add(
                 sec,
-                &format!("time to first token, turn {turn}, {how}"),
+                &format!("time to first token, turn {turn}, {how} (median of {plays})"),
                 ttft[turn - 1],
                 "ms",
             );
@@ -55,19 +85,14 @@ pub(super) async fn section(cfg: &LlamaBench, report: &mut Report) -> Result<(),
         // llama.cpp alone too (measured 2026-12-03 on an AMD EPYC VM: 92-115 ms back to back,
         // 107-134 ms after 0.3 s idle, 17 tokens after 2,035).
         let mut floors = Vec::new();
-        for turn in [2, n] {
-            let (new, total) = evaluated[turn - 1];
-            let (cached, new) = ((total - new) as usize, new as usize);
-            let e = bot_engine.clone();
-            let ms = tokio::task::spawn_blocking(move || {
-                raw_cached_turn_after_ms(&e, cached, new, 5, pause)
-            })
-            .await
-            .map_err(|e| BenchError::Turn(e.to_string()))??;
+        for (turn, cached, new, floor, times) in floor_turns {
+            drop(floor);
+            let count = times.len();
+            let ms = median(times);
             report.add(
                 sec,
                 &format!(
-                    "llama.cpp floor: turn {turn} first token, {how} ({new} new after {cached} cached tokens, raw loop)"
+                    "llama.cpp floor: turn {turn} first token, {how} ({new} new after {cached} cached tokens, raw loop, median of {count} between the plays)"
                 ),
                 ms,
                 "ms",
