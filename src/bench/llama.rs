@@ -26,6 +26,9 @@ pub struct LlamaBench {
     pub quick: bool,
     /// Sections to run (`throughput`, `turns`, `concurrency`, `resume`, `telegram`); empty = all.
     pub only: Vec<String>,
+    /// A peer server to play the turns, concurrency and new-chat sections against too (and to
+    /// read the peak memory of, with the resume section), each right after parlor's side.
+    pub peer: Option<super::peer::Peer>,
 }
 
 /// Errors of a benchmark run.
@@ -86,18 +89,30 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
     }
     if want("turns") {
         super::turns::section(cfg, report).await?;
+        peer_side(cfg, "turns", report).await?;
     }
     if want("concurrency") {
         super::concurrency::section(cfg, report).await?;
+        peer_side(cfg, "concurrency", report).await?;
     }
     if want("newchat") {
         super::newchat::new_chat(cfg, report).await?;
+        peer_side(cfg, "newchat", report).await?;
     }
     if want("resume") {
         super::resume::section(cfg, report)?;
+        peer_side(cfg, "resume", report).await?;
     }
     if want("telegram") {
         super::telegram::section(cfg, report).await?;
     }
     Ok(())
+}
+
+/// The peer's side of `section`, if a peer is set.
+async fn peer_side(cfg: &LlamaBench, section: &str, report: &mut Report) -> Result<(), BenchError> {
+    match &cfg.peer {
+        Some(p) => super::peer::run_peer_section(p, section, report).await,
+        None => Ok(()),
+    }
 }

@@ -27,8 +27,6 @@ pub struct Peer {
     pub pid: Option<u32>,
     /// Fewer turns and plays (a smoke run).
     pub quick: bool,
-    /// Sections to run (`turns`, `concurrency`, `newchat`, `resume` for memory); empty = all.
-    pub only: Vec<String>,
 }
 
 fn bot_for(
@@ -47,12 +45,18 @@ fn bot_for(
     Ok(Bot::new(persona, Arc::new(engine), store))
 }
 
-/// Run the peer's sections into `report` (rows in section `peer`, numbers noted for the
-/// ratio targets).
-pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), BenchError> {
-    let want = |s: &str| peer.only.is_empty() || peer.only.iter().any(|o| o == s);
+/// Run the peer's side of bench section `section` into `report` (rows in section `peer`,
+/// numbers noted for the ratio targets). [`super::llama::run_llama_sections`] calls it right
+/// after parlor's side of each section, so both sides of a parlor/peer ratio are measured
+/// minutes apart rather than a whole run apart (the peer's four short chats made 109 tok/s at
+/// the end of one full run and 160 in the run before: the VM's speed drifts that much).
+pub async fn run_peer_section(
+    peer: &Peer,
+    section: &str,
+    report: &mut Report,
+) -> Result<(), BenchError> {
     let sec = "peer";
-    if want("turns") {
+    if section == "turns" {
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
         let n = if peer.quick { 10 } else { 30 };
@@ -69,7 +73,7 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
             report.note(&targets::turns_key("peer", pause), last);
         }
     }
-    if want("concurrency") {
+    if section == "concurrency" {
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, persona(dir.path(), SYSTEM)?, dir.path())?;
         let keys = Some((targets::CHATS4_AGG_PEER, targets::CHATS4_WORST_PEER));
@@ -83,7 +87,7 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
             .await?
             .add_rows(report, sec, "4 support chats", keys);
     }
-    if want("newchat") {
+    if section == "newchat" {
         let dir = tempfile::tempdir()?;
         let bot = bot_for(peer, support_persona(dir.path())?, dir.path())?;
         let first = new_chats(&bot, &NEW_CHAT_MESSAGES[..1]).await?;
@@ -105,7 +109,7 @@ pub async fn run_peer_sections(peer: &Peer, report: &mut Report) -> Result<(), B
             );
         }
     }
-    if want("resume")
+    if section == "resume"
         && let Some(mib) = peer.pid.and_then(peak_mib)
     {
         report.add(sec, "peak memory of the peer process", mib, "MiB");

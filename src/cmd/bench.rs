@@ -88,6 +88,12 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
         parlor_bin: std::env::current_exe()?,
         quick: args.quick,
         only: args.only,
+        peer: args.peer.clone().map(|url| crate::bench::peer::Peer {
+            base_url: url,
+            model: args.peer_model.clone(),
+            pid: args.peer_pid,
+            quick: args.quick,
+        }),
     };
     let mut report = Report::new();
     if cfg.only.is_empty() || cfg.only.iter().any(|s| s == "tui") {
@@ -117,16 +123,6 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             .any(|s| engine_sections.contains(&s.as_str()))
     {
         run_llama_sections(&cfg, &mut report).await?;
-    }
-    if let Some(url) = &args.peer {
-        let peer = crate::bench::peer::Peer {
-            base_url: url.clone(),
-            model: args.peer_model.clone(),
-            pid: args.peer_pid,
-            quick: cfg.quick,
-            only: cfg.only.clone(),
-        };
-        crate::bench::peer::run_peer_sections(&peer, &mut report).await?;
     }
     crate::bench::targets::apply(&mut report);
     if args.json {
