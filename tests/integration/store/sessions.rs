@@ -265,7 +265,7 @@ fn a_corrupt_value_is_an_error_not_a_panic() {
     };
     // Damage one message and one session record behind the store's back, with sled itself.
     {
-        let db = sled::open(dir.path().join("sled")).unwrap();
+        let db = open_sled_after_store(&dir.path().join("sled"));
         let messages = db.open_tree("messages").unwrap();
         let (key, _) = messages.iter().next().unwrap().unwrap();
         messages
@@ -296,4 +296,22 @@ fn a_corrupt_value_is_an_error_not_a_panic() {
         store.session(SessionId(9)),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+/// sled opened directly on the files of a store this test just dropped: sled's flusher thread
+/// lets go of the lock at its next wake-up, so a held lock is retried for as long as
+/// `Store::open` itself retries one ([`parlor::store::LOCK_WAIT`]).
+fn open_sled_after_store(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + parlor::store::LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
