@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// How to load and run a model (bot YAML `engine:` section plus the resolved model path).
@@ -63,6 +64,11 @@ pub struct EngineSettings {
     /// Evaluate a conversation's next turn boundary while the engine is idle (on by default;
     /// off only to compare).
     pub prefill: bool,
+    /// How long the engine waits, idle, before it saves the states that changed (0.4 s: not
+    /// right after a reply, or the conversation's next message would wait for the write).
+    /// Tests lengthen it to keep states in memory until shutdown.
+    #[doc(hidden)]
+    pub idle_save: Duration,
     /// For tests of the failure path: while above zero, each batch decode fails as if
     /// llama.cpp had returned an error (and counts down). Shared with clones of the settings.
     #[doc(hidden)]
@@ -82,6 +88,7 @@ impl EngineSettings {
             state_dir: None,
             state_cap_bytes: 2 << 30,
             prefill: true,
+            idle_save: Duration::from_millis(400),
             fail_decodes: Arc::default(),
         }
     }
@@ -110,6 +117,10 @@ pub(crate) enum Control {
     HeadStart {
         key: String,
         text: Option<String>,
+    },
+    /// Save the changed states now, as once idle, then answer on `done`.
+    SaveNow {
+        done: std_mpsc::Sender<()>,
     },
     Shutdown,
 }
@@ -141,6 +152,12 @@ pub(crate) struct Ahead {
     pub(crate) head_starts: AtomicU64,
     /// Saved states loaded on a hint, before their request came.
     pub(crate) restored_early: AtomicU64,
+    /// Slot states copied to memory instead of a file (the worker's `park`).
+    pub(crate) parked: AtomicU64,
+    /// Parked states loaded back from memory.
+    pub(crate) unparked: AtomicU64,
+    /// Parked states written to disk once idle.
+    pub(crate) parked_written: AtomicU64,
 }
 
 /// Entries kept in [`LlamaEngine::counts`] before it starts over.
@@ -271,6 +288,27 @@ impl LlamaEngine {
     /// request came, since loading.
     pub fn restored_early(&self) -> u64 {
         self.ahead.restored_early.load(Ordering::Relaxed)
+    }
+
+    /// (parked, loaded back from memory, written to disk) since loading: states of
+    /// conversations whose slot was given to another, copied to memory instead of a file and
+    /// written to disk once the engine is idle (see the worker's `park`).
+    pub fn parked_states(&self) -> (u64, u64, u64) {
+        (
+            self.ahead.parked.load(Ordering::Relaxed),
+            self.ahead.unparked.load(Ordering::Relaxed),
+            self.ahead.parked_written.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Save the changed states now, as the engine does once idle for
+    /// [`EngineSettings::idle_save`], and return when they are written (tests).
+    #[doc(hidden)]
+    pub fn save_now(&self) {
+        let (done, finished) = std_mpsc::channel();
+        if self.send(Control::SaveNow { done }).is_ok() {
+            let _ = finished.recv();
+        }
     }
 
     /// CPU threads used for decoding.

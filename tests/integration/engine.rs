@@ -259,7 +259,7 @@ fn bad_model_files_give_errors_naming_the_file_and_the_reason() {
 }
 
 /// Poll `done` until it holds; panics after a generous deadline (no fixed sleeps).
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
+pub async fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !done() {
         assert!(
@@ -375,7 +375,7 @@ async fn golden_a_hint_loads_a_saved_conversation_before_its_request() {
     );
     let q1 = "Name three fruits.";
     let (a1, _) = run(&*hinted, request(&a, &[q1], 12)).await;
-    // Another conversation takes the only slot: the first is saved to disk.
+    // Another conversation takes the only slot: the first is parked in memory (then saved).
     run(&*hinted, request(&b, &["Say hello."], 6)).await;
     let (p1, _) = run(&*plain, request(&a, &[q1], 12)).await;
     assert_eq!(a1, p1);

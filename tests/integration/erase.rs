@@ -6,6 +6,7 @@
 //! conversation whole or gone.
 
 use crate::common::{model_path, parlor_bin};
+use crate::engine::wait_until;
 use crate::telegram::{Harness, finals, persona_with_max_tokens, test_config};
 use parlor::bot::Bot;
 use parlor::chat::{Role, SessionId};
@@ -19,7 +20,7 @@ mod kill;
 mod legacy;
 
 /// A real engine whose saved states go to `dir/kv-state`, one slot (a second chat evicts the
-/// first, which saves its state).
+/// first, whose state is parked in memory and saved once the engine is idle).
 fn engine(dir: &Path) -> Arc<LlamaEngine> {
     let mut s = EngineSettings::new(model_path(), "smollm2-135m");
     s.context = 1024;
@@ -111,14 +112,16 @@ async fn telegram_forget_leaves_neither_the_text_nor_its_token_ids_in_any_file()
         &format!("Hello, my name is {MARKER} and my router reboots."),
     );
     model_reply(&h, 71).await;
-    // Another customer: its turn takes the only slot, so chat 71's state is saved to disk.
+    // Another customer: its turn takes the only slot, so chat 71's state is saved to disk
+    // (once the engine is idle).
     h.fake.push_text(72, "Hello, my router is slow.");
     model_reply(&h, 72).await;
     let kv_state = dir.path().join("kv-state");
-    assert!(
-        !files_holding(&kv_state, &tokens).is_empty(),
-        "the saved state holds the marker's token ids (else this scan proves nothing)"
-    );
+    wait_until(
+        "the saved state holds the marker's token ids (else this scan proves nothing)",
+        || !files_holding(&kv_state, &tokens).is_empty(),
+    )
+    .await;
     assert_nowhere(
         dir.path(),
         &[(
@@ -178,12 +181,16 @@ async fn history_delete_and_retention_leave_nothing_of_their_conversations() {
             bot.session(s.id).unwrap().unwrap()
         }
     };
-    // In this order: each turn evicts the one before from the only slot (saving its state).
+    // In this order: each turn evicts the one before from the only slot (its state saved, at
+    // once or once the engine is idle).
     let expired = say("expired", format!("My name is {EXPIRED}.")).await;
     say("deleted", format!("My name is {DELETED}.")).await;
     let kept = say("kept", "Hello there.".to_string()).await;
     for tokens in [&expired_tokens, &deleted_tokens] {
-        assert!(!files_holding(&dir.path().join("kv-state"), tokens).is_empty());
+        wait_until("both evicted conversations' states are saved", || {
+            !files_holding(&dir.path().join("kv-state"), tokens).is_empty()
+        })
+        .await;
     }
 
     // Retention, with the clock set to 30 days and 1 ms after "expired" was last updated.

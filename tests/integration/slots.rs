@@ -3,9 +3,11 @@
 //! The `golden_*` tests compare greedy text across batch shapes (see the `engine` module and
 //! "Golden tests" in the README).
 
-use crate::engine::{engine, next_event, run};
+use crate::common::model_path;
+use crate::engine::{engine, next_event, run, wait_until};
 use parlor::chat::{ChatMessage, Role};
-use parlor::engine::{Engine, EngineEvent, GenerateRequest, Sampling};
+use parlor::engine::{Engine, EngineEvent, EngineSettings, GenerateRequest, LlamaEngine, Sampling};
+use std::sync::Arc;
 
 /// Open questions with long replies, so any leak of another chat's tokens or cache, or any
 /// difference in how a slot's attention is computed, shows. None of them meets a near tie:
@@ -248,7 +250,8 @@ async fn three_chats_on_two_slots_evict_save_and_reload_their_state_under_load()
     let dir = tempfile::tempdir().unwrap();
     let e = engine(2, Some(dir.path()));
     let questions = &QUESTIONS[..3];
-    // Turn 1 of three chats at once: the third waits for a slot, then evicts one (saved).
+    // Turn 1 of three chats at once: the third waits for a slot, then evicts one (parked in
+    // memory, saved once the engine is idle).
     let firsts: Vec<_> = questions
         .iter()
         .enumerate()
@@ -261,10 +264,11 @@ async fn three_chats_on_two_slots_evict_save_and_reload_their_state_under_load()
     for t in firsts {
         turn_one.push(t.await.unwrap());
     }
-    assert!(
-        !state_files(dir.path()).is_empty(),
-        "an evicted chat's state was saved"
-    );
+    wait_until(
+        "an evicted chat's state is saved once the engine is idle",
+        || !state_files(dir.path()).is_empty(),
+    )
+    .await;
     // Turn 2 of all three at once: two slots cannot hold three caches, so at least one chat
     // reloads its saved state; every chat still reuses its whole turn-1 prompt.
     let seconds: Vec<_> = questions
@@ -286,4 +290,111 @@ async fn three_chats_on_two_slots_evict_save_and_reload_their_state_under_load()
             turn_one[i].1.prompt_tokens
         );
     }
+}
+
+/// A one-slot engine saving states to `dir` only when told to ([`LlamaEngine::save_now`]) or
+/// stopped (its idle save put off), so that which states are in memory and which on disk does
+/// not depend on timing.
+fn engine_saving_when_told(dir: &std::path::Path) -> Arc<LlamaEngine> {
+    let mut s = EngineSettings::new(model_path(), "smollm2-135m");
+    s.context = 2048;
+    s.slots = 1;
+    s.threads = Some(2);
+    s.state_dir = Some(dir.to_path_buf());
+    s.idle_save = std::time::Duration::from_secs(3600);
+    Arc::new(LlamaEngine::load(s).expect("the default model loads"))
+}
+
+/// A conversation whose slot is given to another is parked in memory, not written to a file;
+/// coming back it is loaded from there, and the states still in memory are written at
+/// shutdown, when idle, from the slot (which then gets back what it held): greedy replies the
+/// same as one engine that never evicted anything, and every later turn reuses its prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_a_parked_conversation_answers_the_same_from_memory_and_from_disk() {
+    let (qa, qb) = (QUESTIONS[0].to_string(), QUESTIONS[1].to_string());
+    let why = "Why?".to_string();
+    // The replies of engines that never evict: one per conversation.
+    let mut plain = Vec::new();
+    for (key, q) in [("plain-a", &qa), ("plain-b", &qb)] {
+        let e = engine(1, None);
+        let mut history = vec![q.clone()];
+        for _ in 0..4 {
+            let (text, _) = run(&*e, ask(key, &history, 10)).await;
+            history.extend([text, why.clone()]);
+        }
+        plain.push(history);
+    }
+    // Turn `n` (from 0) of conversation `c`, and its reply.
+    let turn = |c: usize, n: usize| ask(["a", "b"][c], &plain[c][..=2 * n], 10);
+    let reply = |c: usize, n: usize| plain[c][2 * n + 1].clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine_saving_when_told(dir.path());
+    run(&*e, turn(0, 0)).await;
+    let (b1, _) = run(&*e, turn(1, 0)).await;
+    assert_eq!(b1, reply(1, 0));
+    assert_eq!(e.parked_states(), (1, 0, 0), "a's state went to memory");
+    assert!(state_files(dir.path()).is_empty(), "and not to a file");
+    // a comes back: loaded from memory (b parked in turn).
+    let (a2, s) = run(&*e, turn(0, 1)).await;
+    assert_eq!(
+        a2,
+        reply(0, 1),
+        "a conversation loaded from memory answers the same"
+    );
+    assert_eq!(e.parked_states(), (2, 1, 0));
+    let prompt = |e: &LlamaEngine, c: usize, n: usize| {
+        e.tokenize_prompt(&turn(c, n).messages).unwrap().len() as u32
+    };
+    assert!(s.reused_tokens >= prompt(&e, 0, 0), "{s:?}");
+    // Shutdown: a's slot is saved, then b is loaded into it, saved, and a put back.
+    drop(e);
+    assert_eq!(state_files(dir.path()).len(), 2, "both conversations saved");
+
+    // A restarted engine: b resumes from the file written from memory; then a, from its
+    // file, takes the slot (b parked); saving writes b and puts a back into the slot, where
+    // its next turn finds it.
+    let e = engine_saving_when_told(dir.path());
+    let (b2, s) = run(&*e, turn(1, 1)).await;
+    assert_eq!(b2, reply(1, 1), "resumed from the file written from memory");
+    assert!(s.reused_tokens >= prompt(&e, 1, 0), "{s:?}");
+    let (a3, s) = run(&*e, turn(0, 2)).await;
+    assert_eq!(a3, reply(0, 2));
+    assert!(s.reused_tokens >= prompt(&e, 0, 1), "{s:?}");
+    e.save_now();
+    assert_eq!(e.parked_states(), (1, 0, 1), "b was parked, then written");
+    let (a4, s) = run(&*e, turn(0, 3)).await;
+    assert_eq!(a4, reply(0, 3), "a's slot got back exactly what it held");
+    assert!(
+        s.reused_tokens > prompt(&e, 0, 2),
+        "a was put back into its slot: {s:?}"
+    );
+}
+
+/// Erasing a conversation whose state is parked drops it from memory: nothing of it is written
+/// later, and the erasure counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_conversation_parked_in_memory_is_never_written() {
+    use parlor::chat::SessionId;
+    use parlor::engine::session_cache_key;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine_saving_when_told(dir.path());
+    let (a, b) = (
+        session_cache_key(SessionId(1), "v1"),
+        session_cache_key(SessionId(2), "v1"),
+    );
+    run(&*e, ask(&a, &[QUESTIONS[2].to_string()], 6)).await;
+    run(&*e, ask(&b, &[QUESTIONS[3].to_string()], 6)).await;
+    assert_eq!(e.parked_states(), (1, 0, 0), "a's state is in memory");
+    assert_eq!(
+        e.forget(SessionId(1)),
+        1,
+        "the parked state counts as erased"
+    );
+    e.save_now();
+    drop(e);
+    let files = state_files(dir.path());
+    assert_eq!(files.len(), 1, "only b's state: {files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("s2-"), "{name}");
 }

@@ -6,6 +6,7 @@
 //! dropped its stream); a slow reader pauses only its own slot (its outbox is full).
 
 mod head;
+mod park;
 mod shared;
 mod slots;
 
@@ -42,9 +43,6 @@ pub(crate) const UBATCH: u32 = 512;
 /// Prompt tokens per step while other chats are streaming: bounds how long one new prompt
 /// stalls the others (about 0.1 s on 2 cores for this model size).
 const SHARED_PROMPT_CHUNK: usize = 64;
-/// Save changed session states after the engine has been idle this long (not right after a
-/// turn: the next turn would wait for the write).
-const IDLE_SAVE_DELAY: Duration = Duration::from_millis(400);
 /// Pre-fill a conversation's next turn boundary once the engine has been idle this long after
 /// its reply (see [`Run::prefill`]); a message sent within it brings its own head start.
 const PREFILL_DELAY: Duration = Duration::from_millis(30);
@@ -64,6 +62,7 @@ pub struct Worker {
     state_dir: Option<(std::path::PathBuf, u64)>,
     model_id: String,
     prefill: bool,
+    idle_save: Duration,
     ahead: Arc<super::Ahead>,
     fail_decodes: Arc<AtomicU64>,
     prompts: Arc<super::prompts::PromptTokens>,
@@ -80,6 +79,9 @@ struct Run<'a> {
     states: Option<StateDir>,
     round_robin: usize,
     prefill: bool,
+    /// Save changed states after the engine has been idle this long
+    /// ([`crate::engine::EngineSettings::idle_save`]).
+    idle_save: Duration,
     ahead: Arc<super::Ahead>,
     fail_decodes: Arc<AtomicU64>,
     /// Cache-key prefixes of erased conversations: never cached or saved again.
@@ -90,6 +92,8 @@ struct Run<'a> {
     head_start: Option<head::HeadStart>,
     /// Decodes so far (each overwrites the logits of the one before).
     decodes: u64,
+    /// States of conversations whose slots were given to others, not on disk yet ([`park`]).
+    parked: Vec<park::Parked>,
     /// Whether tokenizing a prompt's tail alone gives this model's tokens (see [`head`]);
     /// `None` until checked.
     tail_tokenizing: Option<bool>,
@@ -118,6 +122,7 @@ impl Worker {
                 .map(|d| (d, settings.state_cap_bytes)),
             model_id,
             prefill: settings.prefill,
+            idle_save: settings.idle_save,
             ahead,
             fail_decodes: settings.fail_decodes.clone(),
             prompts,
@@ -185,12 +190,14 @@ impl Worker {
             states,
             round_robin: 0,
             prefill: self.prefill,
+            idle_save: self.idle_save,
             ahead: self.ahead.clone(),
             fail_decodes: self.fail_decodes.clone(),
             forgotten: std::collections::HashSet::default(),
             prompts: self.prompts.clone(),
             head_start: None,
             decodes: 0,
+            parked: Vec::new(),
             tail_tokenizing: None,
         };
         let _ = ready.send(Ok(()));
@@ -234,7 +241,7 @@ impl Run<'_> {
                 // Idle: wait for work; save changed states once idle for a moment. Saving only
                 // when idle keeps disk writes out of every chat's time to first token; the
                 // short delay lets a conversation's next message arrive first.
-                match control.recv_timeout(IDLE_SAVE_DELAY) {
+                match control.recv_timeout(self.idle_save) {
                     Ok(c) => {
                         if !self.accept(c) {
                             return;
@@ -312,6 +319,11 @@ impl Run<'_> {
             }
             Control::Forget { prefix, done } => {
                 let _ = done.send(self.forget(&prefix));
+                true
+            }
+            Control::SaveNow { done } => {
+                self.save_all();
+                let _ = done.send(());
                 true
             }
             Control::Generate(job) => {

@@ -14,7 +14,7 @@ pub(super) fn erased() -> EngineEvent {
 
 impl Run<'_> {
     /// Drop everything of the cache keys starting with `prefix`; returns the saved states
-    /// deleted.
+    /// deleted (files, and states parked in memory).
     pub(super) fn forget(&mut self, prefix: &str) -> usize {
         self.forgotten.insert(prefix.to_string());
         self.queue.retain(|job| {
@@ -25,6 +25,12 @@ impl Run<'_> {
             !doomed
         });
         self.drop_head_start();
+        // A parked state counts as a saved state, once: not when its key also has a file.
+        let parked = self
+            .forget_parked(prefix)
+            .iter()
+            .filter(|k| !self.states.as_ref().is_some_and(|s| s.path_for(k).exists()))
+            .count();
         let mut dropped = 0;
         for slot in &mut self.slots {
             if !slot.key.as_deref().is_some_and(|k| k.starts_with(prefix)) {
@@ -46,9 +52,10 @@ impl Run<'_> {
         tracing::info!(
             slots = dropped,
             saved_states = files,
+            parked,
             "erased a conversation from the engine"
         );
-        files
+        files + parked
     }
 
     /// Whether `key` belongs to an erased conversation.

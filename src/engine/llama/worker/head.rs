@@ -18,6 +18,7 @@
 //!
 //! [`Engine::expect_turn`]: crate::engine::Engine::expect_turn
 
+use super::slots::SaveTo;
 use super::{BATCH, Run};
 use crate::chat::{ChatMessage, Role};
 use crate::engine::llama::active::common_prefix;
@@ -69,14 +70,13 @@ impl Run<'_> {
             .position(|s| s.key.as_deref() == Some(key));
         let Some(idx) = held else {
             if let Some(idx) = self.free_slot() {
-                self.save_slot(idx);
+                self.save_slot(idx, SaveTo::Memory { next: key });
                 if self.restore(idx, key) {
                     self.ahead
                         .restored_early
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let slot = &mut self.slots[idx];
                     slot.key = Some(key.to_string());
-                    slot.dirty = false;
                     slot.follow_up = None;
                     slot.last_used = Instant::now();
                 }

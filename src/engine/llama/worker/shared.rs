@@ -91,18 +91,9 @@ impl Run<'_> {
     /// Save the persona prefix slot `idx` has just evaluated (its cache holds exactly it).
     pub(super) fn save_prefix(&self, idx: usize, key: &str) {
         let Some(states) = &self.states else { return };
-        let slot = &self.slots[idx];
-        if states.verified(key).is_some() {
-            return;
-        }
-        let (ctx, seq, cached) = (&self.ctx, slot.seq, &slot.cached);
-        match states.save(key, |p| {
-            ctx.state_seq_save_file(p, seq, cached)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }) {
-            Ok(bytes) => tracing::debug!(bytes, tokens = cached.len(), "saved the persona prefix"),
-            Err(e) => tracing::warn!("could not save the persona prefix: {e}"),
+        if states.verified(key).is_none() {
+            let slot = &self.slots[idx];
+            self.write_state(key, slot.seq, &slot.cached);
         }
     }
 }

@@ -37,6 +37,15 @@ pub(super) struct FollowUp {
     pub(super) prefilled: bool,
 }
 
+/// Where [`Run::save_slot`] puts a slot's state.
+pub(super) enum SaveTo<'a> {
+    /// A file in the state directory (the engine is idle, or shutting down).
+    Disk,
+    /// Memory, written to disk once the engine is idle ([`super::park`]): the slot is being
+    /// given to the conversation `next`, whose first token should not wait for a file.
+    Memory { next: &'a str },
+}
+
 impl Slot {
     /// Whether the slot's next turn boundary is still to be pre-filled.
     pub(super) fn wants_prefill(&self) -> bool {
@@ -112,7 +121,7 @@ impl Run<'_> {
             &tokens,
         );
         if self.slots[idx].key.as_ref() != Some(&key) {
-            self.save_slot(idx);
+            self.save_slot(idx, SaveTo::Memory { next: &key });
             // Keep what the slot's last conversation shares with this prompt (the same persona
             // prefix, or any tokens both prompts begin with).
             let keep = common_prefix(&self.slots[idx].cached, &tokens);
@@ -184,8 +193,11 @@ impl Run<'_> {
     }
 
     /// Load the saved state of `key` into slot `idx`, if a valid one exists (replacing what the
-    /// slot's sequence held). Returns whether it did.
+    /// slot's sequence held): the parked one, else its file. Returns whether it did.
     pub(super) fn restore(&mut self, idx: usize, key: &str) -> bool {
+        if self.unpark(idx, key) {
+            return true;
+        }
         let Some(states) = &self.states else {
             return false;
         };
@@ -214,6 +226,7 @@ impl Run<'_> {
                     "restored saved session state"
                 );
                 slot.cached = tokens;
+                slot.dirty = false;
                 true
             }
             other => {
@@ -232,47 +245,59 @@ impl Run<'_> {
         }
     }
 
-    /// Save the state of an idle slot whose cache changed (as it is: a slot given to another
-    /// conversation is saved without waiting for a pre-fill).
-    pub(super) fn save_slot(&mut self, idx: usize) {
+    /// Save the state of an idle slot whose cache changed, as it is (a slot given to another
+    /// conversation is saved without waiting for a pre-fill): to `to`.
+    pub(super) fn save_slot(&mut self, idx: usize, to: SaveTo<'_>) {
         if self.states.is_none() {
             return;
         }
         if self.head_start_in(idx) {
             self.drop_head_start();
         }
-        let Some(states) = &self.states else { return };
-        let slot = &mut self.slots[idx];
+        let slot = &self.slots[idx];
         if !slot.dirty || slot.active.is_some() || slot.cached.is_empty() {
             return;
         }
         let Some(key) = slot.key.clone() else { return };
-        if self.forgotten.iter().any(|p| key.starts_with(p.as_str())) {
+        if self.is_forgotten(&key) {
             return;
         }
-        let ctx = &self.ctx;
-        let (seq, cached) = (slot.seq, &slot.cached);
-        match states.save(&key, |p| {
-            ctx.state_seq_save_file(p, seq, cached)
+        let parked = match to {
+            SaveTo::Memory { next } => self.park(idx, next),
+            SaveTo::Disk => false,
+        };
+        if !parked {
+            self.write_state(&key, self.slots[idx].seq, &self.slots[idx].cached);
+        }
+        self.slots[idx].dirty = false;
+    }
+
+    /// Write the state of sequence `seq`, which holds `cached`, as the saved state of `key`.
+    pub(super) fn write_state(&self, key: &str, seq: i32, cached: &[LlamaToken]) {
+        let Some(states) = &self.states else { return };
+        match states.save(key, |p| {
+            self.ctx
+                .state_seq_save_file(p, seq, cached)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }) {
             Ok(bytes) => tracing::debug!(key, bytes, tokens = cached.len(), "saved session state"),
             Err(e) => tracing::warn!(key, "could not save session state: {e}"),
         }
-        slot.dirty = false;
     }
 
     /// Save every changed idle slot (idle for a while, or shutting down), each with its next
     /// turn boundary pre-filled, so a warm start evaluates only the new message.
     pub(super) fn save_all(&mut self) {
         self.drop_head_start();
+        self.settle_parked();
         for idx in 0..self.slots.len() {
             if self.states.is_some() {
                 self.prefill_slot(idx);
             }
-            self.save_slot(idx);
+            self.save_slot(idx, SaveTo::Disk);
         }
+        self.write_parked();
     }
 
     /// Pre-fill one slot's next turn while the engine is idle. A reply's last token and the
