@@ -106,12 +106,12 @@ impl Run<'_> {
     pub(super) fn settle_parked(&mut self) {
         let slots = &mut self.slots;
         self.parked.retain(|p| {
-            match slots
+            let held = slots
                 .iter_mut()
-                .find(|s| s.key.as_deref() == Some(p.key.as_str()))
-            {
+                .find(|s| s.key.as_deref() == Some(p.key.as_str()) && !s.cached.is_empty());
+            match held {
                 Some(s) => {
-                    s.dirty |= !s.cached.is_empty();
+                    s.dirty = true;
                     false
                 }
                 None => true,
