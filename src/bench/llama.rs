@@ -3,6 +3,7 @@
 //! turns the sections play are in [`super::play`]).
 
 use super::Report;
+use super::peer::PeerSection;
 use crate::engine::{EngineError, EngineSettings, LlamaEngine};
 use crate::persona::PersonaError;
 use crate::store::StoreError;
@@ -89,19 +90,19 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
     }
     if want("turns") {
         super::turns::section(cfg, report).await?;
-        peer_side(cfg, "turns", report).await?;
+        peer_side(cfg, PeerSection::Turns, report).await?;
     }
     if want("concurrency") {
         super::concurrency::section(cfg, report).await?;
-        peer_side(cfg, "concurrency", report).await?;
+        peer_side(cfg, PeerSection::Concurrency, report).await?;
     }
     if want("newchat") {
         super::newchat::new_chat(cfg, report).await?;
-        peer_side(cfg, "newchat", report).await?;
+        peer_side(cfg, PeerSection::NewChat, report).await?;
     }
     if want("resume") {
         super::resume::section(cfg, report)?;
-        peer_side(cfg, "resume", report).await?;
+        peer_side(cfg, PeerSection::Resume, report).await?;
     }
     if want("telegram") {
         super::telegram::section(cfg, report).await?;
@@ -110,9 +111,13 @@ pub async fn run_llama_sections(cfg: &LlamaBench, report: &mut Report) -> Result
 }
 
 /// The peer's side of `section`, if a peer is set.
-async fn peer_side(cfg: &LlamaBench, section: &str, report: &mut Report) -> Result<(), BenchError> {
+async fn peer_side(
+    cfg: &LlamaBench,
+    section: PeerSection,
+    report: &mut Report,
+) -> Result<(), BenchError> {
     match &cfg.peer {
-        Some(p) => super::peer::run_peer_section(p, section, report).await,
+        Some(p) => super::peer::run_peer_section(p, section, cfg.quick, report).await,
         None => Ok(()),
     }
 }

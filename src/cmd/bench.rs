@@ -92,7 +92,6 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<super::ExitC
             base_url: url,
             model: args.peer_model.clone(),
             pid: args.peer_pid,
-            quick: args.quick,
         }),
     };
     let mut report = Report::new();

@@ -426,7 +426,7 @@ async fn strict_servers_get_only_openais_own_sampling_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() {
-    use parlor::bench::peer::{Peer, run_peer_section};
+    use parlor::bench::peer::{Peer, PeerSection, run_peer_section};
     use parlor::bench::{Report, targets};
     let (url, fake) = fake_server(Behaviour::Stream(vec!["Hel", "lo", " there", "!"])).await;
     let peer = Peer {
@@ -434,7 +434,6 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
         model: "peer".into(),
         // This process stands in for the server: its peak memory is read from /proc.
         pid: Some(std::process::id()),
-        quick: true,
     };
     let mut report = Report::default();
     // parlor's own numbers, as its sections record them: far better than any peer, so each
@@ -449,8 +448,10 @@ async fn bench_peer_sections_play_the_same_sessions_through_the_remote_engine() 
     report.note(targets::SUPPORT4_WORST_PARLOR, 0.0);
     report.note(targets::PEAK_PARLOR, 1.0);
     // In the order `parlor bench` runs them, each right after parlor's side.
-    for section in ["turns", "concurrency", "newchat", "resume"] {
-        run_peer_section(&peer, section, &mut report).await.unwrap();
+    for section in PeerSection::ALL {
+        run_peer_section(&peer, section, true, &mut report)
+            .await
+            .unwrap();
     }
     targets::apply(&mut report);
 
