@@ -5,9 +5,9 @@
 //! conversation on the AMD EPYC VM, plus 2-3 ms of checksum; the copy takes a few ms. A
 //! conversation that comes back before then is loaded from memory.
 //!
-//! At most [`MAX_PARKED`] states wait (memory: one state is at most one window of KV cache;
-//! for a moment two, when a parked conversation comes back and takes the slot of another); a
-//! slot evicted beyond that is saved to disk at once, as before. A kill before the engine
+//! At most [`MAX_PARKED`] states wait, each at most [`MAX_COPY_BYTES`] (for a moment two, when
+//! a parked conversation comes back and takes the slot of another); a slot evicted beyond that
+//! is saved to disk at once, as before. A kill before the engine
 //! was idle loses only the warm state of the parked conversation (its next turn evaluates its
 //! prompt again); its messages are in the store.
 
@@ -19,6 +19,21 @@ use std::time::Instant;
 
 /// Parked states at most.
 const MAX_PARKED: usize = 1;
+
+/// Largest state copied to memory, to park it or to put it back (bytes); a larger one is
+/// saved to, or loaded back from, its file. A full 4,096-token window of the default model is
+/// 94 MB; a 7B model's is about 2 GB, which a copy would double in memory.
+const MAX_COPY_BYTES: usize = 256 << 20;
+
+/// What a slot held before [`Run::write_parked`] borrowed it, to put back.
+enum Held {
+    /// Nothing (its cache was empty).
+    Nothing,
+    /// A copy of its cells.
+    Copy(SeqState),
+    /// Its file, just saved (a state larger than [`MAX_COPY_BYTES`]).
+    File,
+}
 
 /// A conversation's state, out of its slot, not yet on disk.
 pub(super) struct Parked {
@@ -39,7 +54,9 @@ impl Run<'_> {
         };
         // A stale copy of the same conversation (its slot was not given away after all).
         self.parked.retain(|p| p.key != key);
-        if self.parked.iter().filter(|p| p.key != next).count() >= MAX_PARKED {
+        if self.parked.iter().filter(|p| p.key != next).count() >= MAX_PARKED
+            || self.state_size(slot.seq) > MAX_COPY_BYTES
+        {
             return false;
         }
         let at = Instant::now();
@@ -134,17 +151,20 @@ impl Run<'_> {
                 continue;
             };
             let seq = self.slots[idx].seq;
-            // What the slot holds, to put back (saved already, but its file is a read and a
-            // checksum away, and this copy is the slot's exact cells).
-            let held = match self.slots[idx].cached.is_empty() {
-                true => None,
-                false => match self.ctx.state_seq_get(seq, LlamaStateSeqFlags::empty()) {
-                    Ok(s) => Some(s),
+            // What the slot holds, to put back: a copy of its cells, or (too large to copy) its
+            // file, which the idle save has just written.
+            let held = if self.slots[idx].cached.is_empty() {
+                Held::Nothing
+            } else if self.state_size(seq) > MAX_COPY_BYTES {
+                Held::File
+            } else {
+                match self.ctx.state_seq_get(seq, LlamaStateSeqFlags::empty()) {
+                    Ok(s) => Held::Copy(s),
                     Err(e) => {
                         tracing::warn!(key = p.key, "could not save a parked session state: {e}");
                         continue;
                     }
-                },
+                }
             };
             let at = Instant::now();
             let loaded = self.ctx.state_seq_set(&p.state, seq).is_ok()
@@ -158,22 +178,28 @@ impl Run<'_> {
                     "could not load a parked session state to save it"
                 );
             }
-            let slot = &mut self.slots[idx];
             let back = match &held {
-                Some(s) => {
+                Held::Copy(s) => {
                     self.ctx.state_seq_set(s, seq).is_ok()
-                        && self.ctx.kv_cache_seq_pos_max(seq) == slot.cached.len() as i32 - 1
+                        && self.ctx.kv_cache_seq_pos_max(seq)
+                            == self.slots[idx].cached.len() as i32 - 1
+                }
+                Held::File => {
+                    let key = self.slots[idx].key.clone();
+                    key.is_some_and(|k| self.restore(idx, &k))
                 }
                 // An empty slot keeps the parked conversation (now saved).
-                None if loaded => {
+                Held::Nothing if loaded => {
+                    let slot = &mut self.slots[idx];
                     slot.key = Some(p.key.clone());
                     slot.cached = p.cached;
                     slot.dirty = false;
                     slot.follow_up = None;
                     true
                 }
-                None => false,
+                Held::Nothing => false,
             };
+            let slot = &mut self.slots[idx];
             if !back {
                 tracing::warn!(
                     seq,
@@ -190,6 +216,12 @@ impl Run<'_> {
                 "wrote a parked session state"
             );
         }
+    }
+
+    /// The size of sequence `seq`'s state, bytes (llama.cpp counts it without copying).
+    fn state_size(&self, seq: i32) -> usize {
+        self.ctx
+            .state_seq_get_size_ext(seq, LlamaStateSeqFlags::empty())
     }
 
     /// Drop the parked states of the cache keys starting with `prefix` (an erased
