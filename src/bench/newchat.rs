@@ -65,8 +65,8 @@ pub async fn new_chat(cfg: &LlamaBench, report: &mut Report) -> Result<(), Bench
     // New chats in pairs: one on an idle engine, then one right after its reply (the engine
     // first copies the state of the chat it replaces into memory, 3-12 ms on the AMD EPYC VM,
     // and writes it to disk once idle; a new 14.7 MB file and its checksum, 15-17 ms, until
-    // 939eaac). Beside each pair one floor sample, alternating
-    // which goes first, so both sides of the ratio sample the same moments of a shared VM
+    // 939eaac). Beside each pair one floor sample, alternating which goes first, so both
+    // sides of the ratio sample the same moments of a shared VM
     // (see [`PairedFloor`]; a floor in a block of its own put the same build at 0.67x and 1.65x
     // within an hour). Chats and floor samples begin on a quiet engine: right after a reply the
     // engine pre-fills that conversation's next turn and, idle a while, saves it, and a floor
